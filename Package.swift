@@ -1,0 +1,91 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "Chatify",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "OrderedJSON", targets: ["OrderedJSON"]),
+        .library(name: "EngineIO", targets: ["EngineIO"]),
+        .library(name: "SocketIO", targets: ["SocketIO"]),
+        .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+    ],
+    targets: [
+        // JSON with key order kept, as Socket.IO payloads need.
+        .target(name: "OrderedJSON", swiftSettings: strict),
+
+        // Engine.IO v4: packets, payloads, sessions, transports. No HTTP framework.
+        .target(
+            name: "EngineIO",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Socket.IO v5 over Engine.IO: packets, namespaces, rooms, acks, adapter.
+        .target(
+            name: "SocketIO",
+            dependencies: [
+                "EngineIO", "OrderedJSON",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // Serves an Engine.IO / Socket.IO server from a Hummingbird application.
+        .target(
+            name: "SocketIOHummingbird",
+            dependencies: [
+                "EngineIO", "SocketIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
+
+        // What the official Engine.IO and Socket.IO test suites expect on port 3000.
+        .executableTarget(
+            name: "SocketIOConformanceServer",
+            dependencies: [
+                "SocketIOHummingbird", "SocketIO", "EngineIO", "OrderedJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+
+        .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"], swiftSettings: strict),
+        .testTarget(
+            name: "EngineIOTests",
+            dependencies: ["EngineIO", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketIOTests",
+            dependencies: ["SocketIO", "EngineIO", "OrderedJSON", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,122 @@
+/// A JSON value that keeps object keys in the order they were written or parsed.
+///
+/// Socket.IO payloads are compared byte for byte by clients and recordings, so the
+/// order of keys matters. Numbers keep the integer/float distinction so that `1`
+/// round-trips as `1`, not `1.0`. `binary` stands for a Socket.IO attachment; plain
+/// JSON has no such value and the serializer only writes it through a placeholder.
+public enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case integer(Int64)
+    case double(Double)
+    case string(String)
+    case array([JSONValue])
+    case object(JSONObject)
+    case binary([UInt8])
+}
+
+/// An ordered JSON object. Lookups are linear: Socket.IO objects are small.
+public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    public private(set) var entries: [Entry]
+
+    public struct Entry: Sendable, Equatable {
+        public var key: String
+        public var value: JSONValue
+        public init(key: String, value: JSONValue) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public init() { entries = [] }
+
+    public init(_ pairs: [(String, JSONValue)]) {
+        entries = []
+        entries.reserveCapacity(pairs.count)
+        for (key, value) in pairs { self[key] = value }
+    }
+
+    public init(dictionaryLiteral elements: (String, JSONValue)...) {
+        self.init(elements)
+    }
+
+    public var count: Int { entries.count }
+    public var isEmpty: Bool { entries.isEmpty }
+    public var keys: [String] { entries.map(\.key) }
+
+    /// Setting an existing key replaces its value in place (as `JSON.parse` does for
+    /// a repeated key); setting `nil` removes it.
+    public subscript(key: String) -> JSONValue? {
+        get { entries.first(where: { $0.key == key })?.value }
+        set {
+            if let index = entries.firstIndex(where: { $0.key == key }) {
+                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+            } else if let newValue {
+                entries.append(Entry(key: key, value: newValue))
+            }
+        }
+    }
+}
+
+extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
+    ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
+    ExpressibleByDictionaryLiteral
+{
+    public init(nilLiteral: ()) { self = .null }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
+}
+
+extension JSONValue {
+    public var stringValue: String? {
+        if case .string(let value) = self { return value }
+        return nil
+    }
+
+    public var objectValue: JSONObject? {
+        if case .object(let value) = self { return value }
+        return nil
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let value) = self { return value }
+        return nil
+    }
+
+    public var boolValue: Bool? {
+        if case .bool(let value) = self { return value }
+        return nil
+    }
+
+    /// The value as an integer when it is one exactly (`2` or `2.0`).
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .double(let value):
+            guard value.rounded() == value, let exact = Int64(exactly: value) else { return nil }
+            return exact
+        default: return nil
+        }
+    }
+
+    public var isNull: Bool { self == .null }
+
+    /// Member of an object, `nil` for anything else.
+    public subscript(key: String) -> JSONValue? {
+        objectValue?[key]
+    }
+
+    /// True when the value or anything inside it is an attachment.
+    public var containsBinary: Bool {
+        switch self {
+        case .binary: return true
+        case .array(let items): return items.contains(where: \.containsBinary)
+        case .object(let object): return object.entries.contains(where: { $0.value.containsBinary })
+        default: return false
+        }
+    }
+}
