@@ -1,0 +1,81 @@
+/// The two Engine.IO transports.
+public enum EngineTransport: String, Sendable, Hashable, CaseIterable {
+    case polling
+    case websocket
+}
+
+/// Which origins may call the server from a browser page of another origin.
+public enum CORSPolicy: Sendable, Equatable {
+    /// No CORS headers: only same-origin pages can read responses.
+    case disabled
+    /// `Access-Control-Allow-Origin: *`, without credentials (browsers send no cookies).
+    case anyOrigin
+    /// Listed origins only (`https://chat.example.com`), echoed back with credentials allowed.
+    case origins(Set<String>)
+
+    /// Parses the `CORS_ALLOWED_ORIGINS` form: `*`, or origins separated by commas.
+    public init(allowedOrigins: String) {
+        let trimmed = allowedOrigins.split(separator: ",").map { $0.trimmingCharacters(in: " \t") }.filter {
+            !$0.isEmpty
+        }
+        if trimmed.isEmpty {
+            self = .disabled
+        } else if trimmed.contains("*") {
+            self = .anyOrigin
+        } else {
+            self = .origins(Set(trimmed.map(String.init)))
+        }
+    }
+
+    /// Whether a request carrying this `Origin` may be served (requests without one always may).
+    public func allows(origin: String?) -> Bool {
+        guard let origin else { return true }
+        switch self {
+        case .disabled: return false
+        case .anyOrigin: return true
+        case .origins(let allowed): return allowed.contains(origin)
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingCharacters(in set: String) -> Substring {
+        let characters = Set(set)
+        var slice = Substring(self)
+        while let first = slice.first, characters.contains(first) { slice.removeFirst() }
+        while let last = slice.last, characters.contains(last) { slice.removeLast() }
+        return slice
+    }
+}
+
+/// Engine.IO server options, named and defaulted as in Node's `engine.io`.
+public struct EngineConfiguration: Sendable {
+    /// How often the server pings each client.
+    public var pingInterval: Duration = .seconds(25)
+    /// How long a client has to answer a ping before its session is closed.
+    public var pingTimeout: Duration = .seconds(20)
+    /// Largest polling POST body and WebSocket message accepted, in bytes.
+    public var maxPayload: Int = 1_000_000
+    /// How long a WebSocket has to complete an upgrade (`2probe` ... `5`).
+    public var upgradeTimeout: Duration = .seconds(10)
+    /// Transports a client may use.
+    public var transports: Set<EngineTransport> = [.polling, .websocket]
+    /// Whether a polling session may move to WebSocket.
+    public var allowUpgrades = true
+    /// At most this many packets go out in one polling response; the rest wait for the
+    /// next GET. Python's Engine.IO client drops a connection on more than 16.
+    public var maxPacketsPerPoll = 16
+    /// CORS for polling requests.
+    public var cors: CORSPolicy = .anyOrigin
+    /// Packets waiting for a slow client before its session is closed, so one client cannot
+    /// make the server's memory grow without bound.
+    public var maxBufferedPackets = 10_000
+
+    public init() {}
+
+    /// The `upgrades` list a client is offered on the given transport.
+    func upgrades(from transport: EngineTransport) -> [EngineTransport] {
+        guard allowUpgrades, transport == .polling, transports.contains(.websocket) else { return [] }
+        return [.websocket]
+    }
+}

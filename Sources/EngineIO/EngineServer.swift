@@ -1,0 +1,372 @@
+import HTTPTypes
+public import Logging
+public import NIOCore
+public import NIOPosix
+import Synchronization
+
+/// A frame read from, or to be written to, a WebSocket.
+public enum WebSocketData: Sendable, Equatable {
+    case text(String)
+    case binary(ByteBuffer)
+}
+
+/// The writing half of a WebSocket, as the HTTP framework provides it.
+public protocol EngineWebSocketWriter: Sendable {
+    /// Writes packets as frames, text or binary, in order.
+    func write(_ packets: [EngineOutgoing]) async throws
+    /// Sends a close frame and ends the connection.
+    func close() async
+}
+
+/// What a WebSocket request may become, decided before the HTTP upgrade is answered.
+public enum WebSocketAdmission: Sendable {
+    case newSession(EngineRequest)
+    case upgrade(EngineSession, EngineRequest)
+    case refused(EngineProtocolError)
+}
+
+/// The body of a polling POST, as read by the HTTP framework within `maxPayload`.
+public enum PollingBody: Sendable {
+    case bytes(ByteBuffer)
+    case tooLarge
+}
+
+/// An Engine.IO v4 server: handshakes, sessions and both transports, behind
+/// framework-neutral request types so any HTTP server can carry it.
+public final class EngineServer: Sendable {
+    public typealias ConnectionHandler = @Sendable (EngineSession) -> (any EngineSessionDelegate)?
+
+    public let configuration: EngineConfiguration
+    let logger: Logger
+    private let eventLoopGroup: any EventLoopGroup
+    private let sessions = Mutex<[String: EngineSession]>([:])
+    private let connectionHandler = Mutex<ConnectionHandler?>(nil)
+    private let accepting = Mutex(true)
+    private let tombstones = Mutex<[String: NIODeadline]>([:])
+
+    public init(
+        configuration: EngineConfiguration = EngineConfiguration(),
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        logger: Logger = Logger(label: "engine.io")
+    ) {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        self.logger = logger
+    }
+
+    /// Called for each new session; the returned delegate receives its messages.
+    public func onConnection(_ handler: @escaping ConnectionHandler) {
+        connectionHandler.withLock { $0 = handler }
+    }
+
+    public var sessionCount: Int { sessions.withLock { $0.count } }
+
+    public func session(id: String) -> EngineSession? { sessions.withLock { $0[id] } }
+
+    /// Stops accepting sessions and closes every open one.
+    public func shutdown() {
+        accepting.withLock { $0 = false }
+        let all = sessions.withLock { Array($0.values) }
+        for session in all { session.close(reason: .serverShutdown) }
+    }
+
+    // MARK: - Long-polling
+
+    /// Answers a polling request (handshake, GET or POST) or a CORS preflight.
+    public func handlePolling(_ request: EngineRequest, body: PollingBody? = nil) async -> EngineResponse {
+        var headers = corsHeaders(for: request)
+        if request.method == .options {
+            headers[.accessControlAllowMethods] = "GET, POST"
+            if let requested = request.headers[.accessControlRequestHeaders] {
+                headers[.accessControlAllowHeaders] = requested
+            }
+            return EngineResponse(status: .noContent, headers: headers)
+        }
+        if let error = verify(request, transport: .polling) {
+            if error == .unknownSession, request.method == .get, let sid = request.query["sid"], takeTombstone(sid) {
+                headers[.contentType] = "text/plain; charset=UTF-8"
+                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload([EngineOutgoing.noop]))
+            }
+            return errorResponse(error, headers: headers)
+        }
+        guard let sid = request.query["sid"] else {
+            return handshake(request, headers: headers)
+        }
+        guard let session = session(id: sid) else {
+            return errorResponse(.unknownSession, headers: headers)
+        }
+        switch request.method {
+        case .get:
+            switch await session.poll() {
+            case .payload(let packets):
+                headers[.contentType] = "text/plain; charset=UTF-8"
+                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload(packets))
+            case .refused(let error):
+                return errorResponse(error, headers: headers)
+            }
+        case .post:
+            guard session.transport == .polling else { return errorResponse(.badRequest, headers: headers) }
+            switch body ?? .bytes(ByteBuffer()) {
+            case .tooLarge:
+                // What the client meant to send is lost: end the session so it knows.
+                session.fail(.transportError)
+                headers[.contentType] = "application/json"
+                return EngineResponse(
+                    status: .contentTooLarge,
+                    headers: headers,
+                    body: ByteBuffer(string: "{\"code\":3,\"message\":\"Payload too large\"}")
+                )
+            case .bytes(let bytes):
+                let packets: [EnginePacket]
+                do {
+                    packets = try EngineCodec.decodePayload(bytes)
+                } catch {
+                    logger.debug("closing session after a bad payload", metadata: ["sid": "\(sid)", "error": "\(error)"])
+                    session.fail(.parseError)
+                    return errorResponse(.badRequest, headers: headers)
+                }
+                session.receive(packets)
+                headers[.contentType] = "text/html"
+                return EngineResponse(status: .ok, headers: headers, body: ByteBuffer(string: "ok"))
+            }
+        default:
+            return errorResponse(.badRequest, headers: headers)
+        }
+    }
+
+    private func handshake(_ request: EngineRequest, headers: HTTPFields) -> EngineResponse {
+        var headers = headers
+        guard request.method == .get else { return errorResponse(.badHandshakeMethod, headers: headers) }
+        guard let session = openSession(request, transport: .polling) else {
+            return errorResponse(.forbidden, headers: headers)
+        }
+        headers[.contentType] = "text/plain; charset=UTF-8"
+        return EngineResponse(
+            status: .ok,
+            headers: headers,
+            body: EngineCodec.encodePayload([openPacket(for: session, transport: .polling)])
+        )
+    }
+
+    // MARK: - WebSocket
+
+    /// Decides whether a WebSocket request may be upgraded, before answering it.
+    public func admitWebSocket(_ request: EngineRequest) -> WebSocketAdmission {
+        if let error = verify(request, transport: .websocket) { return .refused(error) }
+        guard let sid = request.query["sid"] else {
+            return .newSession(request)
+        }
+        guard let session = session(id: sid) else { return .refused(.unknownSession) }
+        guard configuration.allowUpgrades else { return .refused(.badRequest) }
+        // A session that is already upgraded or upgrading gets its second socket accepted
+        // and closed at once, as the reference does.
+        return .upgrade(session, request)
+    }
+
+    /// Runs an admitted WebSocket until it closes: reads frames from `inbound`, writes
+    /// queued packets through `writer`.
+    public func serveWebSocket<Inbound: AsyncSequence>(
+        _ admission: WebSocketAdmission,
+        inbound: Inbound,
+        writer: some EngineWebSocketWriter
+    ) async where Inbound.Element == WebSocketData {
+        let session: EngineSession
+        let link: EngineSession.LinkID
+        switch admission {
+        case .refused:
+            await writer.close()
+            return
+        case .newSession(let request):
+            guard let opened = openSession(request, transport: .websocket, beforeStart: { session in
+                self.openPacket(for: session, transport: .websocket)
+            }) else {
+                await writer.close()
+                return
+            }
+            session = opened.session
+            link = opened.link
+        case .upgrade(let existing, _):
+            guard let probe = existing.beginUpgrade() else {
+                await writer.close()
+                return
+            }
+            session = existing
+            link = probe
+        }
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                while let batch = await session.nextBatch(for: link) {
+                    do {
+                        try await writer.write(batch)
+                    } catch {
+                        break
+                    }
+                }
+                await writer.close()
+            }
+            do {
+                for try await frame in inbound {
+                    let packet: EnginePacket
+                    do {
+                        switch frame {
+                        case .text(let text): packet = try EngineCodec.decode(text: text)
+                        case .binary(let bytes): packet = .message(.binary(bytes))
+                        }
+                    } catch {
+                        logger.debug("closing session after a bad frame", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+                        if session.isActive(link) { session.fail(.parseError) }
+                        break
+                    }
+                    if !session.receive(packet, on: link) { break }
+                }
+            } catch {
+                // The socket failed (reset, oversized frame): handled as a close below.
+            }
+            session.linkClosed(link)
+        }
+    }
+
+    // MARK: - Sessions
+
+    private func openSession(_ request: EngineRequest, transport: EngineTransport) -> EngineSession? {
+        openSession(request, transport: transport, beforeStart: nil)?.session
+    }
+
+    private func openSession(
+        _ request: EngineRequest,
+        transport: EngineTransport,
+        beforeStart openPacket: ((EngineSession) -> EngineOutgoing)?
+    ) -> (session: EngineSession, link: EngineSession.LinkID)? {
+        guard accepting.withLock({ $0 }) else { return nil }
+        let session = EngineSession(
+            id: Self.makeID(),
+            request: request,
+            transport: transport,
+            configuration: configuration,
+            eventLoop: eventLoopGroup.next(),
+            onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
+        )
+        var link = EngineSession.LinkID(value: 0)
+        if let openPacket { link = session.attachInitialWebSocket(openPacket: openPacket(session)) }
+        sessions.withLock { $0[session.id] = session }
+        if let handler = connectionHandler.withLock({ $0 }), let delegate = handler(session) {
+            session.attach(delegate)
+        }
+        session.startHeartbeat()
+        logger.trace("session opened", metadata: ["sid": "\(session.id)", "transport": "\(transport.rawValue)"])
+        return (session, link)
+    }
+
+    private func remove(_ session: EngineSession, tombstone: Bool) {
+        sessions.withLock { sessions in
+            if sessions[session.id] === session { sessions[session.id] = nil }
+        }
+        guard tombstone else { return }
+        let now = NIODeadline.now()
+        tombstones.withLock { tombstones in
+            if tombstones.count >= Self.maxTombstones {
+                tombstones = tombstones.filter { $0.value > now }
+                if tombstones.count >= Self.maxTombstones { tombstones.removeAll() }
+            }
+            tombstones[session.id] = now + Self.tombstoneLifetime
+        }
+    }
+
+    /// A client that closes over polling sends `1` in a POST while its GET may still be
+    /// on the way; that late GET is answered with a noop rather than an error.
+    private func takeTombstone(_ sid: String) -> Bool {
+        tombstones.withLock { tombstones in
+            guard let expiry = tombstones.removeValue(forKey: sid) else { return false }
+            return expiry > .now()
+        }
+    }
+
+    static let tombstoneLifetime = TimeAmount.seconds(5)
+    static let maxTombstones = 10_000
+
+    /// 20 characters of URL-safe base64 over 15 bytes from the system's CSPRNG.
+    public static func makeID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(15)
+        for _ in 0..<15 { bytes.append(UInt8.random(in: .min ... .max, using: &generator)) }
+        var encoded: [UInt8] = []
+        Base64.encode(bytes, into: &encoded)
+        return String(
+            decoding: encoded.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 },
+            as: UTF8.self
+        )
+    }
+
+    func openPacket(for session: EngineSession, transport: EngineTransport) -> EngineOutgoing {
+        let upgrades = configuration.upgrades(from: transport).map { "\"\($0.rawValue)\"" }.joined(separator: ",")
+        let json =
+            "{\"sid\":\"\(session.id)\",\"upgrades\":[\(upgrades)],\"pingTimeout\":\(configuration.pingTimeout.milliseconds),\"pingInterval\":\(configuration.pingInterval.milliseconds),\"maxPayload\":\(configuration.maxPayload)}"
+        return EngineOutgoing.control(.open, json)
+    }
+
+    // MARK: - Request checks
+
+    /// The reference server's checks, in its order: transport, session, method, version.
+    private func verify(_ request: EngineRequest, transport: EngineTransport) -> EngineProtocolError? {
+        guard let requested = request.query["transport"].flatMap(EngineTransport.init(rawValue:)),
+            requested == transport, configuration.transports.contains(requested)
+        else {
+            return .unknownTransport
+        }
+        if let origin = request.origin, !isSameOrigin(origin, request), !configuration.cors.allows(origin: origin) {
+            return .forbidden
+        }
+        if let sid = request.query["sid"] {
+            guard let session = session(id: sid) else { return .unknownSession }
+            if transport == .polling && session.transport != .polling { return .badRequest }
+            return nil
+        }
+        if transport == .polling && request.method != .get {
+            return .badHandshakeMethod
+        }
+        guard request.query["EIO"] == "4" else { return .unsupportedProtocolVersion }
+        return nil
+    }
+
+    /// A page served by this very host may always connect, whatever the CORS list says.
+    func isSameOrigin(_ origin: String, _ request: EngineRequest) -> Bool {
+        guard let host = request.host else { return false }
+        for scheme in ["http://", "https://"] where origin.hasPrefix(scheme) {
+            return origin.dropFirst(scheme.count).lowercased() == host.lowercased()
+        }
+        return false
+    }
+
+    func corsHeaders(for request: EngineRequest) -> HTTPFields {
+        var headers = HTTPFields()
+        guard let origin = request.origin else { return headers }
+        switch configuration.cors {
+        case .disabled:
+            break
+        case .anyOrigin:
+            headers[.accessControlAllowOrigin] = "*"
+        case .origins(let allowed):
+            if allowed.contains(origin) {
+                headers[.accessControlAllowOrigin] = origin
+                headers[.accessControlAllowCredentials] = "true"
+            }
+            headers[.vary] = "Origin"
+        }
+        return headers
+    }
+
+    func errorResponse(_ error: EngineProtocolError, headers: HTTPFields) -> EngineResponse {
+        var headers = headers
+        headers[.contentType] = "application/json"
+        return EngineResponse(status: error.status, headers: headers, body: ByteBuffer(string: error.jsonBody))
+    }
+}
+
+extension Duration {
+    var milliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

@@ -1,0 +1,649 @@
+public import NIOCore
+import Synchronization
+
+/// Why a session ended, worded as the reference server words it.
+public enum EngineCloseReason: String, Sendable, Equatable {
+    /// The client closed (a `1` packet, or its WebSocket went away).
+    case transportClose = "transport close"
+    /// The client did not answer a ping in time.
+    case pingTimeout = "ping timeout"
+    /// The client sent something that is not Engine.IO.
+    case parseError = "parse error"
+    /// The client broke the transport rules (two pending GETs, say).
+    case transportError = "transport error"
+    /// The server closed the session.
+    case forcedClose = "forced close"
+    /// The server is shutting down.
+    case serverShutdown = "server shutting down"
+    /// The client let more packets pile up than `maxBufferedPackets`.
+    case bufferOverflow = "buffer overflow"
+}
+
+/// What the layer above Engine.IO (Socket.IO) attaches to each session.
+///
+/// Callbacks run on the thread that received the data, never under the session's lock,
+/// so they may call back into the session.
+public protocol EngineSessionDelegate: AnyObject, Sendable {
+    func session(_ session: EngineSession, didReceive message: EngineMessage)
+    func session(_ session: EngineSession, didCloseWith reason: EngineCloseReason)
+}
+
+/// One Engine.IO session: its packet queue, transports and heartbeat.
+///
+/// All state sits behind one lock; waiters (a pending GET, a WebSocket writer) are
+/// resumed after the lock is released.
+public final class EngineSession: Sendable {
+    public let id: String
+    /// The handshake request (headers, cookies, query, peer address).
+    public let request: EngineRequest
+
+    let configuration: EngineConfiguration
+    /// The loop that runs this session's timers; upper layers may schedule theirs on it.
+    public let eventLoop: any EventLoop
+    /// Tells the server the session is gone; `tombstone` when a client closed a polling
+    /// session while no GET was pending (its GET may still be on the way).
+    let onFinish: @Sendable (EngineSession, _ tombstone: Bool) -> Void
+    private let state: Mutex<State>
+
+    init(
+        id: String,
+        request: EngineRequest,
+        transport: EngineTransport,
+        configuration: EngineConfiguration,
+        eventLoop: any EventLoop,
+        onFinish: @escaping @Sendable (EngineSession, _ tombstone: Bool) -> Void
+    ) {
+        self.id = id
+        self.request = request
+        self.configuration = configuration
+        self.eventLoop = eventLoop
+        self.onFinish = onFinish
+        self.state = Mutex(State(transport: transport))
+    }
+
+    /// The transport the session currently uses.
+    public var transport: EngineTransport { state.withLock { $0.transport } }
+
+    public var isOpen: Bool { state.withLock { $0.phase == .open } }
+
+    /// Queues packets for the client (atomically: a packet and its attachments stay
+    /// together). Returns false when the session is already closed.
+    @discardableResult
+    public func send(_ packets: some Collection<EngineOutgoing>) -> Bool {
+        var effects = Effects()
+        let accepted = state.withLock { state -> Bool in
+            guard state.phase == .open else { return false }
+            if state.outbox.count + packets.count > configuration.maxBufferedPackets {
+                beginClose(&state, reason: .bufferOverflow, effects: &effects)
+                return false
+            }
+            state.outbox.append(contentsOf: packets)
+            deliverQueued(&state, effects: &effects)
+            return true
+        }
+        effects.run(self)
+        return accepted
+    }
+
+    @discardableResult
+    public func send(_ packet: EngineOutgoing) -> Bool {
+        send(CollectionOfOne(packet))
+    }
+
+    /// Sends only if the transport can take the packets now (a GET is waiting, or the
+    /// WebSocket has nothing queued); otherwise drops them. For volatile emits.
+    @discardableResult
+    public func sendIfWritable(_ packets: some Collection<EngineOutgoing>) -> Bool {
+        var effects = Effects()
+        let accepted = state.withLock { state -> Bool in
+            guard state.phase == .open, state.outbox.isEmpty else { return false }
+            switch state.transport {
+            case .polling: guard state.pendingPoll != nil else { return false }
+            case .websocket: guard state.activeLink?.waiter != nil else { return false }
+            }
+            state.outbox.append(contentsOf: packets)
+            deliverQueued(&state, effects: &effects)
+            return true
+        }
+        effects.run(self)
+        return accepted
+    }
+
+    /// Closes the session from the server side. Queued packets are still delivered.
+    public func close(reason: EngineCloseReason = .forcedClose) {
+        var effects = Effects()
+        state.withLock { beginClose(&$0, reason: reason, effects: &effects) }
+        effects.run(self)
+    }
+
+    // MARK: - Heartbeat
+
+    func startHeartbeat() {
+        state.withLock { schedulePing(&$0) }
+    }
+
+    private func schedulePing(_ state: inout State) {
+        state.pingTimer?.cancel()
+        state.pingTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.pingInterval)) { [weak self] in
+            self?.sendPing()
+        }
+    }
+
+    private func sendPing() {
+        var effects = Effects()
+        state.withLock { state in
+            guard state.phase == .open else { return }
+            state.outbox.append(.ping)
+            deliverQueued(&state, effects: &effects)
+            state.pingTimeoutTimer?.cancel()
+            state.pingTimeoutTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.pingTimeout)) {
+                [weak self] in
+                self?.close(reason: .pingTimeout)
+            }
+        }
+        effects.run(self)
+    }
+
+    private func receivedPong(_ state: inout State) {
+        guard state.phase == .open else { return }
+        state.pingTimeoutTimer?.cancel()
+        state.pingTimeoutTimer = nil
+        schedulePing(&state)
+    }
+
+    // MARK: - Incoming packets
+
+    /// Handles packets from the active transport (a POST body, or frames of the active
+    /// WebSocket). Messages reach the delegate in order.
+    func receive(_ packets: [EnginePacket]) {
+        for packet in packets {
+            var effects = Effects()
+            state.withLock { state in
+                guard state.phase == .open else { return }
+                switch packet {
+                case .message(let message):
+                    effects.messages.append(message)
+                case .pong:
+                    receivedPong(&state)
+                case .close:
+                    beginClose(&state, reason: .transportClose, clientInitiated: true, effects: &effects)
+                case .ping, .open, .upgrade, .noop:
+                    // v4 clients never ping; the rest carry nothing for an established transport.
+                    break
+                }
+            }
+            effects.run(self)
+        }
+    }
+
+    /// A client broke the protocol: the session ends with `reason`.
+    func fail(_ reason: EngineCloseReason) {
+        close(reason: reason)
+    }
+
+    // MARK: - Long-polling
+
+    enum PollOutcome: Sendable {
+        case payload([EngineOutgoing])
+        case refused(EngineProtocolError)
+    }
+
+    /// A GET: answers at once with queued packets, or waits for some.
+    func poll() async -> PollOutcome {
+        await withCheckedContinuation { (continuation: CheckedContinuation<PollOutcome, Never>) in
+            var effects = Effects()
+            state.withLock { state in
+                if state.phase == .closed {
+                    effects.pollAnswers.append((continuation, .refused(.unknownSession)))
+                    return
+                }
+                if state.transport != .polling {
+                    effects.pollAnswers.append((continuation, .refused(.badRequest)))
+                    return
+                }
+                if state.phase == .closing {
+                    // A close is waiting for this GET: hand over the rest and the close packet.
+                    var batch = state.outbox.takeAll()
+                    batch.append(.close)
+                    state.confirmWritten()
+                    effects.pollAnswers.append((continuation, .payload(batch)))
+                    finish(&state, effects: &effects)
+                    return
+                }
+                if state.pendingPoll != nil {
+                    effects.pollAnswers.append((continuation, .refused(.badRequest)))
+                    beginClose(&state, reason: .transportError, effects: &effects)
+                    return
+                }
+                if !state.outbox.isEmpty {
+                    effects.pollAnswers.append((continuation, .payload(takePollBatch(&state))))
+                } else if state.probeAnswered {
+                    // An upgrade is under way: release the client so it can finish it.
+                    effects.pollAnswers.append((continuation, .payload([.noop])))
+                } else {
+                    state.pendingPoll = continuation
+                }
+            }
+            effects.run(self)
+        }
+    }
+
+    private func takePollBatch(_ state: inout State) -> [EngineOutgoing] {
+        let batch = state.outbox.take(upTo: max(1, configuration.maxPacketsPerPoll))
+        // A poll response is written as soon as it is handed over.
+        state.confirmWritten()
+        return batch
+    }
+
+    // MARK: - WebSocket
+
+    /// Identifies one WebSocket attached to the session (the active one or a probe).
+    struct LinkID: Hashable, Sendable {
+        let value: Int
+    }
+
+    /// A WebSocket session's first socket: the open packet goes out before anything else.
+    func attachInitialWebSocket(openPacket: EngineOutgoing) -> LinkID {
+        state.withLock { state in
+            let link = state.makeLink()
+            state.activeLink = Link(id: link, direct: [openPacket])
+            return link
+        }
+    }
+
+    /// A WebSocket that wants to take over a polling session.
+    func beginUpgrade() -> LinkID? {
+        state.withLock { state -> LinkID? in
+            guard state.phase == .open, state.transport == .polling, state.probeLink == nil else { return nil }
+            let link = state.makeLink()
+            state.probeLink = Link(id: link)
+            state.upgradeTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.upgradeTimeout)) {
+                [weak self] in
+                self?.abortUpgrade(link)
+            }
+            return link
+        }
+    }
+
+    /// Whether this WebSocket carries the session (rather than probing an upgrade).
+    func isActive(_ link: LinkID) -> Bool {
+        state.withLock { $0.activeLink?.id == link }
+    }
+
+    /// A frame arrived on a WebSocket. Returns false when that socket should be closed.
+    func receive(_ packet: EnginePacket, on link: LinkID) -> Bool {
+        enum Route { case active, handled, reject }
+        var effects = Effects()
+        let route = state.withLock { state -> Route in
+            if state.activeLink?.id == link { return .active }
+            guard state.probeLink?.id == link, state.phase == .open else { return .reject }
+            switch packet {
+            case .ping("probe"):
+                state.probeLink?.direct.append(.probeAnswer)
+                state.probeAnswered = true
+                wakeLink(&state.probeLink, effects: &effects)
+                if let poll = state.pendingPoll {
+                    state.pendingPoll = nil
+                    effects.pollAnswers.append((poll, .payload([.noop])))
+                }
+                return .handled
+            case .upgrade:
+                completeUpgrade(&state, effects: &effects)
+                return .handled
+            default:
+                // Anything else during an upgrade: the upgrade fails, polling goes on.
+                cancelUpgrade(&state, effects: &effects)
+                return .reject
+            }
+        }
+        effects.run(self)
+        switch route {
+        case .active:
+            receive([packet])
+            return true
+        case .handled:
+            return true
+        case .reject:
+            return false
+        }
+    }
+
+    private func completeUpgrade(_ state: inout State, effects: inout Effects) {
+        guard var probe = state.probeLink else { return }
+        state.upgradeTimer?.cancel()
+        state.upgradeTimer = nil
+        state.probeLink = nil
+        state.probeAnswered = false
+        state.transport = .websocket
+        if let poll = state.pendingPoll {
+            state.pendingPoll = nil
+            effects.pollAnswers.append((poll, .payload([.noop])))
+        }
+        probe.direct.append(contentsOf: state.outbox.takeAll())
+        state.activeLink = probe
+        wakeLink(&state.activeLink, effects: &effects)
+    }
+
+    private func cancelUpgrade(_ state: inout State, effects: inout Effects) {
+        state.upgradeTimer?.cancel()
+        state.upgradeTimer = nil
+        state.probeAnswered = false
+        if var probe = state.probeLink {
+            state.probeLink = nil
+            if let waiter = probe.waiter {
+                probe.waiter = nil
+                effects.linkAnswers.append((waiter, nil))
+            }
+        }
+    }
+
+    private func abortUpgrade(_ link: LinkID) {
+        var effects = Effects()
+        state.withLock { state in
+            guard state.probeLink?.id == link else { return }
+            cancelUpgrade(&state, effects: &effects)
+        }
+        effects.run(self)
+    }
+
+    /// The next packets a WebSocket writer should send; `nil` when it should close.
+    func nextBatch(for link: LinkID) async -> [EngineOutgoing]? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<[EngineOutgoing]?, Never>) in
+            var effects = Effects()
+            let immediate = state.withLock { state -> [EngineOutgoing]?? in
+                if state.activeLink?.id == link {
+                    // The writer is back: what it took before has been written.
+                    state.confirmWritten()
+                    releaseFlushWaiters(&state, effects: &effects)
+                    if var batch = state.activeLink?.direct, !batch.isEmpty || !state.outbox.isEmpty {
+                        batch.append(contentsOf: state.outbox.takeAll())
+                        state.activeLink?.direct.removeAll()
+                        return .some(batch)
+                    }
+                    if state.phase != .open { return .some(nil) }
+                    state.activeLink?.waiter = continuation
+                    return .none
+                }
+                if state.probeLink?.id == link {
+                    if let batch = state.probeLink?.direct, !batch.isEmpty {
+                        state.probeLink?.direct.removeAll()
+                        return .some(batch)
+                    }
+                    state.probeLink?.waiter = continuation
+                    return .none
+                }
+                return .some(nil)
+            }
+            effects.run(self)
+            if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// A WebSocket went away (closed by the client, or failed).
+    func linkClosed(_ link: LinkID) {
+        var effects = Effects()
+        state.withLock { state in
+            if state.probeLink?.id == link {
+                cancelUpgrade(&state, effects: &effects)
+            } else if state.activeLink?.id == link {
+                if let waiter = state.activeLink?.waiter {
+                    state.activeLink?.waiter = nil
+                    effects.linkAnswers.append((waiter, nil))
+                }
+                if state.phase != .closed {
+                    beginClose(&state, reason: .transportClose, clientInitiated: true, effects: &effects)
+                }
+            }
+        }
+        effects.run(self)
+    }
+
+    // MARK: - Delivery and closing (called with the lock held)
+
+    private func deliverQueued(_ state: inout State, effects: inout Effects) {
+        switch state.transport {
+        case .polling:
+            if let poll = state.pendingPoll, !state.outbox.isEmpty {
+                state.pendingPoll = nil
+                effects.pollAnswers.append((poll, .payload(takePollBatch(&state))))
+            }
+        case .websocket:
+            wakeLink(&state.activeLink, effects: &effects, includingOutbox: &state.outbox)
+        }
+    }
+
+    private func wakeLink(_ link: inout Link?, effects: inout Effects) {
+        var empty = Outbox()
+        wakeLink(&link, effects: &effects, includingOutbox: &empty)
+    }
+
+    private func wakeLink(
+        _ link: inout Link?,
+        effects: inout Effects,
+        includingOutbox outbox: inout Outbox
+    ) {
+        guard let waiter = link?.waiter else { return }
+        guard link?.direct.isEmpty == false || !outbox.isEmpty else { return }
+        var batch = link?.direct ?? []
+        batch.append(contentsOf: outbox.takeAll())
+        link?.direct.removeAll()
+        link?.waiter = nil
+        effects.linkAnswers.append((waiter, batch))
+    }
+
+    /// Starts closing. Polling with no GET pending keeps the session (`closing`) until
+    /// the next GET collects what is left, so a server-side close loses nothing.
+    private func beginClose(
+        _ state: inout State,
+        reason: EngineCloseReason,
+        clientInitiated: Bool = false,
+        effects: inout Effects
+    ) {
+        guard state.phase == .open else { return }
+        state.closeReason = reason
+        effects.closed = reason
+        state.pingTimer?.cancel()
+        state.pingTimeoutTimer?.cancel()
+        if state.probeLink != nil { cancelUpgrade(&state, effects: &effects) }
+        switch state.transport {
+        case .polling:
+            if let poll = state.pendingPoll {
+                state.pendingPoll = nil
+                // A client that closed gets a noop; one the server closes gets a close packet.
+                var batch: [EngineOutgoing] = []
+                if !clientInitiated {
+                    batch.append(contentsOf: state.outbox.takeAll())
+                    batch.append(.close)
+                } else {
+                    batch.append(.noop)
+                }
+                state.outbox.discardAll()
+                state.confirmWritten()
+                effects.pollAnswers.append((poll, .payload(batch)))
+                finish(&state, effects: &effects)
+            } else if !clientInitiated && (reason == .forcedClose || reason == .serverShutdown) {
+                // Nobody is polling right now: keep the session one heartbeat period so the
+                // next GET collects what is queued and the close packet.
+                state.phase = .closing
+                state.closingTimer = eventLoop.scheduleTask(
+                    in: TimeAmount(configuration.pingInterval + configuration.pingTimeout)
+                ) { [weak self] in
+                    self?.expireClosing()
+                }
+            } else {
+                effects.tombstone = clientInitiated
+                finish(&state, effects: &effects)
+            }
+        case .websocket:
+            // The writer sends what is queued, then sees the end and closes the socket.
+            finish(&state, effects: &effects)
+            if let waiter = state.activeLink?.waiter {
+                state.activeLink?.waiter = nil
+                var batch = state.activeLink?.direct ?? []
+                batch.append(contentsOf: state.outbox.takeAll())
+                state.activeLink?.direct.removeAll()
+                effects.linkAnswers.append((waiter, batch.isEmpty ? nil : batch))
+            }
+        }
+    }
+
+    private func expireClosing() {
+        var effects = Effects()
+        state.withLock { state in
+            guard state.phase == .closing else { return }
+            state.outbox.discardAll()
+            finish(&state, effects: &effects)
+        }
+        effects.run(self)
+    }
+
+    private func finish(_ state: inout State, effects: inout Effects) {
+        guard state.phase != .closed else { return }
+        state.phase = .closed
+        state.closingTimer?.cancel()
+        state.upgradeTimer?.cancel()
+        state.pingTimer?.cancel()
+        state.pingTimeoutTimer?.cancel()
+        effects.finished = true
+        effects.flushWaiters.append(contentsOf: state.flushWaiters.map(\.continuation))
+        state.flushWaiters.removeAll()
+        if effects.closed == nil, let reason = state.closeReason { effects.closed = reason }
+        effects.delegate = state.delegate
+        state.delegate = nil
+    }
+
+    func attach(_ delegate: any EngineSessionDelegate) {
+        state.withLock { $0.delegate = delegate }
+    }
+
+    fileprivate var delegate: (any EngineSessionDelegate)? { state.withLock { $0.delegate } }
+
+    /// Waits until everything queued so far has been handed to the socket (WebSocket),
+    /// or at once over polling, where a response carries all queued packets together.
+    /// Socket.IO uses it to run a connection handler only once CONNECT is on its way.
+    public func waitUntilWritten() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = state.withLock { state -> Bool in
+                guard state.phase == .open, state.transport == .websocket else { return true }
+                let target = state.outbox.appended
+                if state.confirmed >= target { return true }
+                state.flushWaiters.append((target, continuation))
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Flush waiters whose packets are now written (called with the lock held).
+    private func releaseFlushWaiters(_ state: inout State, effects: inout Effects) {
+        guard !state.flushWaiters.isEmpty else { return }
+        let confirmed = state.confirmed
+        effects.flushWaiters.append(contentsOf: state.flushWaiters.filter { $0.target <= confirmed }.map(\.continuation))
+        state.flushWaiters.removeAll { $0.target <= confirmed }
+    }
+
+    // MARK: - State
+
+    private struct Link {
+        let id: LinkID
+        var direct: [EngineOutgoing] = []
+        var waiter: CheckedContinuation<[EngineOutgoing]?, Never>?
+    }
+
+    private struct State {
+        enum Phase { case open, closing, closed }
+
+        var phase = Phase.open
+        var transport: EngineTransport
+        var delegate: (any EngineSessionDelegate)?
+        var outbox = Outbox()
+        /// Outbox packets known to be written (taken by a poll, or by a writer that came back).
+        var confirmed: UInt64 = 0
+        var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
+        var pendingPoll: CheckedContinuation<PollOutcome, Never>?
+        var activeLink: Link?
+        var probeLink: Link?
+        var probeAnswered = false
+        var nextLink = 0
+        var pingTimer: Scheduled<Void>?
+        var pingTimeoutTimer: Scheduled<Void>?
+        var upgradeTimer: Scheduled<Void>?
+        var closingTimer: Scheduled<Void>?
+        var closeReason: EngineCloseReason?
+
+        init(transport: EngineTransport) { self.transport = transport }
+
+        mutating func confirmWritten() {
+            confirmed = outbox.taken
+        }
+
+        mutating func makeLink() -> LinkID {
+            nextLink += 1
+            return LinkID(value: nextLink)
+        }
+    }
+
+    /// Packets waiting for the transport, with counts of everything queued and taken.
+    struct Outbox {
+        private(set) var packets = CircularBuffer<EngineOutgoing>()
+        private(set) var appended: UInt64 = 0
+        private(set) var taken: UInt64 = 0
+
+        var count: Int { packets.count }
+        var isEmpty: Bool { packets.isEmpty }
+
+        mutating func append(_ packet: EngineOutgoing) {
+            packets.append(packet)
+            appended += 1
+        }
+
+        mutating func append(contentsOf newPackets: some Collection<EngineOutgoing>) {
+            packets.append(contentsOf: newPackets)
+            appended += UInt64(newPackets.count)
+        }
+
+        mutating func take(upTo limit: Int) -> [EngineOutgoing] {
+            let count = Swift.min(limit, packets.count)
+            var batch: [EngineOutgoing] = []
+            batch.reserveCapacity(count)
+            for _ in 0..<count { batch.append(packets.removeFirst()) }
+            taken += UInt64(count)
+            return batch
+        }
+
+        mutating func takeAll() -> [EngineOutgoing] {
+            take(upTo: packets.count)
+        }
+
+        /// Drops what is queued (the session is gone); counts it as taken.
+        mutating func discardAll() {
+            taken += UInt64(packets.count)
+            packets.removeAll()
+        }
+    }
+
+    /// Work decided under the lock and done after it is released.
+    private struct Effects {
+        var pollAnswers: [(CheckedContinuation<PollOutcome, Never>, PollOutcome)] = []
+        var linkAnswers: [(CheckedContinuation<[EngineOutgoing]?, Never>, [EngineOutgoing]?)] = []
+        var messages: [EngineMessage] = []
+        var closed: EngineCloseReason?
+        var finished = false
+        var tombstone = false
+        var flushWaiters: [CheckedContinuation<Void, Never>] = []
+        var delegate: (any EngineSessionDelegate)?
+
+        func run(_ session: EngineSession) {
+            for (continuation, outcome) in pollAnswers { continuation.resume(returning: outcome) }
+            for (continuation, batch) in linkAnswers { continuation.resume(returning: batch) }
+            for continuation in flushWaiters { continuation.resume() }
+            if !messages.isEmpty, let delegate = session.delegate {
+                for message in messages { delegate.session(session, didReceive: message) }
+            }
+            if finished {
+                session.onFinish(session, tombstone)
+                if let reason = closed { delegate?.session(session, didCloseWith: reason) }
+            }
+        }
+    }
+}
