@@ -1,0 +1,102 @@
+import EngineIO
+import Synchronization
+
+/// Rooms and broadcasts within this process.
+public final class InMemoryAdapter: SocketIOAdapter {
+    private struct State {
+        var members: [String: Set<String>] = [:]  // room -> socket ids
+        var roomsBySocket: [String: Set<String>] = [:]
+    }
+
+    private let state = Mutex(State())
+    public let sockets: any LocalSockets
+
+    public init(sockets: any LocalSockets) {
+        self.sockets = sockets
+    }
+
+    public func addAll(_ socketID: String, rooms: Set<String>) {
+        state.withLock { state in
+            state.roomsBySocket[socketID, default: []].formUnion(rooms)
+            for room in rooms { state.members[room, default: []].insert(socketID) }
+        }
+    }
+
+    public func delete(_ socketID: String, room: String) {
+        state.withLock { state in
+            state.roomsBySocket[socketID]?.remove(room)
+            Self.removeMember(socketID, from: room, in: &state)
+        }
+    }
+
+    public func deleteAll(_ socketID: String) {
+        state.withLock { state in
+            guard let rooms = state.roomsBySocket.removeValue(forKey: socketID) else { return }
+            for room in rooms { Self.removeMember(socketID, from: room, in: &state) }
+        }
+    }
+
+    private static func removeMember(_ socketID: String, from room: String, in state: inout State) {
+        guard var members = state.members[room] else { return }
+        members.remove(socketID)
+        state.members[room] = members.isEmpty ? nil : members
+    }
+
+    public func rooms(of socketID: String) -> Set<String> {
+        state.withLock { $0.roomsBySocket[socketID] ?? [] }
+    }
+
+    public var localRooms: Set<String> {
+        state.withLock { Set($0.members.keys) }
+    }
+
+    public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> {
+        state.withLock { state in
+            var selected: Set<String>
+            if options.rooms.isEmpty {
+                selected = Set(state.roomsBySocket.keys)
+            } else {
+                selected = []
+                for room in options.rooms {
+                    if let members = state.members[room] { selected.formUnion(members) }
+                }
+            }
+            for room in options.except {
+                if let members = state.members[room] { selected.subtract(members) }
+            }
+            return selected
+        }
+    }
+
+    /// Encodes the packet once and queues the same bytes for every selected socket.
+    public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
+        let frames = SocketPacketEncoder.encode(packet)
+        for id in localSocketIDs(options) {
+            sockets.socket(id: id)?.deliver(frames, volatile: options.volatile)
+        }
+    }
+
+    public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] {
+        localSocketIDs(options).compactMap { id in
+            sockets.socket(id: id).map { SocketSnapshot(id: id, rooms: rooms(of: $0.id)) }
+        }
+    }
+
+    public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        for id in localSocketIDs(options) { sockets.socket(id: id)?.join(rooms) }
+    }
+
+    public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        for id in localSocketIDs(options) {
+            for room in rooms { sockets.socket(id: id)?.leave(room) }
+        }
+    }
+
+    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+        for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
+    }
+
+    public func allRooms() async -> Set<String> { localRooms }
+
+    public func close() async {}
+}

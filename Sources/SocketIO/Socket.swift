@@ -1,0 +1,347 @@
+public import EngineIO
+public import HTTPTypes
+import NIOCore
+public import OrderedJSON
+import Synchronization
+
+/// What the client sent when it connected: the Engine.IO handshake request and the
+/// `auth` payload of its CONNECT packet.
+public struct SocketHandshake: Sendable {
+    public let request: EngineRequest
+    /// The CONNECT payload (`{}` when the client sent none).
+    public let auth: JSONValue
+
+    public var headers: HTTPFields { request.headers }
+    public var query: [String: String] { request.query }
+    public var cookies: [String: String] { request.cookies }
+    public var address: String? { request.remoteAddress }
+    public var secure: Bool { request.isSecure }
+}
+
+/// Why a socket left its namespace, in the reference server's words.
+public struct DisconnectReason: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public static let clientNamespaceDisconnect = DisconnectReason(rawValue: "client namespace disconnect")
+    public static let serverNamespaceDisconnect = DisconnectReason(rawValue: "server namespace disconnect")
+
+    init(_ engineReason: EngineCloseReason) { self.rawValue = engineReason.rawValue }
+
+    public var description: String { rawValue }
+}
+
+/// A refusal from a namespace middleware, sent to the client as CONNECT_ERROR.
+public struct ConnectRefusal: Error, Sendable {
+    public var message: String
+    public var data: JSONValue?
+
+    public init(_ message: String, data: JSONValue? = nil) {
+        self.message = message
+        self.data = data
+    }
+}
+
+/// Errors of `emitWithAck`.
+public enum AckError: Error, Sendable, Equatable {
+    case timeout
+    case disconnected
+}
+
+/// An event from a client, with the means to acknowledge it when the client asked.
+public struct SocketEvent: Sendable {
+    public let socket: Socket
+    public let name: String
+    public let args: [JSONValue]
+    /// Present when the client waits for an acknowledgement.
+    public let ack: Acknowledgement?
+}
+
+/// Sends the acknowledgement of one event, at most once.
+public final class Acknowledgement: Sendable {
+    let socket: Socket
+    let id: UInt64
+    private let sent = Mutex(false)
+
+    init(socket: Socket, id: UInt64) {
+        self.socket = socket
+        self.id = id
+    }
+
+    public var wasSent: Bool { sent.withLock { $0 } }
+
+    public func send(_ args: [JSONValue]) {
+        let first = sent.withLock { sent -> Bool in
+            defer { sent = true }
+            return !sent
+        }
+        guard first else { return }
+        socket.send(.ack(args, id: id, namespace: socket.namespace.name))
+    }
+
+    public func callAsFunction(_ args: JSONValue...) { send(args) }
+}
+
+/// Typed values an application keeps on a socket (the signed-in user, say).
+public protocol SocketStorageKey {
+    associatedtype Value: Sendable
+}
+
+/// One client's connection to one namespace.
+public final class Socket: Sendable {
+    public typealias EventHandler = @Sendable (SocketEvent) async -> Void
+    public typealias DisconnectHandler = @Sendable (Socket, DisconnectReason, _ rooms: Set<String>) async -> Void
+
+    /// The namespace-level id (not the Engine.IO session id).
+    public let id: String
+    public let namespace: Namespace
+    public let handshake: SocketHandshake
+    let connection: SocketIOConnection
+    let lane = SerialLane()
+
+    private struct State {
+        enum Phase { case connecting, connected, disconnected }
+        var phase = Phase.connecting
+        var handlers: [String: EventHandler] = [:]
+        var anyHandlers: [EventHandler] = []
+        var disconnectHandlers: [DisconnectHandler] = []
+        var pendingAcks: [UInt64: PendingAck] = [:]
+        var nextAckID: UInt64 = 0
+        var storage: [ObjectIdentifier: any Sendable] = [:]
+    }
+
+    private struct PendingAck {
+        let continuation: CheckedContinuation<[JSONValue], any Error>
+        let timer: Scheduled<Void>
+    }
+
+    private let state = Mutex(State())
+
+    init(id: String, namespace: Namespace, handshake: SocketHandshake, connection: SocketIOConnection) {
+        self.id = id
+        self.namespace = namespace
+        self.handshake = handshake
+        self.connection = connection
+    }
+
+    /// The Engine.IO session carrying this socket.
+    public var session: EngineSession { connection.session }
+
+    public var isConnected: Bool { state.withLock { $0.phase == .connected } }
+
+    // MARK: Handlers
+
+    /// Handles an event; one handler per name, a later one replaces it.
+    public func on(_ event: String, _ handler: @escaping EventHandler) {
+        state.withLock { $0.handlers[event] = handler }
+    }
+
+    /// Sees every event that has no handler of its own.
+    public func onAny(_ handler: @escaping EventHandler) {
+        state.withLock { $0.anyHandlers.append(handler) }
+    }
+
+    /// Runs once the socket has left its namespace, with the rooms it was in.
+    public func onDisconnect(_ handler: @escaping DisconnectHandler) {
+        state.withLock { $0.disconnectHandlers.append(handler) }
+    }
+
+    public subscript<Key: SocketStorageKey>(key: Key.Type) -> Key.Value? {
+        get { state.withLock { $0.storage[ObjectIdentifier(key)] as? Key.Value } }
+        set { state.withLock { $0.storage[ObjectIdentifier(key)] = newValue } }
+    }
+
+    // MARK: Emitting
+
+    public func emit(_ event: String, _ args: JSONValue...) {
+        emit(event, args: args)
+    }
+
+    public func emit(_ event: String, args: [JSONValue]) {
+        send(.event(event, args, namespace: namespace.name))
+    }
+
+    /// Emits and waits for the client's acknowledgement.
+    public func emitWithAck(_ event: String, args: [JSONValue], timeout: Duration) async throws -> [JSONValue] {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[JSONValue], any Error>) in
+            let id = state.withLock { state -> UInt64? in
+                guard state.phase == .connected else { return nil }
+                state.nextAckID += 1
+                let id = state.nextAckID
+                let timer = session.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] () -> Void in
+                    self?.failAck(id, with: AckError.timeout)
+                }
+                state.pendingAcks[id] = PendingAck(continuation: continuation, timer: timer)
+                return id
+            }
+            guard let id else {
+                continuation.resume(throwing: AckError.disconnected)
+                return
+            }
+            send(.event(event, args, namespace: namespace.name, ackID: id))
+        }
+    }
+
+    private func failAck(_ id: UInt64, with error: any Error) {
+        let pending = state.withLock { $0.pendingAcks.removeValue(forKey: id) }
+        pending?.continuation.resume(throwing: error)
+    }
+
+    func send(_ packet: SocketPacket) {
+        deliver(SocketPacketEncoder.encode(packet), volatile: false)
+    }
+
+    /// Queues already encoded packets (shared by every recipient of a broadcast).
+    func deliver(_ frames: [EngineOutgoing], volatile: Bool) {
+        if volatile {
+            connection.session.sendIfWritable(frames)
+        } else {
+            connection.session.send(frames)
+        }
+    }
+
+    // MARK: Rooms
+
+    public func join(_ room: String) { join([room]) }
+
+    public func join(_ rooms: Set<String>) {
+        // Under the lock, so a socket that is leaving cannot be put back into rooms.
+        state.withLock { state in
+            guard state.phase != .disconnected else { return }
+            namespace.adapter.addAll(id, rooms: rooms)
+        }
+    }
+
+    public func leave(_ room: String) {
+        namespace.adapter.delete(id, room: room)
+    }
+
+    public var rooms: Set<String> { namespace.adapter.rooms(of: id) }
+
+    /// Everyone in `room` but this socket.
+    public func to(_ room: String) -> BroadcastOperator {
+        BroadcastOperator(namespace: namespace, options: BroadcastOptions(rooms: [room], except: [id]))
+    }
+
+    /// Everyone in the namespace but this socket.
+    public var broadcast: BroadcastOperator {
+        BroadcastOperator(namespace: namespace, options: BroadcastOptions(except: [id]))
+    }
+
+    // MARK: Disconnecting
+
+    /// Takes the socket out of its namespace (the client is told). With `close`, the
+    /// whole connection ends, other namespaces included.
+    public func disconnect(close: Bool = false) {
+        if isConnected {
+            send(SocketPacket(type: .disconnect, namespace: namespace.name))
+        }
+        leaveNamespace(reason: .serverNamespaceDisconnect)
+        if close { connection.session.close() }
+    }
+
+    // MARK: Lifecycle (called by the connection)
+
+    /// Runs the namespace middlewares and, if they pass, connects.
+    func connect() {
+        lane.enqueue { [self] in
+            for middleware in namespace.middlewares {
+                do {
+                    try await middleware(self)
+                } catch let refusal as ConnectRefusal {
+                    refuse(message: refusal.message, data: refusal.data)
+                    return
+                } catch {
+                    refuse(message: String(describing: error), data: nil)
+                    return
+                }
+            }
+            let connected = state.withLock { state -> Bool in
+                guard state.phase == .connecting else { return false }
+                state.phase = .connected
+                return true
+            }
+            guard connected, connection.session.isOpen else { return }
+            namespace.register(self)
+            namespace.adapter.addAll(id, rooms: [id])
+            send(SocketPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
+            // As in the reference, CONNECT goes out on its own before anything the
+            // handler emits; clients that read one frame at a time rely on it.
+            await connection.session.waitUntilWritten()
+            if let handler = namespace.connectionHandler {
+                await handler(self)
+            }
+        }
+    }
+
+    private func refuse(message: String, data: JSONValue?) {
+        state.withLock { $0.phase = .disconnected }
+        namespace.adapter.deleteAll(id)
+        var payload: JSONObject = ["message": .string(message)]
+        if let data { payload["data"] = data }
+        send(SocketPacket(type: .connectError, namespace: namespace.name, data: .object(payload)))
+        connection.forget(self)
+    }
+
+    /// An event, ack or disconnect from the client for this namespace.
+    func receive(_ packet: SocketPacket) {
+        switch packet.type {
+        case .ack, .binaryAck:
+            // Straight away, not through the lane: a handler may be waiting for it.
+            guard let id = packet.ackID else { return }
+            let pending = state.withLock { $0.pendingAcks.removeValue(forKey: id) }
+            pending?.timer.cancel()
+            pending?.continuation.resume(returning: packet.data?.arrayValue ?? [])
+        case .event, .binaryEvent:
+            guard let (name, args) = packet.event else { return }
+            let ackID = packet.ackID
+            lane.enqueue { [self] in
+                let (handler, anyHandlers) = state.withLock { state in
+                    (state.phase == .connected ? state.handlers[name] : nil, state.phase == .connected ? state.anyHandlers : [])
+                }
+                let event = SocketEvent(
+                    socket: self,
+                    name: name,
+                    args: args,
+                    ack: ackID.map { Acknowledgement(socket: self, id: $0) }
+                )
+                if let handler {
+                    await handler(event)
+                } else {
+                    for handler in anyHandlers { await handler(event) }
+                }
+            }
+        case .disconnect:
+            leaveNamespace(reason: .clientNamespaceDisconnect)
+        case .connect, .connectError:
+            break
+        }
+    }
+
+    /// Leaves every room and the namespace; disconnect handlers run after queued events.
+    func leaveNamespace(reason: DisconnectReason) {
+        let (wasConnected, acks, handlers) = state.withLock { state in
+            let wasConnected = state.phase == .connected
+            if state.phase == .connecting { namespace.adapter.deleteAll(id) }
+            state.phase = .disconnected
+            let acks = Array(state.pendingAcks.values)
+            state.pendingAcks.removeAll()
+            let handlers = state.disconnectHandlers
+            state.disconnectHandlers.removeAll()
+            return (wasConnected, acks, handlers)
+        }
+        connection.forget(self)
+        for ack in acks {
+            ack.timer.cancel()
+            ack.continuation.resume(throwing: AckError.disconnected)
+        }
+        guard wasConnected else { return }
+        let rooms = namespace.adapter.rooms(of: id)
+        namespace.adapter.deleteAll(id)
+        namespace.unregister(self)
+        guard !handlers.isEmpty else { return }
+        lane.enqueue { [self] in
+            for handler in handlers { await handler(self, reason, rooms) }
+        }
+    }
+}

@@ -1,0 +1,193 @@
+public import EngineIO
+public import Logging
+import NIOCore
+import OrderedJSON
+import Synchronization
+
+/// Socket.IO options, named and defaulted as in Node's `socket.io`.
+public struct SocketIOConfiguration: Sendable {
+    /// A connection that joins no namespace within this time is closed.
+    public var connectTimeout: Duration = .seconds(45)
+    /// Attachments allowed in one binary packet.
+    public var maxAttachments = 10
+    /// Namespaces one connection may join at once.
+    public var maxNamespacesPerConnection = 32
+
+    public init() {}
+}
+
+/// A Socket.IO v5 server over an Engine.IO server.
+public final class SocketIOServer: Sendable {
+    public let engine: EngineServer
+    public let configuration: SocketIOConfiguration
+    let logger: Logger
+    private let adapterFactory: AdapterFactory
+    private let namespaces = Mutex<[String: Namespace]>([:])
+
+    public init(
+        engine: EngineServer,
+        configuration: SocketIOConfiguration = SocketIOConfiguration(),
+        adapter: AdapterFactory = .inMemory,
+        logger: Logger = Logger(label: "socket.io")
+    ) {
+        self.engine = engine
+        self.configuration = configuration
+        self.adapterFactory = adapter
+        self.logger = logger
+        _ = of("/")
+        engine.onConnection { [weak self] session in
+            guard let self else { return nil }
+            return SocketIOConnection(server: self, session: session)
+        }
+    }
+
+    /// The namespace of that name, created on first use.
+    public func of(_ name: String) -> Namespace {
+        let name = name.hasPrefix("/") ? name : "/" + name
+        return namespaces.withLock { namespaces in
+            if let existing = namespaces[name] { return existing }
+            let namespace = Namespace(name: name, adapterFactory: adapterFactory)
+            namespaces[name] = namespace
+            return namespace
+        }
+    }
+
+    /// The main namespace, `/`.
+    public var sockets: Namespace { of("/") }
+
+    func existingNamespace(_ name: String) -> Namespace? {
+        namespaces.withLock { $0[name] }
+    }
+
+    /// Disconnects everyone and stops accepting connections.
+    public func close() async {
+        let all = namespaces.withLock { Array($0.values) }
+        for namespace in all {
+            await namespace.local.disconnectSockets(close: false)
+        }
+        engine.shutdown()
+        for namespace in all { await namespace.adapter.close() }
+    }
+}
+
+/// One Engine.IO session as Socket.IO sees it: its sockets by namespace and its decoder.
+final class SocketIOConnection: EngineSessionDelegate {
+    let server: SocketIOServer
+    let session: EngineSession
+
+    private struct State {
+        var decoder: SocketPacketDecoder
+        var sockets: [String: Socket] = [:]
+        var connectTimer: Scheduled<Void>?
+        var closed = false
+    }
+
+    private let state: Mutex<State>
+
+    init(server: SocketIOServer, session: EngineSession) {
+        self.server = server
+        self.session = session
+        self.state = Mutex(State(decoder: SocketPacketDecoder(maxAttachments: server.configuration.maxAttachments)))
+        let timer = session.eventLoop.scheduleTask(in: TimeAmount(server.configuration.connectTimeout)) {
+            [weak self] () -> Void in
+            self?.connectTimeoutExpired()
+        }
+        state.withLock { $0.connectTimer = timer }
+    }
+
+    private func connectTimeoutExpired() {
+        let idle = state.withLock { $0.sockets.isEmpty && !$0.closed }
+        if idle {
+            server.logger.debug("no namespace joined in time, closing", metadata: ["sid": "\(session.id)"])
+            session.close()
+        }
+    }
+
+    func session(_ session: EngineSession, didReceive message: EngineMessage) {
+        let decoded = state.withLock { state -> Result<SocketPacket?, SocketDecodingError> in
+            Result { () throws(SocketDecodingError) in
+                switch message {
+                case .text(let text): return try state.decoder.decode(text: text)
+                case .binary(let bytes): return try state.decoder.decode(binary: bytes)
+                }
+            }
+        }
+        switch decoded {
+        case .failure(let error):
+            server.logger.debug("closing connection after a bad packet", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+            session.close(reason: .parseError)
+        case .success(nil):
+            break  // waiting for attachments
+        case .success(let packet?):
+            dispatch(packet)
+        }
+    }
+
+    private func dispatch(_ packet: SocketPacket) {
+        if packet.type == .connect {
+            connect(to: packet.namespace, auth: packet.data ?? .object([:]))
+            return
+        }
+        guard let socket = state.withLock({ $0.sockets[packet.namespace] }) else {
+            // Traffic for a namespace the client never joined: the reference closes too.
+            server.logger.debug("packet for an unjoined namespace, closing", metadata: ["sid": "\(session.id)"])
+            session.close(reason: .parseError)
+            return
+        }
+        socket.receive(packet)
+    }
+
+    private func connect(to name: String, auth: JSONValue) {
+        guard let namespace = server.existingNamespace(name) else {
+            let refusal = SocketPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"])
+            session.send(SocketPacketEncoder.encode(refusal))
+            return
+        }
+        let socket = Socket(
+            id: EngineServer.makeID(),
+            namespace: namespace,
+            handshake: SocketHandshake(request: session.request, auth: auth),
+            connection: self
+        )
+        enum Admission { case admitted, duplicate, tooMany }
+        let admission = state.withLock { state -> Admission in
+            if state.closed || state.sockets[name] != nil { return .duplicate }
+            if state.sockets.count >= server.configuration.maxNamespacesPerConnection { return .tooMany }
+            state.sockets[name] = socket
+            state.connectTimer?.cancel()
+            state.connectTimer = nil
+            return .admitted
+        }
+        switch admission {
+        case .admitted:
+            socket.connect()
+        case .duplicate:
+            break
+        case .tooMany:
+            let refusal = SocketPacket(
+                type: .connectError,
+                namespace: name,
+                data: ["message": "Too many namespaces on one connection"]
+            )
+            session.send(SocketPacketEncoder.encode(refusal))
+        }
+    }
+
+    /// A socket left (or was refused): the client may connect to that namespace again.
+    func forget(_ socket: Socket) {
+        state.withLock { state in
+            if state.sockets[socket.namespace.name] === socket { state.sockets[socket.namespace.name] = nil }
+        }
+    }
+
+    func session(_ session: EngineSession, didCloseWith reason: EngineCloseReason) {
+        let sockets = state.withLock { state -> [Socket] in
+            state.closed = true
+            state.connectTimer?.cancel()
+            let sockets = Array(state.sockets.values)
+            state.sockets.removeAll()
+            return sockets
+        }
+        for socket in sockets { socket.leaveNamespace(reason: DisconnectReason(reason)) }
+    }
+}
