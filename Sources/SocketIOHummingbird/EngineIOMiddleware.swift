@@ -1,0 +1,49 @@
+import EngineIO
+public import Hummingbird
+public import HummingbirdCore
+import HTTPTypes
+import NIOCore
+
+/// Answers Engine.IO long-polling requests (and CORS preflights) on its endpoints'
+/// paths and passes everything else on. Add it to the router before any route.
+public struct EngineIOMiddleware<Context: RequestContext>: RouterMiddleware {
+    let endpoints: [EngineIOEndpoint]
+
+    public init(_ endpoints: [EngineIOEndpoint]) {
+        self.endpoints = endpoints
+    }
+
+    public func handle(
+        _ request: Request,
+        context: Context,
+        next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        guard let endpoint = endpoints.first(where: { $0.matches(request.uri.path) }) else {
+            return try await next(request, context)
+        }
+        let engineRequest = EngineRequest(
+            method: request.method,
+            uri: request.uri,
+            headers: request.headers,
+            authority: request.head.authority,
+            remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
+        )
+        var body: PollingBody?
+        if request.method == .post {
+            body = try await readBody(request, limit: endpoint.engine.configuration.maxPayload)
+        }
+        let response = await endpoint.engine.handlePolling(engineRequest, body: body)
+        return Response(status: response.status, headers: response.headers, body: ResponseBody(byteBuffer: response.body))
+    }
+
+    private func readBody(_ request: Request, limit: Int) async throws -> PollingBody {
+        if let declared = request.headers[.contentLength].flatMap(Int.init), declared > limit {
+            return .tooLarge
+        }
+        do {
+            return .bytes(try await request.body.collect(upTo: limit))
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return .tooLarge
+        }
+    }
+}
