@@ -76,15 +76,31 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Fakes and waiting helpers shared by the test targets (not a product).
+        .target(
+            name: "EngineTestSupport",
+            dependencies: ["EngineIO", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Support",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"], swiftSettings: strict),
         .testTarget(
             name: "EngineIOTests",
-            dependencies: ["EngineIO", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "EngineIO", "EngineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(
             name: "SocketIOTests",
-            dependencies: ["SocketIO", "EngineIO", "OrderedJSON", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
             swiftSettings: strict
         ),
     ]

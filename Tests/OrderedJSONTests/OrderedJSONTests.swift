@@ -1,0 +1,114 @@
+import OrderedJSON
+import Testing
+
+@Suite("JSON parsing and writing")
+struct OrderedJSONTests {
+    @Test("keys keep the order they were written in", arguments: [
+        #"{"username":"System","message":"a","timestamp":"12:00","user_id":"u"}"#,
+        #"{"z":1,"a":2,"m":{"y":[],"b":{}}}"#,
+    ])
+    func keyOrderRoundTrips(_ text: String) throws {
+        let value = try JSONValue(parsing: text)
+        #expect(value.jsonString == text)
+    }
+
+    @Test("integers stay integers and floats print as JavaScript prints them")
+    func numbers() throws {
+        #expect(try JSONValue(parsing: "1") == .integer(1))
+        #expect(try JSONValue(parsing: "-0") == .integer(0))
+        #expect(try JSONValue(parsing: "1.5") == .double(1.5))
+        #expect(try JSONValue(parsing: "1e3") == .double(1000))
+        #expect(JSONValue.double(1000).jsonString == "1000")
+        #expect(JSONValue.double(0.1).jsonString == "0.1")
+        #expect(JSONValue.double(1e21).jsonString == "1e+21")
+        #expect(JSONValue.double(1e-7).jsonString == "1e-7")
+        #expect(JSONValue.double(-2.5e-10).jsonString == "-2.5e-10")
+        #expect(JSONValue.double(.nan).jsonString == "null")
+        #expect(JSONValue.integer(.min).jsonString == "-9223372036854775808")
+        // Beyond Int64 an integer literal becomes a double, as in JavaScript.
+        #expect(try JSONValue(parsing: "18446744073709551616") == .double(18446744073709551616))
+    }
+
+    @Test("strings are escaped as JSON.stringify escapes them")
+    func stringEscapes() throws {
+        let value = JSONValue.string("a\"b\\c\n\t\u{01}é😀/<")
+        #expect(value.jsonString == #""a\"b\\c\n\t\u0001é😀/<""#)
+        #expect(try JSONValue(parsing: value.jsonString) == value)
+        #expect(try JSONValue(parsing: #""\u00e9\ud83d\ude00\/""#) == .string("é😀/"))
+        // A lone surrogate is legal JSON but not a Swift string: it becomes U+FFFD.
+        #expect(try JSONValue(parsing: #""\ud800x""#) == .string("\u{FFFD}x"))
+    }
+
+    @Test("a repeated key keeps its first position and its last value")
+    func duplicateKeys() throws {
+        let value = try JSONValue(parsing: #"{"a":1,"b":2,"a":3}"#)
+        #expect(value.jsonString == #"{"a":3,"b":2}"#)
+    }
+
+    @Test("malformed JSON is refused with a reason", arguments: [
+        ("", JSONParseError.Reason.unexpectedEnd),
+        ("{", .unexpectedEnd),
+        ("[1,]", .unexpectedByte(UInt8(ascii: "]"))),
+        (#"{"a" 1}"#, .unexpectedByte(UInt8(ascii: "1"))),
+        ("01", .trailingData),
+        ("1.", .invalidNumber),
+        ("-", .unexpectedEnd),
+        ("tru", .unexpectedEnd),
+        ("nul1", .unexpectedByte(UInt8(ascii: "1"))),
+        (#""\x""#, .invalidEscape),
+        (#""\u12G4""#, .invalidEscape),
+        ("\"a\u{0A}b\"", .controlCharacterInString),
+        ("[] []", .trailingData),
+        ("{'a':1}", .unexpectedByte(UInt8(ascii: "'"))),
+    ])
+    func malformed(_ text: String, _ reason: JSONParseError.Reason) {
+        #expect {
+            try JSONValue(parsing: text)
+        } throws: { error in
+            (error as? JSONParseError)?.reason == reason
+        }
+    }
+
+    @Test("invalid UTF-8 inside a string is refused")
+    func invalidUTF8() {
+        let bytes: [UInt8] = [0x22, 0xC3, 0x28, 0x22]  // "\xC3(" : a broken two-byte sequence
+        #expect(throws: JSONParseError.self) { try JSONValue(parsing: bytes) }
+    }
+
+    @Test("nesting beyond the limit is refused instead of exhausting the stack")
+    func depthLimit() throws {
+        let ok = String(repeating: "[", count: JSONValue.maximumDepth) + String(repeating: "]", count: JSONValue.maximumDepth)
+        #expect(throws: Never.self) { try JSONValue(parsing: ok) }
+        let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
+        #expect {
+            try JSONValue(parsing: deep)
+        } throws: { error in
+            (error as? JSONParseError)?.reason == .tooDeep(limit: JSONValue.maximumDepth)
+        }
+    }
+
+    @Test("binary values become numbered placeholders when attachments are collected")
+    func placeholders() {
+        let value: JSONValue = ["a", .binary([1, 2]), ["b": .binary([3])]]
+        var out: [UInt8] = []
+        var attachments: [[UInt8]]? = []
+        value.serialize(into: &out, attachments: &attachments)
+        #expect(
+            String(decoding: out, as: UTF8.self)
+                == #"["a",{"_placeholder":true,"num":0},{"b":{"_placeholder":true,"num":1}}]"#
+        )
+        #expect(attachments == [[1, 2], [3]])
+        #expect(value.containsBinary)
+        #expect(JSONValue.binary([7]).jsonString == #"{"type":"Buffer","data":[7]}"#)
+    }
+
+    @Test("object edits keep positions; removing a key drops it")
+    func objectEditing() {
+        var object: JSONObject = ["a": 1, "b": 2]
+        object["a"] = 10
+        object["c"] = 3
+        object["b"] = nil
+        #expect(JSONValue.object(object).jsonString == #"{"a":10,"c":3}"#)
+        #expect(object.keys == ["a", "c"])
+    }
+}
