@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import EngineIO
 import Hummingbird
 import Logging
@@ -15,7 +16,7 @@ struct ConformanceServer: AsyncParsableCommand {
         abstract: "The server the official Engine.IO / Socket.IO test suites run against."
     )
 
-    @Option(help: "Port to listen on.")
+    @Option(help: "Port to listen on (0: any free port, printed at start).")
     var port = 3000
 
     @Option(help: "Address to listen on.")
@@ -42,9 +43,11 @@ struct ConformanceServer: AsyncParsableCommand {
             socket.on("message-with-ack") { event in
                 event.ack?.send(event.args)
             }
+            CompatEvents.install(on: socket)
         }
         io.of("/custom").onConnection { socket in
             socket.emit("auth", socket.handshake.auth)
+            CompatEvents.install(on: socket)
         }
 
         let endpoints = [
@@ -60,6 +63,11 @@ struct ConformanceServer: AsyncParsableCommand {
             router: router,
             server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),
             configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in
+                // Scripts that start the server on port 0 read the real port from here.
+                let line = "listening on \(channel.localAddress?.port ?? port)\n"
+                FileHandle.standardOutput.write(Data(line.utf8))
+            },
             logger: logger
         )
         try await app.runService()
@@ -76,4 +84,43 @@ final class EchoDelegate: EngineSessionDelegate {
     }
 
     func session(_ session: EngineSession, didCloseWith reason: EngineCloseReason) {}
+}
+
+/// Extra events for the stock-client compatibility suite in `Compat/`. The official
+/// suites never send them, so they leave the reference behaviour untouched.
+enum CompatEvents {
+    static func install(on socket: Socket) {
+        // ["join", room] -> joins, acks ["joined", room]
+        socket.on("join") { event in
+            guard let room = event.args.first?.stringValue else { return }
+            event.socket.join(room)
+            event.ack?("joined", .string(room))
+        }
+        // ["to-room", room, payload] -> "room-message" [payload, senderID] to the room, sender excluded
+        socket.on("to-room") { event in
+            guard event.args.count >= 2, let room = event.args[0].stringValue else { return }
+            event.socket.to(room).emit("room-message", event.args[1], .string(event.socket.id))
+            event.ack?("sent")
+        }
+        // ["ask-client", payload] -> server emits "question" [payload] with an ack, then acks
+        // the caller with what the client answered
+        socket.on("ask-client") { event in
+            let socket = event.socket
+            let ack = event.ack
+            do {
+                let answer = try await socket.emitWithAck("question", args: event.args, timeout: .seconds(5))
+                ack?.send([.string("answered")] + answer)
+            } catch {
+                ack?.send([.string("no-answer"), .string("\(error)")])
+            }
+        }
+        // ["disconnect-me", close] -> server-side disconnect, whole connection when close is true
+        socket.on("disconnect-me") { event in
+            event.socket.disconnect(close: event.args.first?.boolValue ?? false)
+        }
+        // ["whoami"] -> acks [namespace socket id, engine session id, transport]
+        socket.on("whoami") { event in
+            event.ack?(.string(event.socket.id), .string(event.socket.session.id), .string(event.socket.session.transport.rawValue))
+        }
+    }
 }
