@@ -103,5 +103,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        .testTarget(
+            name: "SocketIOHummingbirdTests",
+            dependencies: [
+                "SocketIOHummingbird", "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
     ]
 )

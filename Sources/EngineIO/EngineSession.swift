@@ -67,7 +67,7 @@ public final class EngineSession: Sendable {
     public var isOpen: Bool { state.withLock { $0.phase == .open } }
 
     /// Whether a long-poll GET is waiting for packets.
-    var hasPendingPoll: Bool { state.withLock { $0.pendingPoll != nil } }
+    public var isPolling: Bool { state.withLock { $0.pendingPoll != nil } }
 
     /// Queues packets for the client (atomically: a packet and its attachments stay
     /// together). Returns false when the session is already closed.

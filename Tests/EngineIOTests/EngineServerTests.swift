@@ -87,7 +87,7 @@ struct EngineServerTests {
         let sid = try await harness.handshake()
         async let first = harness.get(sid)
         // Wait until the first GET is really pending before sending the second.
-        try await waitUntil { harness.server.session(id: sid)?.hasPendingPoll == true }
+        try await waitUntil { harness.server.session(id: sid)?.isPolling == true }
         let second = await harness.get(sid)
         #expect(second.status == .badRequest)
         #expect(await first.body == "1")
@@ -100,7 +100,7 @@ struct EngineServerTests {
         let harness = EngineHarness()
         let sid = try await harness.handshake()
         async let poll = harness.get(sid)
-        try await waitUntil { harness.server.session(id: sid)?.hasPendingPoll == true }
+        try await waitUntil { harness.server.session(id: sid)?.isPolling == true }
         #expect(await harness.post(sid, "1").status == .ok)
         #expect(await poll.body == "6")
         #expect(await harness.events(sid).next() == .closed(.transportClose))
@@ -125,7 +125,7 @@ struct EngineServerTests {
         let sid = try await harness.handshake()
         let session = try #require(harness.server.session(id: sid))
         async let poll = harness.get(sid)
-        try await waitUntil { session.hasPendingPoll }
+        try await waitUntil { session.isPolling }
         session.close()
         #expect(await poll.body == "1")
         #expect(await harness.events(sid).next() == .closed(.forcedClose))
@@ -184,7 +184,7 @@ struct EngineServerTests {
         let session = try #require(harness.server.session(id: sid))
         #expect(!session.sendIfWritable([.message(text: "dropped")]))
         async let poll = harness.get(sid)
-        try await waitUntil { session.hasPendingPoll }
+        try await waitUntil { session.isPolling }
         #expect(session.sendIfWritable([.message(text: "delivered")]))
         #expect(await poll.body == "4delivered")
     }

@@ -66,7 +66,7 @@ struct EngineWebSocketTests {
         let sid = try await harness.handshake()
         let session = try #require(harness.server.session(id: sid))
         async let pendingGet = harness.get(sid)
-        try await waitUntil { session.hasPendingPoll }
+        try await waitUntil { session.isPolling }
 
         let socket = FakeWebSocket()
         let serving = harness.openWebSocket(socket, sid: sid)

@@ -1,0 +1,234 @@
+import NIOCore
+import NIOPosix
+import Testing
+
+/// One TCP connection to the test server, read and written as raw bytes, so the tests
+/// see exactly what goes over the wire.
+actor WireConnection {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    private var buffer = ByteBuffer()
+    private(set) var atEOF = false
+
+    init(port: Int) async throws {
+        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        iterator = channel.inbound.makeAsyncIterator()
+    }
+
+    func write(_ bytes: ByteBuffer) async throws {
+        try await channel.outbound.write(bytes)
+    }
+
+    func write(_ string: String) async throws {
+        try await write(ByteBuffer(string: string))
+    }
+
+    /// Reads more bytes; false at end of stream.
+    private func fill() async throws -> Bool {
+        guard !atEOF else { return false }
+        var iterator = self.iterator
+        let next = try await iterator.next(isolation: self)
+        self.iterator = iterator
+        if var more = next {
+            buffer.writeBuffer(&more)
+            return true
+        }
+        atEOF = true
+        return false
+    }
+
+    func read(exactly count: Int) async throws -> ByteBuffer? {
+        while buffer.readableBytes < count {
+            guard try await fill() else { return nil }
+        }
+        return buffer.readSlice(length: count)
+    }
+
+    /// Bytes up to and including `delimiter`.
+    func read(through delimiter: String) async throws -> String? {
+        let needle = Array(delimiter.utf8)
+        while true {
+            let view = buffer.readableBytesView
+            if let range = view.firstRange(of: needle) {
+                let length = view.distance(from: view.startIndex, to: range.upperBound)
+                return buffer.readString(length: length)
+            }
+            guard try await fill() else { return nil }
+        }
+    }
+
+    func readToEnd() async throws -> ByteBuffer {
+        while try await fill() {}
+        let rest = buffer
+        buffer.clear()
+        return rest
+    }
+
+    func close() async {
+        channel.outbound.finish()
+        try? await channel.channel.close()
+    }
+
+    deinit {
+        // NIO insists the writer is finished; a test that forgot close() still ends cleanly.
+        channel.outbound.finish()
+        channel.channel.close(promise: nil)
+    }
+}
+
+struct WireResponse {
+    var status: Int
+    var headers: [(String, String)]
+    var body: ByteBuffer
+
+    func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    var text: String { String(buffer: body) }
+}
+
+/// HTTP/1.1 over a fresh connection per request (`Connection: close`), so several
+/// requests can be in flight at once, as long-polling needs.
+enum WireHTTP {
+    static func request(
+        port: Int,
+        _ method: String,
+        _ target: String,
+        headers: [(String, String)] = [],
+        body: ByteBuffer? = nil
+    ) async throws -> WireResponse {
+        let connection = try await WireConnection(port: port)
+        var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body { head += "Content-Length: \(body.readableBytes)\r\n" }
+        head += "\r\n"
+        var bytes = ByteBuffer(string: head)
+        if var body { bytes.writeBuffer(&body) }
+        try await connection.write(bytes)
+        let response = try await readResponse(connection)
+        await connection.close()
+        return response
+    }
+
+    static func readResponse(_ connection: WireConnection) async throws -> WireResponse {
+        let head = try #require(try await connection.read(through: "\r\n\r\n"), "no response head")
+        var lines = head.split(separator: "\r\n", omittingEmptySubsequences: true)
+        let statusLine = lines.removeFirst()
+        let status = Int(statusLine.split(separator: " ")[1]) ?? 0
+        let headers = lines.compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), String(line[line.index(after: colon)...].drop(while: { $0 == " " })))
+        }
+        var response = WireResponse(status: status, headers: headers, body: ByteBuffer())
+        if let length = response.header("Content-Length").flatMap(Int.init) {
+            response.body = try await connection.read(exactly: length) ?? ByteBuffer()
+        } else if status != 101 {
+            response.body = try await connection.readToEnd()
+        }
+        return response
+    }
+}
+
+/// A WebSocket client over a raw connection: frames masked as RFC 6455 requires.
+actor WireWebSocket {
+    enum Frame: Equatable {
+        case text(String)
+        case binary([UInt8])
+        case close(code: UInt16?)
+        case ping, pong
+    }
+
+    let connection: WireConnection
+    let handshake: WireResponse
+
+    /// Performs the upgrade; `handshake.status` is 101 when the server accepted.
+    init(port: Int, target: String, headers: [(String, String)] = []) async throws {
+        connection = try await WireConnection(port: port)
+        var head = "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        head += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        head += "\r\n"
+        try await connection.write(head)
+        handshake = try await WireHTTP.readResponse(connection)
+    }
+
+    func send(_ text: String) async throws { try await send(opcode: 0x1, payload: Array(text.utf8)) }
+    func send(binary: [UInt8]) async throws { try await send(opcode: 0x2, payload: binary) }
+    func sendClose() async throws { try await send(opcode: 0x8, payload: [0x03, 0xE8]) }
+
+    func send(opcode: UInt8, payload: [UInt8]) async throws {
+        var frame = ByteBuffer()
+        frame.writeInteger(0x80 | opcode)
+        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        if payload.count < 126 {
+            frame.writeInteger(UInt8(0x80 | payload.count))
+        } else if payload.count <= 0xFFFF {
+            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(UInt16(payload.count))
+        } else {
+            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(UInt64(payload.count))
+        }
+        frame.writeBytes(mask)
+        frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        try await connection.write(frame)
+    }
+
+    /// The next complete frame (continuations joined), nil when the connection ends.
+    func next() async throws -> Frame? {
+        var message: [UInt8] = []
+        var messageOpcode: UInt8 = 0
+        while true {
+            guard var header = try await connection.read(exactly: 2) else { return nil }
+            let first: UInt8 = header.readInteger()!
+            let second: UInt8 = header.readInteger()!
+            let fin = first & 0x80 != 0
+            let opcode = first & 0x0F
+            var length = Int(second & 0x7F)
+            if length == 126 {
+                guard var extended = try await connection.read(exactly: 2) else { return nil }
+                length = Int(extended.readInteger(as: UInt16.self)!)
+            } else if length == 127 {
+                guard var extended = try await connection.read(exactly: 8) else { return nil }
+                length = Int(extended.readInteger(as: UInt64.self)!)
+            }
+            guard let payload = try await connection.read(exactly: length) else { return nil }
+            let bytes = Array(payload.readableBytesView)
+            switch opcode {
+            case 0x8:
+                let code = bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
+                return .close(code: code)
+            case 0x9: return .ping
+            case 0xA: return .pong
+            case 0x0: message += bytes
+            default:
+                messageOpcode = opcode
+                message = bytes
+            }
+            if fin {
+                return messageOpcode == 0x1 ? .text(String(decoding: message, as: UTF8.self)) : .binary(message)
+            }
+        }
+    }
+
+    /// The next text frame, answering Engine.IO pings on the way.
+    func nextText() async throws -> String? {
+        while let frame = try await next() {
+            switch frame {
+            case .text("2"): try await send("3")
+            case .text(let text): return text
+            case .close: return nil
+            default: continue
+            }
+        }
+        return nil
+    }
+
+    func close() async { await connection.close() }
+}
