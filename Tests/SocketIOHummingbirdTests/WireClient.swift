@@ -137,7 +137,7 @@ enum WireHTTP {
 
 /// A WebSocket client over a raw connection: frames masked as RFC 6455 requires.
 actor WireWebSocket {
-    enum Frame: Equatable {
+    enum Frame: Equatable, Sendable {
         case text(String)
         case binary([UInt8])
         case close(code: UInt16?)
