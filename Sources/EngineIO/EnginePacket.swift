@@ -159,10 +159,14 @@ public enum EngineCodec {
             case .text:
                 buffer.writeImmutableBuffer(packet.bytes)
             case .binary:
-                var encoded: [UInt8] = [UInt8(ascii: "b")]
-                encoded.reserveCapacity(1 + Base64.encodedLength(packet.bytes.readableBytes))
-                Base64.encode(packet.bytes.readableBytesView, into: &encoded)
-                buffer.writeBytes(encoded)
+                buffer.writeInteger(UInt8(ascii: "b"))
+                let length = Base64.encodedLength(packet.bytes.readableBytes)
+                packet.bytes.withUnsafeReadableBytes { input in
+                    _ = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: length) { output in
+                        Base64.encode(input, into: output)
+                        return length
+                    }
+                }
             }
         }
         return buffer

@@ -291,8 +291,7 @@ public final class EngineServer: Sendable {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(15)
         for _ in 0..<15 { bytes.append(UInt8.random(in: .min ... .max, using: &generator)) }
-        var encoded: [UInt8] = []
-        Base64.encode(bytes, into: &encoded)
+        let encoded = Base64.encode(bytes)
         return String(
             decoding: encoded.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 },
             as: UTF8.self

@@ -102,36 +102,57 @@ extension JSONValue {
         }
     }
 
-    /// Numbers as JavaScript prints them: `2` for 2.0, `1e+21`, `1e-7`, `null` for NaN/Infinity.
+    /// Numbers as JavaScript prints them (ECMAScript Number::toString): `2` for 2.0,
+    /// `100000000000000000000` for 1e20, `0.000001`, `1e-7`, `1e+21`; `null` for NaN
+    /// and the infinities, as `JSON.stringify` writes them.
     @usableFromInline
     static func writeDouble<Output: JSONOutput>(_ value: Double, into out: inout Output) {
         guard value.isFinite else {
             out.writeJSONStatic("null")
             return
         }
-        if value.rounded() == value, abs(value) < 1e21, let exact = Int64(exactly: value) {
-            if exact == 0 && value.sign == .minus {
-                out.writeJSONByte(UInt8(ascii: "0"))
-            } else {
-                writeInteger(exact, into: &out)
-            }
+        if value == 0 {
+            out.writeJSONByte(UInt8(ascii: "0"))
             return
         }
-        var text = value.description  // shortest round-trip digits
-        if let exponentIndex = text.firstIndex(of: "e") {
-            // Swift writes 1e-07 / 1e+21; JavaScript writes 1e-7 / 1e+21.
-            var mantissa = String(text[..<exponentIndex])
-            if mantissa.hasSuffix(".0") { mantissa.removeLast(2) }
-            var exponent = text[text.index(after: exponentIndex)...]
-            var sign = "+"
-            if exponent.first == "-" || exponent.first == "+" {
-                sign = exponent.first == "-" ? "-" : "+"
-                exponent = exponent.dropFirst()
-            }
-            let digits = exponent.drop(while: { $0 == "0" })
-            text = mantissa + "e" + sign + (digits.isEmpty ? "0" : String(digits))
+        out.writeJSONString(javaScriptString(value))
+    }
+
+    static func javaScriptString(_ value: Double) -> String {
+        // Swift's description has the shortest digits that round-trip, as JavaScript
+        // needs; only the layout differs.
+        let text = value.magnitude.description
+        var mantissa = Substring(text)
+        var exponent = 0
+        if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+            mantissa = text[..<e]
+            exponent = Int(text[text.index(after: e)...]) ?? 0
         }
-        out.writeJSONString(text)
+        let integerPart = mantissa.prefix { $0 != "." }
+        let fractionPart = mantissa.drop { $0 != "." }.dropFirst()
+        var digits = Array(integerPart) + Array(fractionPart)
+        var point = integerPart.count + exponent  // value = 0.digits × 10^point
+        while digits.first == "0" {
+            digits.removeFirst()
+            point -= 1
+        }
+        while digits.last == "0" { digits.removeLast() }
+        let k = digits.count
+        let n = point
+        var result = value < 0 ? "-" : ""
+        if k <= n && n <= 21 {
+            result += String(digits) + String(repeating: "0", count: n - k)
+        } else if 0 < n && n <= 21 {
+            result += String(digits[..<n]) + "." + String(digits[n...])
+        } else if -6 < n && n <= 0 {
+            result += "0." + String(repeating: "0", count: -n) + String(digits)
+        } else {
+            let e = n - 1
+            result += String(digits[0])
+            if k > 1 { result += "." + String(digits[1...]) }
+            result += "e" + (e < 0 ? "-" : "+") + String(abs(e))
+        }
+        return result
     }
 
     @inlinable

@@ -18,15 +18,21 @@ struct OrderedJSONTests {
         #expect(try JSONValue(parsing: "-0") == .integer(0))
         #expect(try JSONValue(parsing: "1.5") == .double(1.5))
         #expect(try JSONValue(parsing: "1e3") == .double(1000))
-        #expect(JSONValue.double(1000).jsonString == "1000")
-        #expect(JSONValue.double(0.1).jsonString == "0.1")
-        #expect(JSONValue.double(1e21).jsonString == "1e+21")
-        #expect(JSONValue.double(1e-7).jsonString == "1e-7")
-        #expect(JSONValue.double(-2.5e-10).jsonString == "-2.5e-10")
-        #expect(JSONValue.double(.nan).jsonString == "null")
         #expect(JSONValue.integer(.min).jsonString == "-9223372036854775808")
         // Beyond Int64 an integer literal becomes a double, as in JavaScript.
         #expect(try JSONValue(parsing: "18446744073709551616") == .double(18446744073709551616))
+    }
+
+    @Test("doubles print as JavaScript's Number toString prints them", arguments: [
+        (1000.0, "1000"), (0.1, "0.1"), (-0.0, "0"), (1.5, "1.5"), (123.456, "123.456"),
+        (1e20, "100000000000000000000"), (1e21, "1e+21"), (1.5e300, "1.5e+300"),
+        (0.000001, "0.000001"), (0.00001, "0.00001"), (1e-7, "1e-7"), (-2.5e-10, "-2.5e-10"),
+        (18446744073709551616, "18446744073709552000"), (-9223372036854775809, "-9223372036854776000"),
+        (5e-324, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1 + 0.2, "0.30000000000000004"),
+        (Double.nan, "null"), (Double.infinity, "null"),
+    ])
+    func javaScriptDoubles(_ value: Double, _ text: String) {
+        #expect(JSONValue.double(value).jsonString == text)
     }
 
     @Test("strings are escaped as JSON.stringify escapes them")
