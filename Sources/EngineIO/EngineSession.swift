@@ -208,7 +208,6 @@ public final class EngineSession: Sendable {
                     // A close is waiting for this GET: hand over the rest and the close packet.
                     var batch = state.outbox.takeAll()
                     batch.append(.close)
-                    state.confirmWritten()
                     effects.pollAnswers.append((continuation, .payload(batch)))
                     finish(&state, effects: &effects)
                     return
@@ -232,10 +231,7 @@ public final class EngineSession: Sendable {
     }
 
     private func takePollBatch(_ state: inout State) -> [EngineOutgoing] {
-        let batch = state.outbox.take(upTo: max(1, configuration.maxPacketsPerPoll))
-        // A poll response is written as soon as it is handed over.
-        state.confirmWritten()
-        return batch
+        state.outbox.take(upTo: max(1, configuration.maxPacketsPerPoll))
     }
 
     // MARK: - WebSocket
@@ -352,12 +348,8 @@ public final class EngineSession: Sendable {
     /// The next packets a WebSocket writer should send; `nil` when it should close.
     func nextBatch(for link: LinkID) async -> [EngineOutgoing]? {
         await withCheckedContinuation { (continuation: CheckedContinuation<[EngineOutgoing]?, Never>) in
-            var effects = Effects()
             let immediate = state.withLock { state -> [EngineOutgoing]?? in
                 if state.activeLink?.id == link {
-                    // The writer is back: what it took before has been written.
-                    state.confirmWritten()
-                    releaseFlushWaiters(&state, effects: &effects)
                     if var batch = state.activeLink?.direct, !batch.isEmpty || !state.outbox.isEmpty {
                         batch.append(contentsOf: state.outbox.takeAll())
                         state.activeLink?.direct.removeAll()
@@ -377,7 +369,6 @@ public final class EngineSession: Sendable {
                 }
                 return .some(nil)
             }
-            effects.run(self)
             if let immediate { continuation.resume(returning: immediate) }
         }
     }
@@ -461,7 +452,6 @@ public final class EngineSession: Sendable {
                     batch.append(.noop)
                 }
                 state.outbox.discardAll()
-                state.confirmWritten()
                 effects.pollAnswers.append((poll, .payload(batch)))
                 finish(&state, effects: &effects)
             } else if !clientInitiated && (reason == .forcedClose || reason == .serverShutdown) {
@@ -508,8 +498,6 @@ public final class EngineSession: Sendable {
         state.pingTimer?.cancel()
         state.pingTimeoutTimer?.cancel()
         effects.finished = true
-        effects.flushWaiters.append(contentsOf: state.flushWaiters.map(\.continuation))
-        state.flushWaiters.removeAll()
         if effects.closed == nil, let reason = state.closeReason { effects.closed = reason }
         effects.delegate = state.delegate
         state.delegate = nil
@@ -520,30 +508,6 @@ public final class EngineSession: Sendable {
     }
 
     fileprivate var delegate: (any EngineSessionDelegate)? { state.withLock { $0.delegate } }
-
-    /// Waits until everything queued so far has been handed to the socket (WebSocket),
-    /// or at once over polling, where a response carries all queued packets together.
-    /// Socket.IO uses it to run a connection handler only once CONNECT is on its way.
-    public func waitUntilWritten() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = state.withLock { state -> Bool in
-                guard state.phase == .open, state.transport == .websocket else { return true }
-                let target = state.outbox.appended
-                if state.confirmed >= target { return true }
-                state.flushWaiters.append((target, continuation))
-                return false
-            }
-            if done { continuation.resume() }
-        }
-    }
-
-    /// Flush waiters whose packets are now written (called with the lock held).
-    private func releaseFlushWaiters(_ state: inout State, effects: inout Effects) {
-        guard !state.flushWaiters.isEmpty else { return }
-        let confirmed = state.confirmed
-        effects.flushWaiters.append(contentsOf: state.flushWaiters.filter { $0.target <= confirmed }.map(\.continuation))
-        state.flushWaiters.removeAll { $0.target <= confirmed }
-    }
 
     // MARK: - State
 
@@ -560,9 +524,6 @@ public final class EngineSession: Sendable {
         var transport: EngineTransport
         var delegate: (any EngineSessionDelegate)?
         var outbox = Outbox()
-        /// Outbox packets known to be written (taken by a poll, or by a writer that came back).
-        var confirmed: UInt64 = 0
-        var flushWaiters: [(target: UInt64, continuation: CheckedContinuation<Void, Never>)] = []
         var pendingPoll: CheckedContinuation<PollOutcome, Never>?
         var activeLink: Link?
         var probeLink: Link?
@@ -576,33 +537,25 @@ public final class EngineSession: Sendable {
 
         init(transport: EngineTransport) { self.transport = transport }
 
-        mutating func confirmWritten() {
-            confirmed = outbox.taken
-        }
-
         mutating func makeLink() -> LinkID {
             nextLink += 1
             return LinkID(value: nextLink)
         }
     }
 
-    /// Packets waiting for the transport, with counts of everything queued and taken.
+    /// Packets waiting for the transport.
     struct Outbox {
         private(set) var packets = CircularBuffer<EngineOutgoing>()
-        private(set) var appended: UInt64 = 0
-        private(set) var taken: UInt64 = 0
 
         var count: Int { packets.count }
         var isEmpty: Bool { packets.isEmpty }
 
         mutating func append(_ packet: EngineOutgoing) {
             packets.append(packet)
-            appended += 1
         }
 
         mutating func append(contentsOf newPackets: some Collection<EngineOutgoing>) {
             packets.append(contentsOf: newPackets)
-            appended += UInt64(newPackets.count)
         }
 
         mutating func take(upTo limit: Int) -> [EngineOutgoing] {
@@ -610,7 +563,6 @@ public final class EngineSession: Sendable {
             var batch: [EngineOutgoing] = []
             batch.reserveCapacity(count)
             for _ in 0..<count { batch.append(packets.removeFirst()) }
-            taken += UInt64(count)
             return batch
         }
 
@@ -618,9 +570,8 @@ public final class EngineSession: Sendable {
             take(upTo: packets.count)
         }
 
-        /// Drops what is queued (the session is gone); counts it as taken.
+        /// Drops what is queued (the session is gone).
         mutating func discardAll() {
-            taken += UInt64(packets.count)
             packets.removeAll()
         }
     }
@@ -633,13 +584,11 @@ public final class EngineSession: Sendable {
         var closed: EngineCloseReason?
         var finished = false
         var tombstone = false
-        var flushWaiters: [CheckedContinuation<Void, Never>] = []
         var delegate: (any EngineSessionDelegate)?
 
         func run(_ session: EngineSession) {
             for (continuation, outcome) in pollAnswers { continuation.resume(returning: outcome) }
             for (continuation, batch) in linkAnswers { continuation.resume(returning: batch) }
-            for continuation in flushWaiters { continuation.resume() }
             if !messages.isEmpty, let delegate = session.delegate {
                 for message in messages { delegate.session(session, didReceive: message) }
             }

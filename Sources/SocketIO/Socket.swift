@@ -265,9 +265,6 @@ public final class Socket: Sendable {
             namespace.register(self)
             namespace.adapter.addAll(id, rooms: [id])
             send(SocketPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
-            // As in the reference, CONNECT goes out on its own before anything the
-            // handler emits; clients that read one frame at a time rely on it.
-            await connection.session.waitUntilWritten()
             if let handler = namespace.connectionHandler {
                 await handler(self)
             }

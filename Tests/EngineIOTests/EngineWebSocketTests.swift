@@ -108,19 +108,4 @@ struct EngineWebSocketTests {
         _ = await harness.post(sid, "4polling")
         #expect(await harness.get(sid).body == "4polling")
     }
-
-    @Test("waitUntilWritten returns once the writer has taken everything queued")
-    func waitUntilWritten() async throws {
-        let harness = EngineHarness(echo: false)
-        let socket = FakeWebSocket()
-        let serving = harness.openWebSocket(socket)
-        let open = try #require(await socket.nextText())
-        let sid = String(open.dropFirst(#"0{"sid":""#.count).prefix(20))
-        let session = try #require(harness.server.session(id: sid))
-        session.send(.message(text: "first"))
-        await session.waitUntilWritten()
-        #expect(socket.written.pending.contains(.text("4first")))
-        socket.disconnect()
-        await serving.value
-    }
 }
