@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "EngineIO", targets: ["EngineIO"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .library(name: "ChatDomain", targets: ["ChatDomain"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
     ],
     dependencies: [
@@ -23,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
     ],
     targets: [
         // JSON with key order kept, as Socket.IO payloads need.
@@ -64,6 +67,28 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The chat: users, rooms, membership, messages, and the store protocol. No HTTP, no Socket.IO.
+        .target(
+            name: "ChatDomain",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: strict
+        ),
+        .target(name: "ChatMemoryStore", dependencies: ["ChatDomain"], swiftSettings: strict),
+        // libmongoc (Debian libmongoc-dev), the C driver the MongoDB store uses.
+        .systemLibrary(name: "CMongoc", pkgConfig: "libmongoc-1.0", providers: [.apt(["libmongoc-dev"])]),
+        .target(
+            name: "ChatMongoStore",
+            dependencies: [
+                "ChatDomain", "CMongoc",
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // What the official Engine.IO and Socket.IO test suites expect on port 3000.
         .executableTarget(
             name: "SocketIOConformanceServer",
@@ -85,6 +110,8 @@ let package = Package(
         ),
 
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"], swiftSettings: strict),
+        .testTarget(name: "ChatDomainTests", dependencies: ["ChatDomain", "ChatMemoryStore"], swiftSettings: strict),
+        .testTarget(name: "ChatMongoStoreTests", dependencies: ["ChatMongoStore", "ChatDomain"], swiftSettings: strict),
         .testTarget(
             name: "EngineIOTests",
             dependencies: [

@@ -1,0 +1,221 @@
+public import Foundation
+
+/// The chat rules of the old backend, with its holes closed. No HTTP, no Socket.IO:
+/// routes and socket events call these and turn the results into pages and packets.
+public struct ChatService: Sendable {
+    public let store: any ChatStore
+    public let passwords: WerkzeugPasswordHasher
+    let now: @Sendable () -> Date
+    let makeRoomKey: @Sendable () -> String
+
+    public init(
+        store: any ChatStore,
+        passwords: WerkzeugPasswordHasher = WerkzeugPasswordHasher(),
+        now: @escaping @Sendable () -> Date = { Date() },
+        makeRoomKey: @escaping @Sendable () -> String = RoomKey.random
+    ) {
+        self.store = store
+        self.passwords = passwords
+        self.now = now
+        self.makeRoomKey = makeRoomKey
+    }
+
+    // MARK: Accounts
+
+    public enum RegistrationResult: Sendable, Equatable {
+        case registered(User)
+        /// "Username or email already exists"
+        case taken
+        /// A field was empty.
+        case invalid(String)
+    }
+
+    public func register(username: String, email: String, password: String) async throws -> RegistrationResult {
+        guard !username.isEmpty, !email.isEmpty, !password.isEmpty else {
+            return .invalid("Username, email and password are required")
+        }
+        if try await store.user(username: username) != nil { return .taken }
+        if try await store.user(email: email) != nil { return .taken }
+        let hash = try await passwords.hash(password)
+        do {
+            let user = try await store.insertUser(
+                NewUser(username: username, email: email, passwordHash: hash, createdAt: now())
+            )
+            return .registered(user)
+        } catch .duplicate {
+            // Another registration won the race between the check and the insert.
+            return .taken
+        }
+    }
+
+    /// The user when the password is right; nil for an unknown user or a wrong password.
+    public func logIn(username: String, password: String) async throws -> User? {
+        guard let user = try await store.user(username: username) else { return nil }
+        return await passwords.verify(password, against: user.passwordHash) ? user : nil
+    }
+
+    /// The answer `/update_profile` gives, in the old backend's words.
+    public struct ProfileUpdate: Sendable, Equatable {
+        public var success: Bool
+        public var message: String
+
+        static let updated = ProfileUpdate(success: true, message: "Profile updated successfully")
+    }
+
+    /// Changes the username, email or password. Unlike the old backend, an empty value
+    /// and an unknown field are refused, and keeping one's own name is not a clash.
+    public func updateProfile(userID: String, field: String, value: String) async throws -> ProfileUpdate {
+        do {
+            switch field {
+            case "username":
+                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Username cannot be empty") }
+                if let owner = try await store.user(username: value), owner.id != userID {
+                    return ProfileUpdate(success: false, message: "Username already exists")
+                }
+                try await store.updateUser(id: userID, .username(value))
+            case "email":
+                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Email cannot be empty") }
+                if let owner = try await store.user(email: value), owner.id != userID {
+                    return ProfileUpdate(success: false, message: "Email already exists")
+                }
+                try await store.updateUser(id: userID, .email(value))
+            case "password":
+                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Password cannot be empty") }
+                try await store.updateUser(id: userID, .passwordHash(try await passwords.hash(value)))
+            default:
+                return ProfileUpdate(success: false, message: "Unknown field")
+            }
+        } catch StoreError.duplicate(let field) {
+            return ProfileUpdate(success: false, message: field == .email ? "Email already exists" : "Username already exists")
+        }
+        return .updated
+    }
+
+    // MARK: Rooms
+
+    public enum RoomNameError: Error, Equatable {
+        case empty
+    }
+
+    /// A new room with its creator as the only member.
+    public func createRoom(named name: String, by userID: String) async throws -> Room {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty else { throw RoomNameError.empty }
+        // A collision of two random 64-bit keys is all but impossible; retry anyway.
+        for _ in 0..<5 {
+            do {
+                return try await store.insertRoom(NewRoom(name: name, key: makeRoomKey(), createdBy: userID, createdAt: now()))
+            } catch .duplicate(.roomKey) {
+                continue
+            }
+        }
+        throw StoreError.unavailable("could not find a free room key")
+    }
+
+    /// Rooms the user created, as `/my_rooms` lists them.
+    public func roomsCreated(by userID: String) async throws -> [Room] {
+        try await store.rooms(createdBy: userID)
+    }
+
+    /// Adds the user to the room with that key; nil when no room has it.
+    public func joinRoom(key: String, userID: String) async throws -> Room? {
+        try await store.addMember(userID, toRoom: key)
+    }
+
+    public func leaveRoom(key: String, userID: String) async throws {
+        _ = try await store.removeMember(userID, fromRoom: key)
+    }
+
+    /// Deletes the room if the user owns it; nothing otherwise.
+    @discardableResult
+    public func deleteRoom(key: String, userID: String) async throws -> Bool {
+        try await store.deleteRoom(key: key, ownedBy: userID)
+    }
+
+    /// The room, when it exists and the user is one of its members: the test for
+    /// opening its chat page, joining its Socket.IO room and posting to it.
+    public func roomForMember(key: String, userID: String) async throws -> Room? {
+        guard let room = try await store.room(key: key), room.isMember(userID) else { return nil }
+        return room
+    }
+
+    public enum KickOutcome: Sendable, Equatable {
+        /// The target is no longer a member; `target` is nil if that user no longer exists.
+        case kicked(target: User?)
+        case notOwner
+        case noSuchRoom
+    }
+
+    /// Only the room's creator may kick, and not themselves.
+    public func kick(_ targetID: String, fromRoom key: String, by userID: String) async throws -> KickOutcome {
+        guard let room = try await store.room(key: key) else { return .noSuchRoom }
+        guard room.isOwner(userID), targetID != userID else { return .notOwner }
+        _ = try await store.removeMember(targetID, fromRoom: key)
+        return .kicked(target: try await store.user(id: targetID))
+    }
+
+    // MARK: Messages
+
+    public static let maximumMessageLength = 500
+
+    public enum MessageError: Error, Equatable, CustomStringConvertible {
+        case empty
+        case tooLong(limit: Int)
+
+        public var description: String {
+            switch self {
+            case .empty: return "Message cannot be empty"
+            case .tooLong(let limit): return "Message is longer than \(limit) characters"
+            }
+        }
+    }
+
+    /// The text to post, or why it cannot be posted. Length counts characters as the
+    /// browser's `maxlength` does (UTF-16 code units).
+    public static func validateMessage(_ text: String) -> Result<String, MessageError> {
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .failure(.empty) }
+        if text.utf16.count > maximumMessageLength { return .failure(.tooLong(limit: maximumMessageLength)) }
+        return .success(text)
+    }
+}
+
+/// What the server says in a room, in the old backend's words.
+public enum Notice {
+    public static let systemName = "System"
+    public static func joined(_ username: String) -> String { "\(username) has joined the room" }
+    public static func left(_ username: String) -> String { "\(username) has left the room" }
+    public static func kicked(_ username: String) -> String { "\(username) has been kicked from the room" }
+}
+
+/// Room keys: 8 random bytes in URL-safe base64 without padding (Python's
+/// `secrets.token_urlsafe(8)`), 11 characters.
+public enum RoomKey {
+    public static func random() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<8).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
+
+/// The `HH:MM` local time stamped on chat messages.
+public struct MessageClock: Sendable {
+    let timeZone: TimeZone
+    let now: @Sendable () -> Date
+
+    public init(timeZone: TimeZone = .current, now: @escaping @Sendable () -> Date = { Date() }) {
+        self.timeZone = timeZone
+        self.now = now
+    }
+
+    public func timestamp() -> String {
+        var calendar = Calendar(identifier: .gregorian)
+        calendar.timeZone = timeZone
+        let parts = calendar.dateComponents([.hour, .minute], from: now())
+        let hour = parts.hour ?? 0
+        let minute = parts.minute ?? 0
+        return (hour < 10 ? "0" : "") + String(hour) + ":" + (minute < 10 ? "0" : "") + String(minute)
+    }
+}

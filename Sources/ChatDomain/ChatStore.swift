@@ -1,0 +1,53 @@
+/// Which unique value a write collided with.
+public enum UniqueField: String, Sendable, Equatable {
+    case username
+    case email
+    case roomKey = "key"
+}
+
+/// Why a store operation failed.
+public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The value is already taken (a unique index said so).
+    case duplicate(UniqueField)
+    /// The database cannot be reached or failed; nothing was changed that the caller
+    /// was told about.
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .duplicate(let field): return "\(field.rawValue) already exists"
+        case .unavailable(let reason): return "the database is unavailable: \(reason)"
+        }
+    }
+}
+
+/// Where users and rooms live. MongoDB and memory implement it.
+///
+/// Every method is atomic on its own; the chat rules in `ChatService` are built on
+/// top. Uniqueness of usernames, emails and room keys is the store's to enforce
+/// (`StoreError.duplicate`), so concurrent registrations cannot both win.
+public protocol ChatStore: Sendable {
+    /// A short name for logs ("MongoDB chatify_db", "memory").
+    var description: String { get }
+
+    func insertUser(_ user: NewUser) async throws(StoreError) -> User
+    func user(id: String) async throws(StoreError) -> User?
+    func user(username: String) async throws(StoreError) -> User?
+    func user(email: String) async throws(StoreError) -> User?
+    /// Applies the change; `duplicate` when a username or email is taken by someone else.
+    func updateUser(id: String, _ change: ProfileChange) async throws(StoreError)
+
+    func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room
+    func room(key: String) async throws(StoreError) -> Room?
+    func rooms(createdBy userID: String) async throws(StoreError) -> [Room]
+    /// Adds the member once; returns the room, nil when there is no such room.
+    func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room?
+    /// Removes the member; returns the room, nil when there is no such room.
+    func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room?
+    /// Deletes the room if `userID` created it; true when something was deleted.
+    func deleteRoom(key: String, ownedBy userID: String) async throws(StoreError) -> Bool
+
+    /// Whether the store answers right now.
+    func ping() async throws(StoreError)
+    func close() async
+}

@@ -1,0 +1,122 @@
+public import ChatDomain
+import Foundation
+import Synchronization
+
+/// Users and rooms in this process's memory, the embedded default when no database
+/// answers. Ids are UUID strings, as the old backend's memory fallback made them.
+/// Everything is lost when the process ends.
+public final class MemoryStore: ChatStore {
+    private struct State {
+        var users: [String: User] = [:]
+        var userOrder: [String] = []
+        var rooms: [String: Room] = [:]  // by key
+        var roomOrder: [String] = []
+    }
+
+    private let state = Mutex(State())
+
+    public init() {}
+
+    public var description: String { "memory (data is lost on restart)" }
+
+    public func insertUser(_ new: NewUser) async throws(StoreError) -> User {
+        try state.withLock { state throws(StoreError) -> User in
+            if state.users.values.contains(where: { $0.username == new.username }) { throw .duplicate(.username) }
+            if state.users.values.contains(where: { $0.email == new.email }) { throw .duplicate(.email) }
+            let user = User(
+                id: UUID().uuidString.lowercased(), username: new.username, email: new.email,
+                passwordHash: new.passwordHash, createdAt: new.createdAt
+            )
+            state.users[user.id] = user
+            state.userOrder.append(user.id)
+            return user
+        }
+    }
+
+    public func user(id: String) async throws(StoreError) -> User? {
+        state.withLock { $0.users[id] }
+    }
+
+    public func user(username: String) async throws(StoreError) -> User? {
+        state.withLock { state in
+            let users = state.users
+            return state.userOrder.lazy.compactMap { users[$0] }.first { $0.username == username }
+        }
+    }
+
+    public func user(email: String) async throws(StoreError) -> User? {
+        state.withLock { state in
+            let users = state.users
+            return state.userOrder.lazy.compactMap { users[$0] }.first { $0.email == email }
+        }
+    }
+
+    public func updateUser(id: String, _ change: ProfileChange) async throws(StoreError) {
+        try state.withLock { state throws(StoreError) in
+            guard var user = state.users[id] else { return }
+            switch change {
+            case .username(let name):
+                if state.users.values.contains(where: { $0.username == name && $0.id != id }) { throw .duplicate(.username) }
+                user.username = name
+            case .email(let email):
+                if state.users.values.contains(where: { $0.email == email && $0.id != id }) { throw .duplicate(.email) }
+                user.email = email
+            case .passwordHash(let hash):
+                user.passwordHash = hash
+            }
+            state.users[id] = user
+        }
+    }
+
+    public func insertRoom(_ new: NewRoom) async throws(StoreError) -> Room {
+        try state.withLock { state throws(StoreError) -> Room in
+            guard state.rooms[new.key] == nil else { throw .duplicate(.roomKey) }
+            let room = Room(
+                id: UUID().uuidString.lowercased(), name: new.name, key: new.key, createdBy: new.createdBy,
+                createdAt: new.createdAt, members: [new.createdBy]
+            )
+            state.rooms[room.key] = room
+            state.roomOrder.append(room.key)
+            return room
+        }
+    }
+
+    public func room(key: String) async throws(StoreError) -> Room? {
+        state.withLock { $0.rooms[key] }
+    }
+
+    public func rooms(createdBy userID: String) async throws(StoreError) -> [Room] {
+        state.withLock { state in state.roomOrder.compactMap { state.rooms[$0] }.filter { $0.createdBy == userID } }
+    }
+
+    public func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room? {
+        state.withLock { state in
+            guard var room = state.rooms[key] else { return nil }
+            if !room.members.contains(userID) { room.members.append(userID) }
+            state.rooms[key] = room
+            return room
+        }
+    }
+
+    public func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room? {
+        state.withLock { state in
+            guard var room = state.rooms[key] else { return nil }
+            room.members.removeAll { $0 == userID }
+            state.rooms[key] = room
+            return room
+        }
+    }
+
+    public func deleteRoom(key: String, ownedBy userID: String) async throws(StoreError) -> Bool {
+        state.withLock { state in
+            guard let room = state.rooms[key], room.createdBy == userID else { return false }
+            state.rooms[key] = nil
+            state.roomOrder.removeAll { $0 == key }
+            return true
+        }
+    }
+
+    public func ping() async throws(StoreError) {}
+
+    public func close() async {}
+}
