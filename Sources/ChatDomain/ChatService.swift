@@ -59,6 +59,11 @@ public struct ChatService: Sendable {
         public var success: Bool
         public var message: String
 
+        public init(success: Bool, message: String) {
+            self.success = success
+            self.message = message
+        }
+
         static let updated = ProfileUpdate(success: true, message: "Profile updated successfully")
     }
 
