@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .library(name: "ChatDomain", targets: ["ChatDomain"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
+        .executable(name: "chatify", targets: ["Chatify"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -26,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
     ],
     targets: [
         // JSON with key order kept, as Socket.IO payloads need.
@@ -89,6 +91,31 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The gateway: routes, auth, pages and Socket.IO events over the chat domain.
+        .target(
+            name: "ChatifyApp",
+            dependencies: [
+                "ChatDomain", "ChatMemoryStore", "SocketIO", "SocketIOHummingbird", "EngineIO",
+                "OrderedJSON",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/Templates"), .copy("Resources/Static")],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "Chatify",
+            dependencies: [
+                "ChatifyApp", "ChatMongoStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // What the official Engine.IO and Socket.IO test suites expect on port 3000.
         .executableTarget(
             name: "SocketIOConformanceServer",
@@ -111,6 +138,11 @@ let package = Package(
 
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"], swiftSettings: strict),
         .testTarget(name: "ChatDomainTests", dependencies: ["ChatDomain", "ChatMemoryStore"], swiftSettings: strict),
+        .testTarget(
+            name: "ChatifyAppTests",
+            dependencies: ["ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON"],
+            swiftSettings: strict
+        ),
         .testTarget(name: "ChatMongoStoreTests", dependencies: ["ChatMongoStore", "ChatDomain"], swiftSettings: strict),
         .testTarget(
             name: "EngineIOTests",

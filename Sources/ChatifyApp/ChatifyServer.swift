@@ -1,0 +1,108 @@
+public import ChatDomain
+import ChatMemoryStore
+import EngineIO
+import Foundation
+public import Hummingbird
+public import NIOCore
+public import Logging
+import ServiceLifecycle
+public import SocketIO
+import SocketIOHummingbird
+
+/// Everything the gateway is made of, wired together: store, chat rules, auth, pages,
+/// routes, Socket.IO events. The executable only loads the configuration and runs it.
+public struct ChatifyServer: Sendable {
+    public let configuration: ChatifyConfiguration
+    public let store: any ChatStore
+    public let io: SocketIOServer
+    let logger: Logger
+
+    public init(configuration: ChatifyConfiguration, store: any ChatStore, logger: Logger) {
+        self.configuration = configuration
+        self.store = store
+        self.logger = logger
+        var engine = EngineConfiguration()
+        engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
+        self.io = SocketIOServer(engine: EngineServer(configuration: engine, logger: logger), logger: logger)
+    }
+
+    /// The Hummingbird application serving pages and Socket.IO on `HOST`:`PORT`.
+    public func application(
+        onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
+    ) async throws -> some ApplicationProtocol {
+        let chat = ChatService(store: store)
+        let auth = Authenticator(
+            signer: AccessTokenSigner(
+                secret: configuration.jwtSecretKey, lifetime: TimeInterval(configuration.jwtAccessTokenExpires)
+            ),
+            store: store,
+            cookieName: configuration.jwtAccessCookieName,
+            cookiePath: configuration.jwtAccessCookiePath,
+            locations: configuration.jwtTokenLocation
+        )
+        let pages = try await PageRenderer.load()
+        ChatEvents(chat: chat, auth: auth, clock: MessageClock(), logger: logger).install(on: io.sockets)
+
+        let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]
+        let router = Router(context: ChatifyRequestContext.self, options: .autoGenerateHeadEndpoints)
+        router.add(middleware: ConnectionCloseMiddleware())
+        router.add(middleware: EngineIOMiddleware(endpoints))
+        router.add(middleware: ErrorPagesMiddleware(routes: PageRoutes.table, logger: logger))
+        PageRoutes(chat: chat, auth: auth, pages: pages, logger: logger).add(to: router)
+        try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
+
+        var app = Application(
+            router: router,
+            server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Chatify"),
+            onServerRunning: onServerRunning,
+            logger: logger
+        )
+        app.addServices(RealtimeShutdown(io: io, store: store, logger: logger))
+        return app
+    }
+}
+
+/// On SIGTERM/SIGINT: every Socket.IO session gets a close packet, then the store closes.
+struct RealtimeShutdown: Service {
+    let io: SocketIOServer
+    let store: any ChatStore
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down: closing realtime sessions")
+        await io.close()
+        await store.close()
+    }
+}
+
+/// The old backend's start-up chain: `MONGODB_ATLAS_URI` (10 s), then
+/// `MONGODB_LOCAL_URI` (3 s), then memory; each step in one log line.
+public enum StoreChain {
+    /// Opens a database store at a URI within a timeout (the MongoDB store's `connect`).
+    public typealias Connector = @Sendable (_ uri: String, _ timeout: Duration) async throws -> any ChatStore
+
+    public static func connect(
+        _ configuration: ChatifyConfiguration,
+        logger: Logger,
+        database: Connector
+    ) async -> any ChatStore {
+        var attempts: [(label: String, uri: String, timeout: Duration)] = []
+        if let atlas = configuration.mongoAtlasURI { attempts.append(("MongoDB Atlas", atlas, .seconds(10))) }
+        if !configuration.mongoLocalURI.isEmpty {
+            attempts.append(("local MongoDB", configuration.mongoLocalURI, .seconds(3)))
+        }
+        for attempt in attempts {
+            do {
+                let store = try await database(attempt.uri, attempt.timeout)
+                logger.info("store: connected to \(attempt.label), using \(store.description)")
+                return store
+            } catch {
+                logger.warning("store: \(attempt.label) not reachable (\(error)); trying the next option")
+            }
+        }
+        logger.warning("store: no database answered; using the in-memory store, data is lost on restart")
+        return MemoryStore()
+    }
+}

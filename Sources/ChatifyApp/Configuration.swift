@@ -1,0 +1,127 @@
+public import Foundation
+
+/// Every setting of the old backend, with its defaults, read from the environment and
+/// from a `.env` file in the working directory (the environment wins, as with
+/// python-dotenv).
+public struct ChatifyConfiguration: Sendable, Equatable {
+    public var secretKey = "your-secret-key-change-this"
+    public var jwtSecretKey = "jwt-secret-key-change-this"
+    /// Where the token is read from: `cookies` and/or `headers` (`Authorization: Bearer`).
+    public var jwtTokenLocation: Set<String> = ["cookies"]
+    public var jwtAccessCookiePath = "/"
+    public var jwtCookieCSRFProtect = false
+    public var jwtAccessCookieName = "access_token_cookie"
+    /// Token lifetime in seconds (Flask-JWT-Extended's default: 15 minutes).
+    public var jwtAccessTokenExpires = 900
+    public var mongoAtlasURI: String?
+    public var mongoLocalURI = "mongodb://localhost:27017/"
+    public var databaseName = "chatify_db"
+    public var usersCollection = "users"
+    public var roomsCollection = "rooms"
+    public var corsAllowedOrigins = "*"
+    public var host = "127.0.0.1"
+    public var port = 5000
+    public var debug = true
+    /// The stock socket.io client file the chat page loads; found by `scripts/setup`.
+    public var socketIOClientScript: String?
+
+    public init() {}
+
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public var variable: String
+        public var value: String
+        public var expected: String
+        public var description: String { "\(variable)=\(value) is not valid: expected \(expected)" }
+    }
+
+    /// Reads the variables; unknown ones are ignored, malformed ones are an error that
+    /// names the variable.
+    public init(environment: [String: String]) throws(Problem) {
+        func string(_ name: String) -> String? {
+            guard let value = environment[name] else { return nil }
+            return value
+        }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(Problem) -> Int? {
+            guard let value = string(name) else { return nil }
+            guard let number = Int(value.trimmingCharacters(in: .whitespaces)), range.contains(number) else {
+                throw Problem(variable: name, value: value, expected: "a whole number in \(range)")
+            }
+            return number
+        }
+        func boolean(_ name: String) throws(Problem) -> Bool? {
+            guard let value = string(name) else { return nil }
+            switch value.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "true", "1", "yes", "on": return true
+            case "false", "0", "no", "off", "": return false
+            default: throw Problem(variable: name, value: value, expected: "True or False")
+            }
+        }
+        if let value = string("SECRET_KEY") { secretKey = value }
+        if let value = string("JWT_SECRET_KEY") { jwtSecretKey = value }
+        if let value = string("JWT_TOKEN_LOCATION") {
+            let locations = Set(
+                value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" || $0 == "'" || $0 == "\"" })
+                    .map { $0.lowercased() }
+            )
+            guard !locations.isEmpty, locations.isSubset(of: ["cookies", "headers"]) else {
+                throw Problem(variable: "JWT_TOKEN_LOCATION", value: value, expected: "cookies and/or headers")
+            }
+            jwtTokenLocation = locations
+        }
+        if let value = string("JWT_ACCESS_COOKIE_PATH") { jwtAccessCookiePath = value }
+        if let value = try boolean("JWT_COOKIE_CSRF_PROTECT") { jwtCookieCSRFProtect = value }
+        if let value = string("JWT_ACCESS_COOKIE_NAME"), !value.isEmpty { jwtAccessCookieName = value }
+        if let value = try integer("JWT_ACCESS_TOKEN_EXPIRES", 1...31_536_000) { jwtAccessTokenExpires = value }
+        if let value = string("MONGODB_ATLAS_URI"), !value.isEmpty { mongoAtlasURI = value }
+        if let value = string("MONGODB_LOCAL_URI") { mongoLocalURI = value }
+        if let value = string("DATABASE_NAME"), !value.isEmpty { databaseName = value }
+        if let value = string("USERS_COLLECTION"), !value.isEmpty { usersCollection = value }
+        if let value = string("ROOMS_COLLECTION"), !value.isEmpty { roomsCollection = value }
+        if let value = string("CORS_ALLOWED_ORIGINS") { corsAllowedOrigins = value }
+        if let value = string("HOST"), !value.isEmpty { host = value }
+        if let value = try integer("PORT", 0...65535) { port = value }
+        if let value = try boolean("FLASK_DEBUG") { debug = value }
+        if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
+    }
+
+    /// The process environment over the `.env` file at `dotEnvPath`, if there is one.
+    public static func load(
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        dotEnvPath: String = ".env"
+    ) throws -> ChatifyConfiguration {
+        var merged = (try? DotEnv.parse(contentsOf: dotEnvPath)) ?? [:]
+        merged.merge(environment) { _, fromEnvironment in fromEnvironment }
+        return try ChatifyConfiguration(environment: merged)
+    }
+}
+
+/// The `.env` format python-dotenv reads: `KEY=value` lines, `#` comments, optional
+/// `export `, single or double quotes (escapes inside double quotes).
+public enum DotEnv {
+    public static func parse(contentsOf path: String) throws -> [String: String] {
+        parse(try String(contentsOfFile: path, encoding: .utf8))
+    }
+
+    public static func parse(_ text: String) -> [String: String] {
+        var values: [String: String] = [:]
+        for rawLine in text.split(whereSeparator: \.isNewline) {
+            var line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            guard let equals = line.firstIndex(of: "=") else { continue }
+            let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, let quote = value.first, quote == "\"" || quote == "'", value.last == quote {
+                value = String(value.dropFirst().dropLast())
+                if quote == "\"" {
+                    value = value.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\\"", with: "\"")
+                }
+            } else if let hash = value.range(of: " #") {
+                value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces)
+            }
+            guard !key.isEmpty else { continue }
+            values[key] = value
+        }
+        return values
+    }
+}

@@ -1,0 +1,158 @@
+import ChatDomain
+import Foundation
+import Logging
+import OrderedJSON
+import SocketIO
+
+/// Who a socket belongs to, set by the connect middleware.
+struct SignedInUser: SocketStorageKey {
+    struct Value: Sendable {
+        let userID: String
+        /// When the handshake's token expires; events after that are refused.
+        let expires: Int64
+    }
+}
+
+/// The chat's Socket.IO events on namespace `/`: `join`, `leave`, `message`,
+/// `kick_user`, with the old payloads, key order and `HH:MM` timestamps.
+///
+/// Holes of the old backend closed here: a connection without a valid token is refused
+/// with CONNECT_ERROR; only members of an existing room can join it or post to it; a
+/// kicked user's sockets leave the room at once; an empty or over-long message is
+/// refused with a `chat_error` event the page shows.
+struct ChatEvents: Sendable {
+    let chat: ChatService
+    let auth: Authenticator
+    let clock: MessageClock
+    let logger: Logger
+
+    /// The event the client sees when something it asked for was refused:
+    /// `chat_error` `{event, message}`.
+    static let errorEvent = "chat_error"
+
+    /// Every socket of a user is in this room, so a kick reaches all their tabs (and,
+    /// with a cluster adapter, all nodes).
+    static func userRoom(_ userID: String) -> String { "user:\(userID)" }
+
+    func install(on namespace: Namespace) {
+        namespace.use { socket in
+            let session: Authenticator.Session?
+            do {
+                session = try await auth.session(headers: socket.handshake.headers, cookies: socket.handshake.cookies)
+            } catch {
+                throw ConnectRefusal("Service unavailable", data: ["reason": "The database is unavailable"])
+            }
+            guard let session else { throw ConnectRefusal("Authentication required") }
+            socket[SignedInUser.self] = SignedInUser.Value(userID: session.user.id, expires: session.claims.expires)
+            socket.join(Self.userRoom(session.user.id))
+        }
+        namespace.onConnection { socket in
+            socket.on("join") { event in await handle(event) { try await join(event, $0) } }
+            socket.on("leave") { event in await handle(event) { try await leave(event, $0) } }
+            socket.on("message") { event in await handle(event) { try await post(event, $0) } }
+            socket.on("kick_user") { event in await handle(event) { try await kick(event, $0) } }
+        }
+    }
+
+    /// A refusal the client is told about.
+    struct Refusal: Error {
+        let message: String
+    }
+
+    /// Checks the token is still valid, runs the event, reports refusals and outages to
+    /// the client, and acks when asked (the old backend always acked `[]`).
+    private func handle(_ event: SocketEvent, _ body: (User) async throws -> Void) async {
+        defer {
+            if let ack = event.ack, !ack.wasSent { ack.send([]) }
+        }
+        do {
+            guard let identity = event.socket[SignedInUser.self],
+                Int64(Date().timeIntervalSince1970) < identity.expires
+            else {
+                throw Refusal(message: "Your session has expired. Please log in again.")
+            }
+            guard let user = try await chat.store.user(id: identity.userID) else {
+                throw Refusal(message: "Your account no longer exists.")
+            }
+            try await body(user)
+        } catch let refusal as Refusal {
+            refuse(event, refusal.message)
+        } catch let error as StoreError {
+            logger.error("store failure in a socket event", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            refuse(event, "The database is unavailable right now. Please try again in a moment.")
+        } catch {
+            logger.error("socket event failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            refuse(event, "Something went wrong.")
+        }
+    }
+
+    private func refuse(_ event: SocketEvent, _ message: String) {
+        event.socket.emit(Self.errorEvent, ["event": .string(event.name), "message": .string(message)])
+    }
+
+    private func roomKey(_ event: SocketEvent) throws -> String {
+        guard let key = event.args.first?["room"]?.stringValue, !key.isEmpty else {
+            throw Refusal(message: "No room given.")
+        }
+        return key
+    }
+
+    private func systemMessage(_ text: String) -> JSONValue {
+        ["username": .string(Notice.systemName), "message": .string(text), "timestamp": .string(clock.timestamp())]
+    }
+
+    private func join(_ event: SocketEvent, _ user: User) async throws {
+        let key = try roomKey(event)
+        guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
+            throw Refusal(message: "You are not a member of this room.")
+        }
+        event.socket.join(key)
+        event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
+    }
+
+    private func leave(_ event: SocketEvent, _ user: User) async throws {
+        let key = try roomKey(event)
+        let wasIn = event.socket.rooms.contains(key)
+        event.socket.leave(key)
+        // Only a socket that was in the room announces leaving it.
+        guard wasIn else { return }
+        event.socket.namespace.to(key).emit("message", systemMessage(Notice.left(user.username)))
+    }
+
+    private func post(_ event: SocketEvent, _ user: User) async throws {
+        let key = try roomKey(event)
+        guard let text = event.args.first?["message"]?.stringValue else { throw Refusal(message: "No message given.") }
+        let message: String
+        switch ChatService.validateMessage(text) {
+        case .success(let valid): message = valid
+        case .failure(let error): throw Refusal(message: error.description + ".")
+        }
+        guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
+            throw Refusal(message: "You are not a member of this room.")
+        }
+        let payload: JSONValue = [
+            "username": .string(user.username), "message": .string(message), "timestamp": .string(clock.timestamp()),
+            "user_id": .string(user.id),
+        ]
+        event.socket.namespace.to(key).emit("message", payload)
+    }
+
+    private func kick(_ event: SocketEvent, _ user: User) async throws {
+        let key = try roomKey(event)
+        guard let target = event.args.first?["target_user_id"]?.stringValue else { throw Refusal(message: "No user given.") }
+        switch try await chat.kick(target, fromRoom: key, by: user.id) {
+        case .noSuchRoom:
+            throw Refusal(message: "No such room.")
+        case .notOwner:
+            throw Refusal(message: "Only the room's owner can remove members.")
+        case .kicked(let kicked):
+            let namespace = event.socket.namespace
+            let name = kicked?.username ?? "A user"
+            // The notice goes out first, so the kicked user's page learns why, then every
+            // socket of that user leaves the room.
+            namespace.to(key).emit("user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
+            await namespace.to(Self.userRoom(target)).socketsLeave([key])
+            logger.info("user kicked", metadata: ["room": "\(key)", "user": "\(target)", "by": "\(user.id)"])
+        }
+    }
+}

@@ -1,0 +1,13 @@
+public import Hummingbird
+public import NIOCore
+
+/// The request context of every route: Hummingbird's, plus the peer's address.
+public struct ChatifyRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+        self.remoteAddress = source.channel.remoteAddress
+    }
+}
