@@ -21,6 +21,7 @@ struct ChatifyMain {
         if let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
             logger.logLevel = level
         }
+        let storeLogger = logger
         let store = await StoreChain.connect(configuration, logger: logger) { uri, timeout in
             try await MongoStore.connect(
                 uri: uri,
@@ -28,7 +29,7 @@ struct ChatifyMain {
                 usersCollection: configuration.usersCollection,
                 roomsCollection: configuration.roomsCollection,
                 serverSelectionTimeout: timeout,
-                logger: logger
+                logger: storeLogger
             )
         }
         do {

@@ -64,10 +64,12 @@ public struct ChatifyServer: Sendable {
 }
 
 /// On SIGTERM/SIGINT: every Socket.IO session gets a close packet, then the store closes.
-struct RealtimeShutdown: Service {
+struct RealtimeShutdown: Service, CustomStringConvertible {
     let io: SocketIOServer
     let store: any ChatStore
     let logger: Logger
+
+    var description: String { "RealtimeShutdown" }
 
     func run() async throws {
         try? await gracefulShutdown()
