@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs the real-browser end-to-end suite (Compat/browser): headless Chromium driven by
+# Selenium through the system chromedriver, against the real chatify server.
+# Needs the Debian packages chromium and chromium-driver (apt-get install -y chromium
+# chromium-driver). The server binary is CHATIFY_BIN (a relative path is taken from the
+# caller's directory) or, by default, .build/debug/chatify in the repository root
+# (swift build --product chatify). COMPAT_VENV (default .venv-compat, relative to the
+# repository root) is created or updated from Compat/requirements.txt. Extra arguments go
+# to pytest; its exit status is the script's.
+set -euo pipefail
+
+if [[ -n "${CHATIFY_BIN:-}" && "${CHATIFY_BIN}" != /* ]]; then
+    CHATIFY_BIN="$PWD/$CHATIFY_BIN"
+fi
+
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+ROOT="$PWD"
+
+export CHATIFY_BIN="${CHATIFY_BIN:-$ROOT/.build/debug/chatify}"
+if [[ ! -x "$CHATIFY_BIN" ]]; then
+    echo "browser e2e: server binary $CHATIFY_BIN not found;" \
+        "build it with 'swift build --product chatify' or set CHATIFY_BIN" >&2
+    exit 2
+fi
+
+missing=()
+for tool in chromium chromedriver; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if (( ${#missing[@]} > 0 )); then
+    echo "browser e2e: ${missing[*]} not found on PATH;" \
+        "install the Debian packages: apt-get install -y chromium chromium-driver" >&2
+    exit 2
+fi
+
+VENV="${COMPAT_VENV:-.venv-compat}"
+PYTHON="${PYTHON:-python3}"
+if [[ ! -x "$VENV/bin/python" ]]; then
+    "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r Compat/requirements.txt
+
+status=0
+"$VENV/bin/python" -m pytest Compat/browser -q -p no:cacheprovider "$@" || status=$?
+exit "$status"
