@@ -144,7 +144,8 @@ struct ChatEvents: Sendable {
         case .noSuchRoom:
             throw Refusal(message: "No such room.")
         case .notOwner:
-            throw Refusal(message: "Only the room's owner can remove members.")
+            // As before, a kick by anyone but the owner is ignored without a word.
+            return
         case .kicked(let kicked):
             let namespace = event.socket.namespace
             let name = kicked?.username ?? "A user"

@@ -11,6 +11,14 @@ struct ErrorPagesMiddleware: RouterMiddleware {
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        // OPTIONS on a known path says what is allowed, as Flask does.
+        if request.method == .options, let methods = allowedMethods(for: request.uri.path) {
+            return Response(
+                status: .ok,
+                headers: [.allow: allowHeader(methods), .contentType: "text/html; charset=utf-8"],
+                body: ResponseBody()
+            )
+        }
         do {
             return try await next(request, context)
         } catch let missing as FormBody.MissingField {
