@@ -143,7 +143,11 @@ let package = Package(
             dependencies: ["ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON"],
             swiftSettings: strict
         ),
-        .testTarget(name: "ChatMongoStoreTests", dependencies: ["ChatMongoStore", "ChatDomain"], swiftSettings: strict),
+        .testTarget(
+            name: "ChatMongoStoreTests",
+            dependencies: ["ChatMongoStore", "ChatDomain", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict
+        ),
         .testTarget(
             name: "EngineIOTests",
             dependencies: [
