@@ -66,6 +66,8 @@ class ChatifyProcess:
         self.environment = environment
         self.output = collections.deque(maxlen=500)
         self.port = None
+        # Set when a test stops the server itself: its exit is then not a crash.
+        self.stopped_on_purpose = False
         self._listening = threading.Event()
         self._workdir = tempfile.TemporaryDirectory(prefix="chatify-compat-")
         self.process = subprocess.Popen(
@@ -115,6 +117,7 @@ class ChatifyProcess:
         return self.process.poll() is None
 
     def stop(self):
+        self.stopped_on_purpose = True
         if self.alive():
             self._signal(signal.SIGTERM)
             try:
@@ -152,7 +155,7 @@ class ServerPool:
 
     def check_alive(self):
         for process in self.started:
-            if not process.alive():
+            if not process.alive() and not process.stopped_on_purpose:
                 pytest.fail(
                     f"the chatify server exited with {process.process.returncode} during this test. "
                     f"Its output:\n{process.tail()}"

@@ -34,12 +34,12 @@ struct ChatifyMain {
         }
         do {
             let server = ChatifyServer(configuration: configuration, store: store, logger: logger)
-            let app = try await server.application { channel in
+            try await server.run { channel in
                 // One line on stdout with the real address, for scripts that start it on port 0.
                 let port = channel.localAddress?.port ?? configuration.port
                 FileHandle.standardOutput.write(Data("chatify listening on \(configuration.host):\(port)\n".utf8))
             }
-            try await app.runService()
+            await store.close()
         } catch {
             logger.critical("chatify stopped: \(error)")
             exit(1)

@@ -51,15 +51,32 @@ public struct ChatifyServer: Sendable {
         PageRoutes(chat: chat, auth: auth, pages: pages, logger: logger).add(to: router)
         try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
 
-        var app = Application(
+        return Application(
             router: router,
             server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Chatify"),
             onServerRunning: onServerRunning,
             logger: logger
         )
-        app.addServices(RealtimeShutdown(io: io, store: store, logger: logger))
-        return app
+    }
+
+    /// Serves until SIGTERM or SIGINT, then says goodbye to every Socket.IO client before
+    /// the HTTP server stops, and closes the store last.
+    public func run(onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }) async throws {
+        let app = try await application(onServerRunning: onServerRunning)
+        // Services shut down in reverse order: the realtime goodbye runs first, while the
+        // HTTP server can still deliver it.
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: app),
+                    .init(service: RealtimeShutdown(io: io, store: store, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
+        try await group.run()
     }
 }
 
@@ -75,7 +92,7 @@ struct RealtimeShutdown: Service, CustomStringConvertible {
         try? await gracefulShutdown()
         logger.info("shutting down: closing realtime sessions")
         await io.close()
-        await store.close()
+        logger.info("realtime sessions closed")
     }
 }
 

@@ -42,6 +42,7 @@ public final class EngineServer: Sendable {
     private let sessions = Mutex<[String: EngineSession]>([:])
     private let connectionHandler = Mutex<ConnectionHandler?>(nil)
     private let accepting = Mutex(true)
+    private let openWebSockets = Mutex(0)
     private let tombstones = Mutex<[String: NIODeadline]>([:])
 
     public init(
@@ -64,10 +65,21 @@ public final class EngineServer: Sendable {
     public func session(id: String) -> EngineSession? { sessions.withLock { $0[id] } }
 
     /// Stops accepting sessions and closes every open one.
-    public func shutdown() {
+    /// Stops accepting sessions, closes every open one (queued packets and a close
+    /// packet still go out), and waits up to `grace` for clients to collect them and for
+    /// WebSockets to finish closing; what is left after that is dropped.
+    public func shutdown(grace: Duration = .seconds(5)) async {
         accepting.withLock { $0 = false }
         let all = sessions.withLock { Array($0.values) }
         for session in all { session.close(reason: .serverShutdown) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + grace
+        // Shutdown only: a short poll is simpler than wiring a completion through every
+        // session and socket.
+        while clock.now < deadline, sessionCount > 0 || openWebSockets.withLock({ $0 }) > 0 {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        for session in sessions.withLock({ Array($0.values) }) { session.abandon() }
     }
 
     // MARK: - Long-polling
@@ -194,6 +206,8 @@ public final class EngineServer: Sendable {
             link = probe
         }
 
+        openWebSockets.withLock { $0 += 1 }
+        defer { openWebSockets.withLock { $0 -= 1 } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while let batch = await session.nextBatch(for: link) {

@@ -480,6 +480,17 @@ public final class EngineSession: Sendable {
         }
     }
 
+    /// Ends a session that is still waiting for its client (shutdown grace is over).
+    func abandon() {
+        expireClosing()
+        var effects = Effects()
+        state.withLock { state in
+            state.outbox.discardAll()
+            finish(&state, effects: &effects)
+        }
+        effects.run(self)
+    }
+
     private func expireClosing() {
         var effects = Effects()
         state.withLock { state in

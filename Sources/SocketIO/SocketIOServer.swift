@@ -59,13 +59,14 @@ public final class SocketIOServer: Sendable {
         namespaces.withLock { $0[name] }
     }
 
-    /// Disconnects everyone and stops accepting connections.
-    public func close() async {
+    /// Disconnects everyone (each socket is told), stops accepting connections, and
+    /// waits up to `grace` for the goodbyes to reach the clients.
+    public func close(grace: Duration = .seconds(5)) async {
         let all = namespaces.withLock { Array($0.values) }
         for namespace in all {
             await namespace.local.disconnectSockets(close: false)
         }
-        engine.shutdown()
+        await engine.shutdown(grace: grace)
         for namespace in all { await namespace.adapter.close() }
     }
 }

@@ -145,6 +145,25 @@ struct EngineServerTests {
         #expect(await harness.get(sid).status == .badRequest)
     }
 
+    @Test("shutdown answers pending GETs with a close packet, refuses new sessions, and gives up after the grace")
+    func shutdown() async throws {
+        let harness = EngineHarness()
+        let polling = try await harness.handshake()
+        let idle = try await harness.handshake()
+        let session = try #require(harness.server.session(id: polling))
+        async let pending = harness.get(polling)
+        try await waitUntil { session.isPolling }
+        let clock = ContinuousClock()
+        let start = clock.now
+        await harness.server.shutdown(grace: .milliseconds(200))
+        // The idle session never came back for its close packet: dropped at the deadline.
+        #expect(clock.now - start >= .milliseconds(200))
+        #expect(await pending.body == "1")
+        #expect(harness.server.sessionCount == 0)
+        #expect(await harness.events(idle).next() == .closed(.serverShutdown))
+        #expect(await harness.request(.get, EngineHarness.query()).status == .forbidden)
+    }
+
     @Test("an invalid payload answers 400 and closes only that session")
     func invalidPayload() async throws {
         let harness = EngineHarness()
