@@ -14,6 +14,7 @@ let package = Package(
         .library(name: "EngineIO", targets: ["EngineIO"]),
         .library(name: "SocketIO", targets: ["SocketIO"]),
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
+        .library(name: "SocketIORedisAdapter", targets: ["SocketIORedisAdapter"]),
         .library(name: "ChatDomain", targets: ["ChatDomain"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
         .executable(name: "chatify", targets: ["Chatify"]),
@@ -69,6 +70,21 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // Scale-out: the adapter of @socket.io/redis-adapter, on hiredis and msgpack-c.
+        // No pkg-config for these two: their flags add -D_FILE_OFFSET_BITS=64, which SwiftPM
+        // refuses with a warning; the headers are in /usr/include anyway.
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CMsgpack", providers: [.apt(["libmsgpack-dev"])]),
+        .target(
+            name: "SocketIORedisAdapter",
+            dependencies: [
+                "SocketIO", "EngineIO", "OrderedJSON", "CHiredis", "CMsgpack",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+
         // The chat: users, rooms, membership, messages, and the store protocol. No HTTP, no Socket.IO.
         .target(
             name: "ChatDomain",
@@ -109,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "Chatify",
             dependencies: [
-                "ChatifyApp", "ChatMongoStore",
+                "ChatifyApp", "ChatMongoStore", "SocketIORedisAdapter", "SocketIO",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

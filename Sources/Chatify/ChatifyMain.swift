@@ -1,5 +1,7 @@
 import ChatMongoStore
 import ChatifyApp
+import SocketIO
+import SocketIORedisAdapter
 import Foundation
 import Hummingbird
 import Logging
@@ -32,14 +34,33 @@ struct ChatifyMain {
                 logger: storeLogger
             )
         }
+        var adapter = AdapterFactory.inMemory
+        var redis: RedisAdapterFactory?
+        if let url = configuration.redisURL {
+            do {
+                let factory = RedisAdapterFactory(configuration: try RedisConfiguration(url: url), logger: logger)
+                do {
+                    try await factory.ping()
+                    logger.info("cluster: sharing rooms through \(factory.configuration.description)")
+                } catch {
+                    logger.warning("cluster: Redis not answering yet (\(error)); will keep retrying")
+                }
+                adapter = factory.factory
+                redis = factory
+            } catch {
+                FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
+                exit(2)
+            }
+        }
         do {
-            let server = ChatifyServer(configuration: configuration, store: store, logger: logger)
+            let server = ChatifyServer(configuration: configuration, store: store, adapter: adapter, logger: logger)
             try await server.run { channel in
                 // One line on stdout with the real address, for scripts that start it on port 0.
                 let port = channel.localAddress?.port ?? configuration.port
                 FileHandle.standardOutput.write(Data("chatify listening on \(configuration.host):\(port)\n".utf8))
             }
             await store.close()
+            redis?.close()
         } catch {
             logger.critical("chatify stopped: \(error)")
             exit(1)

@@ -17,13 +17,16 @@ public struct ChatifyServer: Sendable {
     public let io: SocketIOServer
     let logger: Logger
 
-    public init(configuration: ChatifyConfiguration, store: any ChatStore, logger: Logger) {
+    public init(configuration: ChatifyConfiguration, store: any ChatStore, adapter: AdapterFactory = .inMemory, logger: Logger) {
         self.configuration = configuration
         self.store = store
         self.logger = logger
         var engine = EngineConfiguration()
         engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
-        self.io = SocketIOServer(engine: EngineServer(configuration: engine, logger: logger), logger: logger)
+        if let node = configuration.nodeID {
+            engine.handshakeCookie = "chatify_node=\(node); Path=/; HttpOnly; SameSite=Lax"
+        }
+        self.io = SocketIOServer(engine: EngineServer(configuration: engine, logger: logger), adapter: adapter, logger: logger)
     }
 
     /// The Hummingbird application serving pages and Socket.IO on `HOST`:`PORT`.

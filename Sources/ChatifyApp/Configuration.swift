@@ -24,6 +24,11 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var debug = true
     /// The stock socket.io client file the chat page loads; found by `scripts/setup`.
     public var socketIOClientScript: String?
+    /// `REDIS_URL`: when set, nodes share rooms and broadcasts through Redis.
+    public var redisURL: String?
+    /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
+    /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
+    public var nodeID: String?
 
     public init() {}
 
@@ -82,6 +87,13 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("PORT", 0...65535) { port = value }
         if let value = try boolean("FLASK_DEBUG") { debug = value }
         if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
+        if let value = string("REDIS_URL"), !value.isEmpty { redisURL = value }
+        if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
+            guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
+                throw Problem(variable: "CHATIFY_NODE_ID", value: value, expected: "letters, digits, - and _")
+            }
+            nodeID = value
+        }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

@@ -70,6 +70,10 @@ public struct EngineConfiguration: Sendable {
     /// Packets waiting for a slow client before its session is closed, so one client cannot
     /// make the server's memory grow without bound.
     public var maxBufferedPackets = 10_000
+    /// A `Set-Cookie` value sent with every polling handshake, as Node's `cookie`
+    /// option does: lets a load balancer keep a client on the node that holds its
+    /// session (`chatify_node=node2; Path=/; HttpOnly; SameSite=Lax`).
+    public var handshakeCookie: String?
 
     public init() {}
 

@@ -153,6 +153,7 @@ public final class EngineServer: Sendable {
             return errorResponse(.forbidden, headers: headers)
         }
         headers[.contentType] = "text/plain; charset=UTF-8"
+        if let cookie = configuration.handshakeCookie { headers[.setCookie] = cookie }
         return EngineResponse(
             status: .ok,
             headers: headers,

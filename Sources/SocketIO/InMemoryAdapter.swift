@@ -76,25 +76,33 @@ public final class InMemoryAdapter: SocketIOAdapter {
         }
     }
 
-    public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] {
+    // The local side of every cluster query, synchronous so a cluster adapter can apply
+    // remote requests in the order they arrive.
+
+    public func snapshots(_ options: BroadcastOptions) -> [SocketSnapshot] {
         localSocketIDs(options).compactMap { id in
-            sockets.socket(id: id).map { SocketSnapshot(id: id, rooms: rooms(of: $0.id)) }
+            sockets.socket(id: id).map { SocketSnapshot(id: id, rooms: rooms(of: $0.id), data: $0.data) }
         }
     }
 
-    public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+    public func join(_ options: BroadcastOptions, rooms: Set<String>) {
         for id in localSocketIDs(options) { sockets.socket(id: id)?.join(rooms) }
     }
 
-    public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+    public func leave(_ options: BroadcastOptions, rooms: Set<String>) {
         for id in localSocketIDs(options) {
             for room in rooms { sockets.socket(id: id)?.leave(room) }
         }
     }
 
-    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+    public func disconnect(_ options: BroadcastOptions, close: Bool) {
         for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
     }
+
+    public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] { snapshots(options) }
+    public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async { join(options, rooms: rooms) }
+    public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async { leave(options, rooms: rooms) }
+    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async { disconnect(options, close: close) }
 
     public func allRooms() async -> Set<String> { localRooms }
 

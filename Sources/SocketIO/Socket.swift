@@ -108,6 +108,7 @@ public final class Socket: Sendable {
         var pendingAcks: [UInt64: PendingAck] = [:]
         var nextAckID: UInt64 = 0
         var storage: [ObjectIdentifier: any Sendable] = [:]
+        var data: JSONValue = .null
     }
 
     private struct PendingAck {
@@ -144,6 +145,13 @@ public final class Socket: Sendable {
     /// Runs once the socket has left its namespace, with the rooms it was in.
     public func onDisconnect(_ handler: @escaping DisconnectHandler) {
         state.withLock { $0.disconnectHandlers.append(handler) }
+    }
+
+    /// Free-form data about the socket that cluster queries (`fetchSockets`) report to
+    /// every node, as `socket.data` in Node.
+    public var data: JSONValue {
+        get { state.withLock { $0.data } }
+        set { state.withLock { $0.data = newValue } }
     }
 
     public subscript<Key: SocketStorageKey>(key: Key.Type) -> Key.Value? {

@@ -1,0 +1,394 @@
+import EngineIO
+import Foundation
+public import Logging
+import NIOCore
+import OrderedJSON
+public import SocketIO
+import Synchronization
+
+/// Makes a Redis adapter per namespace, sharing one publisher connection.
+public struct RedisAdapterFactory: Sendable {
+    public let configuration: RedisConfiguration
+    let publisher: RedisPublisher
+    let logger: Logger
+
+    public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "socket.io-redis")) {
+        self.configuration = configuration
+        self.logger = logger
+        self.publisher = RedisPublisher(configuration: configuration, logger: logger)
+    }
+
+    public var factory: AdapterFactory {
+        AdapterFactory { sockets in
+            RedisAdapter(sockets: sockets, configuration: configuration, publisher: publisher, logger: logger)
+        }
+    }
+
+    /// Checks Redis answers (`PING`) within the connect timeout.
+    public func ping() async throws {
+        let reply = try await publisher.command(["PING"])
+        guard reply.text == "PONG" else { throw RedisError(message: "unexpected answer to PING: \(reply)") }
+    }
+
+    public func close() { publisher.stop() }
+}
+
+/// The adapter of `@socket.io/redis-adapter` 8.x, wire for wire: room membership stays
+/// local (an in-memory adapter), broadcasts are published for the other nodes, and
+/// cluster queries go over the request and response channels.
+///
+/// Channels (prefix `socket.io`, namespace `/`):
+/// - broadcasts: `socket.io#/#`, or `socket.io#/#<room>#` for a single room; payload
+///   MessagePack `[uid, {type, data, nsp}, {rooms, except, flags}]`, as Node's
+///   adapter and `@socket.io/redis-emitter` write it;
+/// - requests: `socket.io-request#/#` (JSON, or MessagePack for acked broadcasts);
+/// - responses: `socket.io-response#/#` and `socket.io-response#/#<uid>#`.
+public final class RedisAdapter: SocketIOAdapter {
+    /// Node's request types.
+    enum RequestType: Int64 {
+        case sockets = 0, allRooms, remoteJoin, remoteLeave, remoteDisconnect, remoteFetch, serverSideEmit, broadcast,
+            broadcastClientCount, broadcastAck
+    }
+
+    let local: InMemoryAdapter
+    let sockets: any LocalSockets
+    let configuration: RedisConfiguration
+    let publisher: RedisPublisher
+    let logger: Logger
+    /// This node's id in every message it publishes (6 characters, as uid2(6)).
+    public let uid: String
+    let broadcastChannel: String
+    let requestChannel: String
+    let responseChannel: String
+    let specificResponseChannel: String
+    private let subscriber = Mutex<RedisSubscriber?>(nil)
+    private let pending = Mutex<[String: PendingRequest]>([:])
+
+    private final class PendingRequest: Sendable {
+        let type: RequestType
+        let expected: Int
+        private let state: Mutex<(responses: [JSONValue], continuation: CheckedContinuation<[JSONValue], Never>?)>
+
+        init(type: RequestType, expected: Int, continuation: CheckedContinuation<[JSONValue], Never>) {
+            self.type = type
+            self.expected = expected
+            self.state = Mutex(([], continuation))
+        }
+
+        /// Adds a response; true when all expected have come.
+        func add(_ response: JSONValue) -> Bool {
+            state.withLock { state in
+                state.responses.append(response)
+                return state.responses.count >= expected
+            }
+        }
+
+        func finish() {
+            let (responses, continuation) = state.withLock { state in
+                let continuation = state.continuation
+                state.continuation = nil
+                return (state.responses, continuation)
+            }
+            continuation?.resume(returning: responses)
+        }
+    }
+
+    init(sockets: any LocalSockets, configuration: RedisConfiguration, publisher: RedisPublisher, logger: Logger) {
+        self.sockets = sockets
+        self.local = InMemoryAdapter(sockets: sockets)
+        self.configuration = configuration
+        self.publisher = publisher
+        self.logger = logger
+        self.uid = Self.makeUID()
+        let name = sockets.namespaceName
+        broadcastChannel = "\(configuration.key)#\(name)#"
+        requestChannel = "\(configuration.key)-request#\(name)#"
+        responseChannel = "\(configuration.key)-response#\(name)#"
+        specificResponseChannel = responseChannel + uid + "#"
+        let subscriber = RedisSubscriber(
+            configuration: configuration,
+            patterns: [broadcastChannel + "*"],
+            channels: [requestChannel, responseChannel, specificResponseChannel],
+            logger: logger
+        ) { [weak self] channel, payload in
+            self?.received(channel: channel, payload: payload)
+        }
+        self.subscriber.withLock { $0 = subscriber }
+    }
+
+    static func makeUID() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        var generator = SystemRandomNumberGenerator()
+        return String((0..<6).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+
+    /// Waits until this node listens to the cluster (bounded).
+    public func waitUntilSubscribed() async {
+        await subscriber.withLock { $0 }?.waitUntilSubscribed(timeout: configuration.connectTimeout * 2)
+    }
+
+    // MARK: Local membership (the in-memory adapter's)
+
+    public func addAll(_ socketID: String, rooms: Set<String>) { local.addAll(socketID, rooms: rooms) }
+    public func delete(_ socketID: String, room: String) { local.delete(socketID, room: room) }
+    public func deleteAll(_ socketID: String) { local.deleteAll(socketID) }
+    public func rooms(of socketID: String) -> Set<String> { local.rooms(of: socketID) }
+    public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> { local.localSocketIDs(options) }
+    public var localRooms: Set<String> { local.localRooms }
+
+    // MARK: Broadcast
+
+    public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
+        if !options.local {
+            var channel = broadcastChannel
+            if options.rooms.count == 1, let room = options.rooms.first { channel += room + "#" }
+            let message: JSONValue = [
+                .string(uid), Self.packetObject(packet, namespace: sockets.namespaceName), Self.optionsObject(options),
+            ]
+            publisher.publish(channel: channel, message: MessagePack.encode(message))
+        }
+        local.broadcast(packet, options: options)
+    }
+
+    /// `{type, data, nsp}` (plus `id` when set), the socket.io-parser packet before encoding.
+    static func packetObject(_ packet: SocketPacket, namespace: String) -> JSONValue {
+        var object: JSONObject = ["type": .integer(Int64(packet.type == .binaryEvent ? 2 : packet.type.rawValue))]
+        object["data"] = packet.data ?? .null
+        object["nsp"] = .string(namespace)
+        if let id = packet.ackID { object["id"] = .integer(Int64(id)) }
+        return .object(object)
+    }
+
+    static func optionsObject(_ options: BroadcastOptions) -> JSONValue {
+        var flags = JSONObject()
+        if options.volatile { flags["volatile"] = true }
+        return [
+            "rooms": .array(options.rooms.sorted().map { .string($0) }),
+            "except": .array(options.except.sorted().map { .string($0) }),
+            "flags": .object(flags),
+        ]
+    }
+
+    static func options(from value: JSONValue?) -> BroadcastOptions {
+        func rooms(_ key: String) -> Set<String> {
+            Set((value?[key]?.arrayValue ?? []).compactMap { room in
+                switch room {
+                case .string(let name): return name
+                case .integer(let number): return String(number)
+                default: return nil
+                }
+            })
+        }
+        return BroadcastOptions(
+            rooms: rooms("rooms"),
+            except: rooms("except"),
+            volatile: value?["flags"]?["volatile"]?.boolValue ?? false
+        )
+    }
+
+    // MARK: From other nodes
+
+    private func received(channel: String, payload: [UInt8]) {
+        if channel.hasPrefix(responseChannel) {
+            response(payload)
+        } else if channel == requestChannel {
+            request(payload)
+        } else if channel.hasPrefix(broadcastChannel) {
+            remoteBroadcast(channel: channel, payload: payload)
+        }
+    }
+
+    private func remoteBroadcast(channel: String, payload: [UInt8]) {
+        let room = String(channel.dropFirst(broadcastChannel.count).dropLast())
+        // A single-room broadcast for a room no local socket is in: nothing to do.
+        if !room.isEmpty, !local.localRooms.contains(room) { return }
+        guard case .array(let parts)? = try? MessagePack.decode(payload), parts.count >= 3 else {
+            logger.debug("redis: ignoring a malformed broadcast", metadata: ["channel": "\(channel)"])
+            return
+        }
+        if parts[0].stringValue == uid { return }
+        let packet = parts[1]
+        let namespace = packet["nsp"]?.stringValue ?? "/"
+        guard namespace == sockets.namespaceName, let data = packet["data"], case .array = data else { return }
+        let type = packet["type"]?.integerValue ?? 2
+        guard type == 2 || type == 5 else { return }
+        var options = Self.options(from: parts[2])
+        options.local = true
+        local.broadcast(SocketPacket(type: .event, namespace: namespace, data: data), options: options)
+    }
+
+    private func request(_ payload: [UInt8]) {
+        let decoded: JSONValue?
+        if payload.first == UInt8(ascii: "{") {
+            decoded = try? JSONValue(parsing: payload)
+        } else {
+            decoded = try? MessagePack.decode(payload)
+        }
+        guard let request = decoded, let typeNumber = request["type"]?.integerValue,
+            let type = RequestType(rawValue: typeNumber)
+        else { return }
+        if request["uid"]?.stringValue == uid { return }
+        let requestID = request["requestId"]?.stringValue
+        let options = Self.options(from: request["opts"])
+        // Applied here, on the subscriber thread, in arrival order: a leave published
+        // before a broadcast takes effect before it.
+        switch type {
+        case .sockets:
+            guard let requestID else { return }
+            let ids = local.localSocketIDs(BroadcastOptions(rooms: Self.options(from: request).rooms))
+            respond(["requestId": .string(requestID), "sockets": .array(ids.sorted().map { .string($0) })], to: request)
+        case .allRooms:
+            guard let requestID else { return }
+            respond(["requestId": .string(requestID), "rooms": .array(local.localRooms.sorted().map { .string($0) })], to: request)
+        case .remoteJoin, .remoteLeave, .remoteDisconnect:
+            applyRemote(type, request: request, options: options)
+        case .remoteFetch:
+            guard let requestID else { return }
+            let snapshots = local.snapshots(options)
+            respond(["requestId": .string(requestID), "sockets": .array(snapshots.map(snapshotObject))], to: request)
+        case .serverSideEmit, .broadcast, .broadcastClientCount, .broadcastAck:
+            // Server-side emits and acked broadcasts are not used by this server yet.
+            logger.debug("redis: ignoring request type \(type)")
+        }
+    }
+
+    private func applyRemote(_ type: RequestType, request: JSONValue, options: BroadcastOptions) {
+        let rooms = Set((request["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))
+        if request["opts"] != nil {
+            switch type {
+            case .remoteJoin: local.join(options, rooms: rooms)
+            case .remoteLeave: local.leave(options, rooms: rooms)
+            default: local.disconnect(options, close: request["close"]?.boolValue ?? false)
+            }
+            return
+        }
+        // The older form: one socket by id, with an answer.
+        guard let sid = request["sid"]?.stringValue, let socket = sockets.socket(id: sid) else { return }
+        switch type {
+        case .remoteJoin: if let room = request["room"]?.stringValue { socket.join(room) }
+        case .remoteLeave: if let room = request["room"]?.stringValue { socket.leave(room) }
+        default: socket.disconnect(close: request["close"]?.boolValue ?? false)
+        }
+        if let requestID = request["requestId"]?.stringValue { respond(["requestId": .string(requestID)], to: request) }
+    }
+
+    private func snapshotObject(_ snapshot: SocketSnapshot) -> JSONValue {
+        var handshake = JSONObject()
+        if let socket = sockets.socket(id: snapshot.id) {
+            let shake = socket.handshake
+            var headers = JSONObject()
+            for field in shake.headers { headers[field.name.canonicalName] = .string(field.value) }
+            handshake = [
+                "headers": .object(headers),
+                "address": .string(shake.address ?? ""),
+                "secure": .bool(shake.secure),
+                "url": .string(shake.request.path),
+                "query": .object(JSONObject(shake.query.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })),
+                "auth": shake.auth,
+            ]
+        }
+        return [
+            "id": .string(snapshot.id),
+            "handshake": .object(handshake),
+            "rooms": .array(snapshot.rooms.sorted().map { .string($0) }),
+            "data": snapshot.data,
+        ]
+    }
+
+    private func respond(_ response: JSONValue, to request: JSONValue) {
+        // Node's default: the shared response channel (publishOnSpecificResponseChannel false).
+        publisher.publish(channel: responseChannel, message: Array(response.jsonString.utf8))
+    }
+
+    private func response(_ payload: [UInt8]) {
+        let decoded = payload.first == UInt8(ascii: "{") ? try? JSONValue(parsing: payload) : try? MessagePack.decode(payload)
+        guard let response = decoded, let requestID = response["requestId"]?.stringValue,
+            let request = pending.withLock({ $0[requestID] })
+        else { return }
+        if request.add(response) {
+            pending.withLock { _ = $0.removeValue(forKey: requestID) }
+            request.finish()
+        }
+    }
+
+    /// Sends a request and collects one response per other node, or what came before the
+    /// timeout: a node that stops answering delays the answer, never hangs it.
+    private func ask(_ type: RequestType, _ fields: JSONObject) async -> [JSONValue] {
+        let others = await publisher.subscriberCount(requestChannel) - 1
+        guard others > 0 else { return [] }
+        let requestID = Self.makeUID()
+        var message: JSONObject = ["uid": .string(uid), "requestId": .string(requestID), "type": .integer(type.rawValue)]
+        for entry in fields.entries { message[entry.key] = entry.value }
+        let timeout = configuration.requestsTimeout
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[JSONValue], Never>) in
+            let request = PendingRequest(type: type, expected: others, continuation: continuation)
+            pending.withLock { $0[requestID] = request }
+            publisher.publish(channel: requestChannel, message: Array(JSONValue.object(message).jsonString.utf8))
+            Task { [weak self] in
+                try? await Task.sleep(for: timeout)
+                guard let self, self.pending.withLock({ $0.removeValue(forKey: requestID) }) != nil else { return }
+                self.logger.warning("redis: \(type) request timed out; answering with the nodes that replied")
+                request.finish()
+            }
+        }
+    }
+
+    // MARK: Cluster queries
+
+    public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] {
+        var result = local.snapshots(options)
+        guard !options.local else { return result }
+        let opts: JSONObject = [
+            "rooms": .array(options.rooms.sorted().map { .string($0) }),
+            "except": .array(options.except.sorted().map { .string($0) }),
+        ]
+        for response in await ask(.remoteFetch, ["opts": .object(opts)]) {
+            for socket in response["sockets"]?.arrayValue ?? [] {
+                guard let id = socket["id"]?.stringValue else { continue }
+                let rooms = Set((socket["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))
+                result.append(SocketSnapshot(id: id, rooms: rooms, data: socket["data"] ?? .null))
+            }
+        }
+        return result
+    }
+
+    public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        if !options.local { publishRemote(.remoteJoin, options, ["rooms": .array(rooms.sorted().map { .string($0) })]) }
+        local.join(options, rooms: rooms)
+    }
+
+    public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
+        if !options.local { publishRemote(.remoteLeave, options, ["rooms": .array(rooms.sorted().map { .string($0) })]) }
+        local.leave(options, rooms: rooms)
+    }
+
+    public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
+        if !options.local { publishRemote(.remoteDisconnect, options, ["close": .bool(close)]) }
+        local.disconnect(options, close: close)
+    }
+
+    private func publishRemote(_ type: RequestType, _ options: BroadcastOptions, _ extra: JSONObject) {
+        var message: JSONObject = [
+            "uid": .string(uid),
+            "type": .integer(type.rawValue),
+            "opts": [
+                "rooms": .array(options.rooms.sorted().map { .string($0) }),
+                "except": .array(options.except.sorted().map { .string($0) }),
+            ],
+        ]
+        for entry in extra.entries { message[entry.key] = entry.value }
+        publisher.publish(channel: requestChannel, message: Array(JSONValue.object(message).jsonString.utf8))
+    }
+
+    public func allRooms() async -> Set<String> {
+        var rooms = local.localRooms
+        for response in await ask(.allRooms, [:]) {
+            for room in response["rooms"]?.arrayValue ?? [] { if let name = room.stringValue { rooms.insert(name) } }
+        }
+        return rooms
+    }
+
+    public func close() async {
+        subscriber.withLock { $0 }?.stop()
+    }
+}
