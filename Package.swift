@@ -152,6 +152,17 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        .target(
+            name: "SocketIOTestSupport",
+            dependencies: [
+                "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            path: "Tests/SocketIOSupport",
+            swiftSettings: strict
+        ),
+
         .testTarget(name: "OrderedJSONTests", dependencies: ["OrderedJSON"], swiftSettings: strict),
         .testTarget(name: "ChatDomainTests", dependencies: ["ChatDomain", "ChatMemoryStore"], swiftSettings: strict),
         .testTarget(
@@ -176,9 +187,17 @@ let package = Package(
         .testTarget(
             name: "SocketIOTests",
             dependencies: [
-                "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport",
+                "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport", "SocketIOTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "SocketIORedisAdapterTests",
+            dependencies: [
+                "SocketIORedisAdapter", "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport", "SocketIOTestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
         ),

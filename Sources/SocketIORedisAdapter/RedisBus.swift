@@ -92,7 +92,12 @@ final class RedisPublisher: Sendable {
                 }
                 guard let connection else { continue }
                 for job in jobs { try connection.append(job.arguments) }
-                for job in jobs { job.completion?(.success(try connection.nextReply())) }
+                for job in jobs {
+                    // Read every reply, even for fire-and-forget publishes: reading is also
+                    // what flushes hiredis's output buffer.
+                    let reply = try connection.nextReply()
+                    job.completion?(.success(reply))
+                }
             } catch {
                 connection = nil
                 logger.warning("redis: publish failed (\(error)); \(jobs.count) message(s) dropped, reconnecting")

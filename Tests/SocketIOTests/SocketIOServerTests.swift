@@ -2,6 +2,7 @@ import EngineIO
 import EngineTestSupport
 import OrderedJSON
 import SocketIO
+import SocketIOTestSupport
 import Synchronization
 import Testing
 

@@ -1,20 +1,20 @@
-import EngineIO
-import EngineTestSupport
+public import EngineIO
+public import EngineTestSupport
 import NIOCore
 import OrderedJSON
-import SocketIO
+public import SocketIO
 import Testing
-import HTTPTypes
+public import HTTPTypes
 
 /// A Socket.IO client speaking raw packets over a fake WebSocket, so tests see exactly
 /// what the server sends.
-final class RawClient: Sendable {
-    let socket = FakeWebSocket()
-    let serving: Task<Void, Never>
-    let engineSessionID: String
+public final class RawClient: Sendable {
+    public let socket = FakeWebSocket()
+    public let serving: Task<Void, Never>
+    public let engineSessionID: String
 
     /// Opens an Engine.IO session over WebSocket and reads the open packet.
-    init(_ server: SocketIOServer, query: [String: String] = [:], headers: HTTPFieldsLiteral = [:]) async throws {
+    public init(_ server: SocketIOServer, query: [String: String] = [:], headers: HTTPFieldsLiteral = [:]) async throws {
         var fullQuery = ["EIO": "4", "transport": "websocket"]
         fullQuery.merge(query) { _, new in new }
         let request = EngineRequest(method: .get, path: "/socket.io/", query: fullQuery, headers: headers.fields, host: "127.0.0.1:5000")
@@ -27,11 +27,11 @@ final class RawClient: Sendable {
     }
 
     /// Sends a Socket.IO packet (its text, without the Engine.IO `4`).
-    func send(_ packet: String) { socket.send("4" + packet) }
-    func send(binary: [UInt8]) { socket.send(binary: binary) }
+    public func send(_ packet: String) { socket.send("4" + packet) }
+    public func send(binary: [UInt8]) { socket.send(binary: binary) }
 
     /// The next Socket.IO packet text from the server (pings answered and skipped).
-    func next() async -> String? {
+    public func next() async -> String? {
         while let frame = await socket.written.next() {
             switch frame {
             case .text("2"):
@@ -48,7 +48,7 @@ final class RawClient: Sendable {
     }
 
     /// Connects to a namespace and returns the socket id from the server's CONNECT.
-    func connect(_ namespace: String = "/", auth: String = "") async throws -> String {
+    public func connect(_ namespace: String = "/", auth: String = "") async throws -> String {
         let prefix = namespace == "/" ? "" : namespace + ","
         send("0" + prefix + auth)
         let reply = try #require(await next())
@@ -58,20 +58,20 @@ final class RawClient: Sendable {
     }
 
     /// Waits for the server to close the WebSocket.
-    func waitForClose() async -> Bool {
+    public func waitForClose() async -> Bool {
         await socket.closedLog.next() == true
     }
 
-    func disconnect() async {
+    public func disconnect() async {
         socket.disconnect()
         await serving.value
     }
 }
 
 /// Header fields written as a literal, without importing HTTPTypes in every test.
-struct HTTPFieldsLiteral: ExpressibleByDictionaryLiteral {
-    let fields: HTTPFields
-    init(dictionaryLiteral elements: (String, String)...) {
+public struct HTTPFieldsLiteral: ExpressibleByDictionaryLiteral {
+    public let fields: HTTPFields
+    public init(dictionaryLiteral elements: (String, String)...) {
         var fields = HTTPFields()
         for (name, value) in elements {
             if let name = HTTPField.Name(name) { fields.append(HTTPField(name: name, value: value)) }
@@ -80,7 +80,7 @@ struct HTTPFieldsLiteral: ExpressibleByDictionaryLiteral {
     }
 }
 
-func makeServer(configure: (inout SocketIOConfiguration) -> Void = { _ in }, engine: (inout EngineConfiguration) -> Void = { _ in })
+public func makeServer(configure: (inout SocketIOConfiguration) -> Void = { _ in }, engine: (inout EngineConfiguration) -> Void = { _ in })
     -> SocketIOServer
 {
     var engineConfiguration = EngineConfiguration()
