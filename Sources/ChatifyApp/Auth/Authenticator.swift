@@ -1,6 +1,6 @@
 import ChatDomain
 import Foundation
-import HTTPTypes
+public import HTTPTypes
 
 /// Finds the signed-in user of a request or a Socket.IO handshake from the access token
 /// cookie (or the `Authorization: Bearer` header when `JWT_TOKEN_LOCATION` allows it).
@@ -45,7 +45,7 @@ struct Authenticator: Sendable {
 }
 
 /// Cookies of a request header, by name (first one wins).
-func parseCookies(_ headers: HTTPFields) -> [String: String] {
+public func parseCookies(_ headers: HTTPFields) -> [String: String] {
     var cookies: [String: String] = [:]
     for header in headers[values: .cookie] {
         for pair in header.split(separator: ";") {

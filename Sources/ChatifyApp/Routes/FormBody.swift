@@ -4,17 +4,17 @@ import Hummingbird
 /// The fields of an `application/x-www-form-urlencoded` body, decoded as browsers
 /// encode them (`+` is a space, `%XX` a byte). A field that is missing is a 400 that
 /// names it, instead of the old backend's redirect to /login.
-struct FormBody: Sendable {
-    private(set) var fields: [String: String] = [:]
+public struct FormBody: Sendable {
+    public private(set) var fields: [String: String] = [:]
 
     /// Bodies larger than this are refused with 413.
-    static let maximumSize = 64 * 1024
+    public static let maximumSize = 64 * 1024
 
-    struct MissingField: Error {
-        let name: String
+    public struct MissingField: Error {
+        public let name: String
     }
 
-    init(decoding text: String) {
+    public init(decoding text: String) {
         for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             let name = Self.decodeComponent(parts[0])
@@ -28,12 +28,12 @@ struct FormBody: Sendable {
         return FormBody(decoding: String(buffer: buffer))
     }
 
-    func required(_ name: String) throws(MissingField) -> String {
+    public func required(_ name: String) throws(MissingField) -> String {
         guard let value = fields[name] else { throw MissingField(name: name) }
         return value
     }
 
-    subscript(name: String) -> String? { fields[name] }
+    public subscript(name: String) -> String? { fields[name] }
 
     static func decodeComponent(_ component: Substring) -> String {
         let spaced = component.replacingOccurrences(of: "+", with: " ")
