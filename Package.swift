@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "SocketIOHummingbird", targets: ["SocketIOHummingbird"]),
         .library(name: "SocketIORedisAdapter", targets: ["SocketIORedisAdapter"]),
         .library(name: "ChatDomain", targets: ["ChatDomain"]),
+        .library(name: "ChatifyApp", targets: ["ChatifyApp"]),
         .executable(name: "socketio-conformance-server", targets: ["SocketIOConformanceServer"]),
         .executable(name: "chatify", targets: ["Chatify"]),
     ],
