@@ -1,3 +1,5 @@
+public import Foundation
+
 /// Which unique value a write collided with.
 public enum UniqueField: String, Sendable, Equatable {
     case username
@@ -46,6 +48,12 @@ public protocol ChatStore: Sendable {
     func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room?
     /// Deletes the room if `userID` created it; true when something was deleted.
     func deleteRoom(key: String, ownedBy userID: String) async throws(StoreError) -> Bool
+
+    /// Remembers that a token (by its `jti`) was revoked by a logout, until it would
+    /// have expired anyway.
+    func revokeToken(id: String, expiresAt: Date) async throws(StoreError)
+    /// Whether a token was revoked and has not expired yet.
+    func isTokenRevoked(id: String) async throws(StoreError) -> Bool
 
     /// Whether the store answers right now.
     func ping() async throws(StoreError)

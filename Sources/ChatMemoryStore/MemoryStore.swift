@@ -1,5 +1,5 @@
 public import ChatDomain
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Users and rooms in this process's memory, the embedded default when no database
@@ -11,6 +11,7 @@ public final class MemoryStore: ChatStore {
         var userOrder: [String] = []
         var rooms: [String: Room] = [:]  // by key
         var roomOrder: [String] = []
+        var revokedTokens: [String: Date] = [:]
     }
 
     private let state = Mutex(State())
@@ -114,6 +115,19 @@ public final class MemoryStore: ChatStore {
             state.roomOrder.removeAll { $0 == key }
             return true
         }
+    }
+
+    public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
+        state.withLock { state in
+            let now = Date()
+            // Drop what has expired on the way, so the list stays as long as the live tokens.
+            if state.revokedTokens.count > 1000 { state.revokedTokens = state.revokedTokens.filter { $0.value > now } }
+            state.revokedTokens[id] = expiresAt
+        }
+    }
+
+    public func isTokenRevoked(id: String) async throws(StoreError) -> Bool {
+        state.withLock { state in (state.revokedTokens[id].map { $0 > Date() }) ?? false }
     }
 
     public func ping() async throws(StoreError) {}

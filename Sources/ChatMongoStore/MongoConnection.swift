@@ -47,6 +47,8 @@ struct StoreContext: Sendable {
     let database: String
     let users: String
     let rooms: String
+    /// Revoked token ids (`{jti, expires_at}`), the logout denylist.
+    let revokedTokens: String
     let logger: Logger
     /// How long an operation may wait for a free database thread before it gives up.
     let queueBudget: Duration
@@ -265,17 +267,27 @@ struct MongoConnection {
         }
     }
 
+    /// Deletes every matching document; returns how many were deleted.
+    func deleteMany(_ name: String, filter: KeyValuePairs<String, BSONValue>) throws(StoreError) -> Int64 {
+        try delete(name, filter: filter, all: true)
+    }
+
     /// Deletes at most one document; returns how many were deleted.
     func deleteOne(_ name: String, filter: KeyValuePairs<String, BSONValue>) throws(StoreError) -> Int64 {
+        try delete(name, filter: filter, all: false)
+    }
+
+    private func delete(_ name: String, filter: KeyValuePairs<String, BSONValue>, all: Bool) throws(StoreError) -> Int64 {
         try withCollection(name) { collection throws(StoreError) -> Int64 in
             let selector = try BSON.document(filter)
             defer { BSON.release(selector) }
             let reply = BSON.new()
             defer { BSON.release(reply) }
             var error = bson_error_t()
-            guard mongoc_collection_delete_one(collection, selector, nil, reply, &error) else {
-                throw MongoFailure.unavailable(error)
-            }
+            let deleted = all
+                ? mongoc_collection_delete_many(collection, selector, nil, reply, &error)
+                : mongoc_collection_delete_one(collection, selector, nil, reply, &error)
+            guard deleted else { throw MongoFailure.unavailable(error) }
             return BSON.decode(reply).int("deletedCount") ?? 0
         }
     }

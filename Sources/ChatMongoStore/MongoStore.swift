@@ -1,6 +1,6 @@
 public import ChatDomain
 import CMongoc
-import Foundation
+public import Foundation
 public import Logging
 import NIOPosix
 import Synchronization
@@ -54,6 +54,7 @@ public final class MongoStore: ChatStore {
         uri: String,
         database: String = "chatify_db",
         usersCollection: String = "users",
+        revokedTokensCollection: String = "revoked_tokens",
         roomsCollection: String = "rooms",
         serverSelectionTimeout: Duration,
         logger: Logger
@@ -86,7 +87,8 @@ public final class MongoStore: ChatStore {
             description: "MongoDB \(database) at \(hosts)",
             databaseName: database,
             context: StoreContext(
-                pool: pool, database: database, users: usersCollection, rooms: roomsCollection, logger: logger,
+                pool: pool, database: database, users: usersCollection, rooms: roomsCollection,
+                revokedTokens: revokedTokensCollection, logger: logger,
                 queueBudget: .milliseconds(Int64(max(effectiveTimeout, 1)))
             ),
             threads: threads
@@ -250,6 +252,30 @@ public final class MongoStore: ChatStore {
         }
     }
 
+    // MARK: Revoked tokens
+
+    public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
+        try await perform { connection throws(StoreError) in
+            let collection = connection.context.revokedTokens
+            // Expired entries go on the way, so the collection holds only live tokens.
+            _ = try connection.deleteMany(collection, filter: ["expires_at": .document(["$lt": .date(Date())])])
+            if let duplicate = try connection.insertOne(
+                collection, ["_id": .objectID(ObjectID.generate()), "jti": .string(id), "expires_at": .date(BSON.stored(expiresAt))]
+            ), duplicate.field != "jti" {
+                throw .unavailable("refused by a unique index: \(duplicate.message)")
+            }
+        }
+    }
+
+    public func isTokenRevoked(id: String) async throws(StoreError) -> Bool {
+        try await perform { connection throws(StoreError) -> Bool in
+            guard let document = try connection.findOne(connection.context.revokedTokens, filter: ["jti": .string(id)]),
+                let expires = document.date("expires_at")
+            else { return false }
+            return expires > Date()
+        }
+    }
+
     // MARK: Health
 
     public func ping() async throws(StoreError) {
@@ -336,7 +362,7 @@ public final class MongoStore: ChatStore {
             var failures: [String] = []
             for (collection, field, unique) in [
                 (context.users, "username", true), (context.users, "email", true), (context.rooms, "key", true),
-                (context.rooms, "created_by", false),
+                (context.rooms, "created_by", false), (context.revokedTokens, "jti", true),
             ] {
                 if let message = try connection.createIndex(collection: collection, field: field, unique: unique) {
                     let what = unique ? "unique index" : "index"
