@@ -353,14 +353,14 @@ def test_leave_notice_then_kick_removes_the_member(browser):
     assert_same_origin_and_quiet(alice, bob)
 
 
-def test_leave_room_link_ends_membership(browser):
+def test_leave_room_button_ends_membership(browser):
     alice, bob, key = start_users(browser)
     alice.open_chat(key, "alice")
     bob.join_with_key(key)
     alice.wait_for_system("bob has joined the room")
     bob.wait_for_system("bob has joined the room")
 
-    bob.find(f"nav a[href='/leave_room/{key}']").click()
+    bob.find(f"nav form[action='/leave_room/{key}'] button").click()
     bob.wait_for_path("/dashboard")
     alice.wait_for_system("bob has left the room")
 

@@ -41,17 +41,25 @@ public struct ChatifyServer: Sendable {
             store: store,
             cookieName: configuration.jwtAccessCookieName,
             cookiePath: configuration.jwtAccessCookiePath,
-            locations: configuration.jwtTokenLocation
+            locations: configuration.jwtTokenLocation,
+            csrfProtect: configuration.jwtCookieCSRFProtect
         )
         let pages = try await PageRenderer.load()
         ChatEvents(chat: chat, auth: auth, clock: MessageClock(), logger: logger).install(on: io.sockets)
+        let sockets = io.sockets
 
         let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]
         let router = Router(context: ChatifyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))
+        router.add(middleware: WebSecurityMiddleware(allowedOrigins: Self.listedOrigins(configuration.corsAllowedOrigins)))
         router.add(middleware: ErrorPagesMiddleware(routes: PageRoutes.table, logger: logger))
-        PageRoutes(chat: chat, auth: auth, pages: pages, logger: logger).add(to: router)
+        PageRoutes(
+            chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
+            trustProxy: configuration.trustProxyHeaders,
+            endSockets: { tokenID in await sockets.to(ChatEvents.tokenRoom(tokenID)).disconnectSockets(close: true) },
+            logger: logger
+        ).add(to: router)
         try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
 
         return Application(
@@ -61,6 +69,12 @@ public struct ChatifyServer: Sendable {
             onServerRunning: onServerRunning,
             logger: logger
         )
+    }
+
+    /// The origins `CORS_ALLOWED_ORIGINS` names (`*` names none: it means any origin for
+    /// Socket.IO, not that other sites may post forms).
+    static func listedOrigins(_ setting: String) -> Set<String> {
+        Set(setting.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "*" })
     }
 
     /// Serves until SIGTERM or SIGINT, then says goodbye to every Socket.IO client before
@@ -73,7 +87,11 @@ public struct ChatifyServer: Sendable {
             configuration: .init(
                 services: [
                     .init(service: app),
-                    .init(service: RealtimeShutdown(io: io, store: store, logger: logger)),
+                    .init(
+                        service: RealtimeShutdown(
+                            io: io, store: store, grace: .seconds(configuration.shutdownGrace), logger: logger
+                        )
+                    ),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -87,6 +105,8 @@ public struct ChatifyServer: Sendable {
 struct RealtimeShutdown: Service, CustomStringConvertible {
     let io: SocketIOServer
     let store: any ChatStore
+    /// How long sessions get to say goodbye and finish their writes (`SHUTDOWN_GRACE`).
+    let grace: Duration
     let logger: Logger
 
     var description: String { "RealtimeShutdown" }
@@ -94,7 +114,7 @@ struct RealtimeShutdown: Service, CustomStringConvertible {
     func run() async throws {
         try? await gracefulShutdown()
         logger.info("shutting down: closing realtime sessions")
-        await io.close()
+        await io.close(grace: grace)
         logger.info("realtime sessions closed")
     }
 }

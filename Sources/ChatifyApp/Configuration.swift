@@ -29,6 +29,19 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
+    /// `LOGIN_SLOW_AFTER`: failed logins per username (×4 per address) in 15 minutes
+    /// after which each attempt is answered more slowly.
+    public var loginSlowAfter = 5
+    /// `LOGIN_REFUSE_AFTER`: failed logins per username (×5 per address) in 15 minutes
+    /// after which attempts get 429 until the window has passed.
+    public var loginRefuseAfter = 10
+    /// `REGISTRATIONS_PER_HOUR`: registrations accepted per client address per hour.
+    public var registrationsPerHour = 20
+    /// `TRUST_PROXY_HEADERS`: take the client address from `X-Forwarded-For` and HTTPS
+    /// from `X-Forwarded-Proto` (only behind a proxy that sets them).
+    public var trustProxyHeaders = false
+    /// `SHUTDOWN_GRACE`: seconds SIGTERM waits for sessions to close and writes to finish.
+    public var shutdownGrace = 10
 
     public init() {}
 
@@ -94,6 +107,11 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             }
             nodeID = value
         }
+        if let value = try integer("LOGIN_SLOW_AFTER", 1...1_000_000) { loginSlowAfter = value }
+        if let value = try integer("LOGIN_REFUSE_AFTER", 1...1_000_000) { loginRefuseAfter = value }
+        if let value = try integer("REGISTRATIONS_PER_HOUR", 1...1_000_000) { registrationsPerHour = value }
+        if let value = try boolean("TRUST_PROXY_HEADERS") { trustProxyHeaders = value }
+        if let value = try integer("SHUTDOWN_GRACE", 0...3600) { shutdownGrace = value }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

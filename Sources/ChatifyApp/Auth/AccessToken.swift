@@ -41,6 +41,12 @@ public struct AccessTokenSigner: Sendable {
     }
 
     public func issue(subject: String, now: Date = Date(), csrf: String? = nil) -> (token: String, claims: AccessClaims) {
+        issue(type: "access", subject: subject, now: now, lifetime: lifetime, csrf: csrf)
+    }
+
+    func issue(
+        type: String, subject: String, now: Date, lifetime: TimeInterval, csrf: String? = nil, until: Int64? = nil
+    ) -> (token: String, claims: AccessClaims) {
         let issued = Int64(now.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
             subject: subject,
@@ -55,18 +61,36 @@ public struct AccessTokenSigner: Sendable {
             "fresh": .bool(claims.fresh),
             "iat": .integer(claims.issuedAt),
             "jti": .string(claims.tokenID),
-            "type": "access",
+            "type": .string(type),
             "sub": .string(claims.subject),
             "nbf": .integer(claims.notBefore),
         ]
         if let csrf { payload["csrf"] = .string(csrf) }
+        if let until { payload["until"] = .integer(until) }
         payload["exp"] = .integer(claims.expires)
         let signingInput = Self.encodedHeader + "." + Base64URL.encode(Array(JSONValue.object(payload).jsonString.utf8))
         let signature = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)
         return (signingInput + "." + Base64URL.encode(Array(signature)), claims)
     }
 
+    /// A one-minute ticket the chat page hands its socket after refreshing its cookie,
+    /// so the socket's session lasts as long as the new token (`until`).
+    public func issueRenewalTicket(subject: String, until: Int64, now: Date = Date()) -> String {
+        issue(type: "renew", subject: subject, now: now, lifetime: 60, until: until).token
+    }
+
+    /// The subject and new expiry of a renewal ticket.
+    public func verifyRenewalTicket(_ ticket: String, now: Date = Date()) throws(TokenError) -> (subject: String, until: Int64) {
+        let (claims, payload) = try verify(ticket, type: "renew", now: now)
+        guard let until = payload["until"]?.integerValue else { throw .malformed }
+        return (claims.subject, until)
+    }
+
     public func verify(_ token: String, now: Date = Date()) throws(TokenError) -> AccessClaims {
+        try verify(token, type: "access", now: now).claims
+    }
+
+    func verify(_ token: String, type: String, now: Date) throws(TokenError) -> (claims: AccessClaims, payload: JSONObject) {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
@@ -83,8 +107,8 @@ public struct AccessTokenSigner: Sendable {
         let nowSeconds = Int64(now.timeIntervalSince1970.rounded(.down))
         if let expires = claims["exp"]?.integerValue, nowSeconds >= expires { throw .expired }
         if let notBefore = claims["nbf"]?.integerValue, nowSeconds < notBefore { throw .notYetValid }
-        guard claims["type"]?.stringValue == "access" else { throw .notAnAccessToken }
-        return AccessClaims(
+        guard claims["type"]?.stringValue == type else { throw .notAnAccessToken }
+        let parsed = AccessClaims(
             subject: subject,
             issuedAt: claims["iat"]?.integerValue ?? 0,
             notBefore: claims["nbf"]?.integerValue ?? 0,
@@ -93,6 +117,7 @@ public struct AccessTokenSigner: Sendable {
             fresh: claims["fresh"]?.boolValue ?? false,
             csrf: claims["csrf"]?.stringValue
         )
+        return (parsed, claims)
     }
 
     static let encodedHeader = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))

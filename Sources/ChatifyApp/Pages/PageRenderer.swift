@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Mustache
 
@@ -42,7 +43,7 @@ enum Pages {
     }
 
     /// A 302 with the body Flask writes, so a client that shows it sees the same thing.
-    static func redirect(to location: String, setCookie: String? = nil) -> Response {
+    static func redirect(to location: String, setCookies: [String] = []) -> Response {
         let escaped = escape(location)
         let body = """
             <!doctype html>
@@ -53,7 +54,7 @@ enum Pages {
 
             """
         var headers: HTTPFields = [.location: location]
-        if let setCookie { headers[.setCookie] = setCookie }
+        for cookie in setCookies { headers.append(HTTPField(name: .setCookie, value: cookie)) }
         return html(body, status: .found, headers: headers)
     }
 
@@ -72,6 +73,14 @@ enum Pages {
 
     static func badRequest(_ message: String) -> Response {
         plain(.badRequest, "Bad Request", message)
+    }
+
+    static func text(_ text: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(
+            status: status,
+            headers: [.contentType: "text/plain; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n"))
+        )
     }
 
     static func json(_ text: String) -> Response {

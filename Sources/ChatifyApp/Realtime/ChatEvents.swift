@@ -34,6 +34,9 @@ struct ChatEvents: Sendable {
     /// with a cluster adapter, all nodes).
     static func userRoom(_ userID: String) -> String { "user:\(userID)" }
 
+    /// Every socket opened with a token is in this room, so a logout closes them all.
+    static func tokenRoom(_ tokenID: String) -> String { "token:\(tokenID)" }
+
     func install(on namespace: Namespace) {
         namespace.use { socket in
             let session: Authenticator.Session?
@@ -45,12 +48,14 @@ struct ChatEvents: Sendable {
             guard let session else { throw ConnectRefusal("Authentication required") }
             socket[SignedInUser.self] = SignedInUser.Value(userID: session.user.id, expires: session.claims.expires)
             socket.join(Self.userRoom(session.user.id))
+            if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
         }
         namespace.onConnection { socket in
             socket.on("join") { event in await handle(event) { try await join(event, $0) } }
             socket.on("leave") { event in await handle(event) { try await leave(event, $0) } }
             socket.on("message") { event in await handle(event) { try await post(event, $0) } }
             socket.on("kick_user") { event in await handle(event) { try await kick(event, $0) } }
+            socket.on("renew_session") { event in renew(event) }
         }
     }
 
@@ -135,6 +140,25 @@ struct ChatEvents: Sendable {
             "user_id": .string(user.id),
         ]
         event.socket.namespace.to(key).emit("message", payload)
+    }
+
+    /// The page refreshed its cookie (POST /refresh_session) and passes on the ticket it
+    /// got: this socket's session now lasts as long as the new token. Acked with
+    /// `{expires}` or `{error}`.
+    private func renew(_ event: SocketEvent) {
+        var answer: JSONValue
+        if let identity = event.socket[SignedInUser.self],
+            let ticket = event.args.first?["ticket"]?.stringValue,
+            let renewal = try? auth.signer.verifyRenewalTicket(ticket),
+            renewal.subject == identity.userID
+        {
+            let expires = max(identity.expires, renewal.until)
+            event.socket[SignedInUser.self] = SignedInUser.Value(userID: identity.userID, expires: expires)
+            answer = ["expires": .integer(expires)]
+        } else {
+            answer = ["error": .string("The renewal ticket is not valid.")]
+        }
+        event.ack?.send([answer])
     }
 
     private func kick(_ event: SocketEvent, _ user: User) async throws {

@@ -1,15 +1,22 @@
 import ChatDomain
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import OrderedJSON
 
 /// The twelve routes of the old backend, with the same methods, form fields,
-/// redirects, status codes, JSON bodies and error texts.
+/// redirects, status codes, JSON bodies and error texts; plus what closing its holes
+/// needed: POST for the state changes (the old GET links show a confirmation page),
+/// CSRF checks, token revocation and refresh, brute-force limits.
 struct PageRoutes: Sendable {
     let chat: ChatService
     let auth: Authenticator
     let pages: PageRenderer
+    let limits: LoginLimits
+    let trustProxy: Bool
+    /// Ends the Socket.IO sessions opened with a token (logout).
+    let endSockets: @Sendable (_ tokenID: String) async -> Void
     let logger: Logger
 
     typealias Context = ChatifyRequestContext
@@ -18,7 +25,8 @@ struct PageRoutes: Sendable {
     static let table: [(pattern: String, methods: [HTTPRequest.Method])] = [
         ("/", [.get]), ("/register", [.get, .post]), ("/login", [.get, .post]), ("/dashboard", [.get]),
         ("/update_profile", [.post]), ("/my_rooms", [.get]), ("/create_room", [.post]), ("/join_room", [.get, .post]),
-        ("/chat/:key", [.get]), ("/leave_room/:key", [.get]), ("/delete_room/:key", [.get]), ("/logout", [.get]),
+        ("/chat/:key", [.get]), ("/leave_room/:key", [.get, .post]), ("/delete_room/:key", [.get, .post]),
+        ("/logout", [.get]), ("/refresh_session", [.post]), ("/healthz", [.get]), ("/readyz", [.get]),
     ]
 
     func add(to router: Router<Context>) {
@@ -27,15 +35,17 @@ struct PageRoutes: Sendable {
         }
 
         router.get("/register") { _, _ in self.pages.page("register", FormPage()) }
-        router.post("/register") { request, _ in
+        router.post("/register") { request, context in
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let email = try form.required("email")
             let password = try form.required("password")
+            if let refusal = await self.limits.checkRegistration(from: origin.clientAddress) { return refusal }
             switch try await self.chat.register(username: username, email: email, password: password) {
             case .registered(let user):
                 self.logger.info("user registered", metadata: ["user": "\(user.id)"])
-                return Pages.redirect(to: "/dashboard", setCookie: self.auth.loginCookie(for: user))
+                return self.signIn(user, origin: origin)
             case .taken:
                 return self.pages.page("register", FormPage(error: "Username or email already exists"))
             case .invalid(let message):
@@ -44,66 +54,67 @@ struct PageRoutes: Sendable {
         }
 
         router.get("/login") { _, _ in self.pages.page("login", FormPage()) }
-        router.post("/login") { request, _ in
+        router.post("/login") { request, context in
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let password = try form.required("password")
+            if let refusal = await self.limits.checkLogin(username: username, from: origin.clientAddress) { return refusal }
             guard let user = try await self.chat.logIn(username: username, password: password) else {
+                self.limits.loginFailed(username: username, from: origin.clientAddress)
+                self.logger.notice("failed login", metadata: ["client": "\(origin.clientAddress)"])
                 return self.pages.page("login", FormPage(error: "Invalid username or password"))
             }
-            return Pages.redirect(to: "/dashboard", setCookie: self.auth.loginCookie(for: user))
+            self.limits.loginSucceeded(username: username)
+            return self.signIn(user, origin: origin)
         }
 
-        router.get("/dashboard") { request, _ in
-            try await self.signedIn(request) { user in
-                self.pages.page("dashboard", DashboardPage(username: user.username, email: user.email))
+        router.get("/dashboard") { request, context in
+            try await self.signedIn(request, context) { session, _ in
+                self.pages.page("dashboard", DashboardPage(username: session.user.username, email: session.user.email))
             }
         }
 
-        router.post("/update_profile") { request, _ in
-            try await self.signedIn(request) { user in
-                let form = try await FormBody.read(request)
+        router.post("/update_profile") { request, context in
+            try await self.changing(request, context) { session, form in
                 let field = try form.required("field")
                 let value = try form.required("value")
-                let result = try await self.chat.updateProfile(userID: user.id, field: field, value: value)
+                let result = try await self.chat.updateProfile(userID: session.user.id, field: field, value: value)
                 // Flask's jsonify sorts the keys.
                 let body: JSONValue = ["message": .string(result.message), "success": .bool(result.success)]
                 return Pages.json(body.jsonString)
             }
         }
 
-        router.get("/my_rooms") { request, _ in
-            try await self.signedIn(request) { user in
-                self.pages.page("my_rooms", RoomsPage(rooms: try await self.chat.roomsCreated(by: user.id)))
+        router.get("/my_rooms") { request, context in
+            try await self.signedIn(request, context) { session, _ in
+                self.roomsPage(session, rooms: try await self.chat.roomsCreated(by: session.user.id))
             }
         }
 
-        router.post("/create_room") { request, _ in
-            try await self.signedIn(request) { user in
-                let form = try await FormBody.read(request)
+        router.post("/create_room") { request, context in
+            try await self.changing(request, context) { session, form in
                 let name = try form.required("room_name")
                 do {
-                    _ = try await self.chat.createRoom(named: name, by: user.id)
+                    _ = try await self.chat.createRoom(named: name, by: session.user.id)
                 } catch ChatService.RoomNameError.empty {
-                    return self.pages.page(
-                        "my_rooms",
-                        RoomsPage(rooms: try await self.chat.roomsCreated(by: user.id), error: "Room name cannot be empty"),
-                        status: .badRequest
-                    )
+                    let rooms = try await self.chat.roomsCreated(by: session.user.id)
+                    return self.roomsPage(session, rooms: rooms, error: "Room name cannot be empty", status: .badRequest)
                 }
                 return Pages.redirect(to: "/my_rooms")
             }
         }
 
-        router.get("/join_room") { request, _ in
-            try await self.signedIn(request) { _ in self.pages.page("join_room", FormPage()) }
+        router.get("/join_room") { request, context in
+            try await self.signedIn(request, context) { session, _ in
+                self.pages.page("join_room", FormPage(csrfToken: self.csrfToken(session)))
+            }
         }
-        router.post("/join_room") { request, _ in
-            try await self.signedIn(request) { user in
-                let form = try await FormBody.read(request)
+        router.post("/join_room") { request, context in
+            try await self.changing(request, context) { session, form in
                 let key = try form.required("room_key").trimmingCharacters(in: .whitespaces)
-                guard let room = try await self.chat.joinRoom(key: key, userID: user.id) else {
-                    return self.pages.page("join_room", FormPage(error: "Invalid room key"))
+                guard let room = try await self.chat.joinRoom(key: key, userID: session.user.id) else {
+                    return self.pages.page("join_room", FormPage(error: "Invalid room key", csrfToken: self.csrfToken(session)))
                 }
                 return Pages.redirect(to: "/chat/\(room.key)")
             }
@@ -111,46 +122,200 @@ struct PageRoutes: Sendable {
 
         router.get("/chat/:key") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.signedIn(request) { user in
-                guard let room = try await self.chat.roomForMember(key: key, userID: user.id) else {
+            return try await self.signedIn(request, context) { session, _ in
+                guard let room = try await self.chat.roomForMember(key: key, userID: session.user.id) else {
                     return Pages.redirect(to: "/join_room")
                 }
                 return self.pages.page(
                     "chat",
-                    ChatPage(roomName: room.name, roomKey: room.key, userID: user.id, isOwner: room.isOwner(user.id) ? "true" : "false")
+                    ChatPage(
+                        roomName: room.name, roomKey: room.key, userID: session.user.id,
+                        isOwner: room.isOwner(session.user.id) ? "true" : "false",
+                        csrfToken: self.csrfToken(session), sessionLifetime: Int(self.auth.signer.lifetime)
+                    )
                 )
             }
         }
 
+        // Leaving and deleting change state: POST does it; the old GET links show a
+        // confirmation page with the POST form, so bookmarks and old pages keep working.
         router.get("/leave_room/:key") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.signedIn(request) { user in
-                try await self.chat.leaveRoom(key: key, userID: user.id)
+            return try await self.signedIn(request, context) { session, _ in
+                self.pages.page("confirm", ConfirmPage.leave(key: key, csrfToken: self.csrfToken(session)))
+            }
+        }
+        router.post("/leave_room/:key") { request, context in
+            let key = context.parameters.get("key") ?? ""
+            return try await self.changing(request, context) { session, _ in
+                try await self.chat.leaveRoom(key: key, userID: session.user.id)
                 return Pages.redirect(to: "/dashboard")
             }
         }
 
         router.get("/delete_room/:key") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.signedIn(request) { user in
-                try await self.chat.deleteRoom(key: key, userID: user.id)
+            return try await self.signedIn(request, context) { session, _ in
+                let room = try await self.chat.store.room(key: key)
+                guard let room, room.isOwner(session.user.id) else { return Pages.redirect(to: "/my_rooms") }
+                return self.pages.page("confirm", ConfirmPage.delete(room: room, csrfToken: self.csrfToken(session)))
+            }
+        }
+        router.post("/delete_room/:key") { request, context in
+            let key = context.parameters.get("key") ?? ""
+            return try await self.changing(request, context) { session, _ in
+                try await self.chat.deleteRoom(key: key, userID: session.user.id)
                 return Pages.redirect(to: "/my_rooms")
             }
         }
 
-        router.get("/logout") { _, _ in
-            Pages.redirect(to: "/login", setCookie: self.auth.logoutCookie)
+        // Logging out stays a GET as before (a forged logout harms no one); the token is
+        // revoked and its sockets are closed.
+        router.get("/logout") { request, context in
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+            if let session = try await self.session(request) {
+                try await self.auth.revoke(session.claims)
+                await self.endSockets(session.claims.tokenID)
+            }
+            return Pages.redirect(to: "/login", setCookies: self.auth.logoutCookies(secure: origin.secure))
+        }
+
+        // The chat page calls this before its token expires: a fresh cookie, and a
+        // ticket its socket presents (`renew_session`) to last as long.
+        router.post("/refresh_session") { request, context in
+            try await self.changing(request, context, readsForm: false) { session, _ in
+                let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+                let (cookies, claims) = self.auth.loginCookies(for: session.user, secure: origin.secure)
+                let ticket = self.auth.signer.issueRenewalTicket(subject: session.user.id, until: claims.expires)
+                let body: JSONValue = ["expires": .integer(claims.expires), "ticket": .string(ticket)]
+                var response = Pages.json(body.jsonString)
+                for cookie in cookies { response.headers.append(HTTPField(name: .setCookie, value: cookie)) }
+                return response
+            }
+        }
+
+        router.get("/healthz") { _, _ in Pages.text("ok") }
+        router.get("/readyz") { _, _ in
+            do {
+                try await self.chat.store.ping()
+                return Pages.text("ready")
+            } catch {
+                return Pages.text("store unavailable: \(error)", status: .serviceUnavailable)
+            }
         }
     }
+
+    private func signIn(_ user: User, origin: RequestOrigin) -> Response {
+        Pages.redirect(to: "/dashboard", setCookies: auth.loginCookies(for: user, secure: origin.secure).cookies)
+    }
+
+    private func roomsPage(
+        _ session: Authenticator.Session, rooms: [Room], error: String? = nil, status: HTTPResponse.Status = .ok
+    ) -> Response {
+        pages.page("my_rooms", RoomsPage(rooms: rooms, error: error, csrfToken: csrfToken(session)), status: status)
+    }
+
+    private func csrfToken(_ session: Authenticator.Session) -> String { session.claims.csrf ?? "" }
 
     private func session(_ request: Request) async throws -> Authenticator.Session? {
         try await auth.session(headers: request.headers, cookies: parseCookies(request.headers))
     }
 
     /// Runs `body` for the signed-in user; anyone else goes to /login, as before. A
-    /// valid token whose user no longer exists counts as signed out.
-    private func signedIn(_ request: Request, _ body: (User) async throws -> Response) async throws -> Response {
+    /// valid token whose user no longer exists, or that was revoked, counts as signed
+    /// out. A token past half its life is replaced by a fresh one on the way.
+    private func signedIn(
+        _ request: Request,
+        _ context: Context,
+        _ body: (Authenticator.Session, RequestOrigin) async throws -> Response
+    ) async throws -> Response {
         guard let session = try await session(request) else { return Pages.redirect(to: "/login") }
-        return try await body(session.user)
+        let origin = RequestOrigin(request, context: context, trustProxy: trustProxy)
+        var response = try await body(session, origin)
+        if auth.shouldRefresh(session.claims), response.headers[.setCookie] == nil {
+            for cookie in auth.loginCookies(for: session.user, secure: origin.secure).cookies {
+                response.headers.append(HTTPField(name: .setCookie, value: cookie))
+            }
+        }
+        return response
+    }
+
+    /// A signed-in state change: the form is read, and the CSRF token checked when the
+    /// double-submit scheme is on.
+    private func changing(
+        _ request: Request,
+        _ context: Context,
+        readsForm: Bool = true,
+        _ body: @escaping (Authenticator.Session, FormBody) async throws -> Response
+    ) async throws -> Response {
+        try await signedIn(request, context) { session, _ in
+            let form = readsForm ? try await FormBody.read(request) : FormBody(decoding: "")
+            guard auth.csrfPasses(session, headers: request.headers, form: form) else {
+                logger.notice("refused a state change without a valid CSRF token", metadata: ["path": "\(request.uri.path)"])
+                return Pages.plain(.forbidden, "Forbidden", "The request is missing its CSRF token. Reload the page and try again.")
+            }
+            return try await body(session, form)
+        }
+    }
+}
+
+/// Brute-force limits on logging in and registering, per username and per client
+/// address: slower answers first, then 429 until the window has passed.
+struct LoginLimits: Sendable {
+    let perUsername: AttemptLimiter
+    let perAddress: AttemptLimiter
+    let registrations: AttemptLimiter
+
+    init(_ configuration: ChatifyConfiguration) {
+        perUsername = AttemptLimiter(.init(window: 900, slowAfter: configuration.loginSlowAfter, refuseAfter: configuration.loginRefuseAfter))
+        perAddress = AttemptLimiter(.init(window: 900, slowAfter: configuration.loginSlowAfter * 4, refuseAfter: configuration.loginRefuseAfter * 5))
+        registrations = AttemptLimiter(.init(window: 3600, slowAfter: configuration.registrationsPerHour, refuseAfter: configuration.registrationsPerHour))
+    }
+
+    func checkLogin(username: String, from address: String) async -> Response? {
+        await apply(worst(perUsername.verdict(for: username), perAddress.verdict(for: address)), what: "login attempts")
+    }
+
+    func loginFailed(username: String, from address: String) {
+        perUsername.recordFailure(username)
+        perAddress.recordFailure(address)
+    }
+
+    func loginSucceeded(username: String) {
+        perUsername.reset(username)
+    }
+
+    /// Every registration counts, successful or not: creating accounts in bulk is the abuse.
+    func checkRegistration(from address: String) async -> Response? {
+        let verdict = registrations.verdict(for: address)
+        if let refusal = await apply(verdict, what: "registrations") { return refusal }
+        registrations.recordFailure(address)
+        return nil
+    }
+
+    private func worst(_ a: AttemptLimiter.Verdict, _ b: AttemptLimiter.Verdict) -> AttemptLimiter.Verdict {
+        switch (a, b) {
+        case (.refuse, _): return a
+        case (_, .refuse): return b
+        case (.delay(let x), .delay(let y)): return .delay(max(x, y))
+        case (.delay, _): return a
+        default: return b
+        }
+    }
+
+    private func apply(_ verdict: AttemptLimiter.Verdict, what: String) async -> Response? {
+        switch verdict {
+        case .allow:
+            return nil
+        case .delay(let duration):
+            try? await Task.sleep(for: duration)
+            return nil
+        case .refuse(let retryAfter):
+            return Pages.plain(
+                .tooManyRequests, "Too Many Requests",
+                "Too many \(what). Try again in \(retryAfter / 60 + 1) minute(s).",
+                headers: [.retryAfter: String(retryAfter)]
+            )
+        }
     }
 }

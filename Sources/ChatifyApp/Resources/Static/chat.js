@@ -8,6 +8,8 @@
     const input = document.getElementById("message-input");
     const sendButton = document.querySelector("[data-send]");
     const errorBox = document.querySelector(".chat-error");
+    let csrfToken = document.body.dataset.csrfToken || "";
+    const sessionLifetime = Number(document.body.dataset.sessionLifetime) || 900;
 
     const socket = io();
 
@@ -90,6 +92,21 @@
     socket.on("chat_error", function (data) {
         showError(data && data.message ? data.message : "Something went wrong");
     });
+
+    // Tokens live JWT_ACCESS_TOKEN_EXPIRES seconds: while the page is open it renews its
+    // cookie at a third of that, and hands the socket a ticket so its session lasts too.
+    function renewSession() {
+        fetch("/refresh_session", { method: "POST", credentials: "same-origin", headers: { "X-CSRF-TOKEN": csrfToken } })
+            .then(function (response) { return response.ok && !response.redirected ? response.json() : null; })
+            .then(function (result) {
+                if (!result) { return; }
+                const match = document.cookie.match(/(?:^|;\s*)csrf_access_token=([^;]*)/);
+                if (match) { csrfToken = decodeURIComponent(match[1]); }
+                socket.emit("renew_session", { ticket: result.ticket });
+            })
+            .catch(function () { /* offline: the next round tries again */ });
+    }
+    window.setInterval(renewSession, Math.max(10, sessionLifetime / 3) * 1000);
 
     sendButton.addEventListener("click", sendMessage);
     input.addEventListener("keypress", function (event) {

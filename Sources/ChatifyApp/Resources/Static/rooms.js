@@ -1,4 +1,4 @@
-// My rooms: copy a room's key, delete a room after confirmation.
+// My rooms: copy a room's key; delete a room (a POST form) after confirmation.
 (function () {
     document.querySelectorAll("[data-copy-key]").forEach(function (button) {
         button.addEventListener("click", function () {
@@ -11,11 +11,11 @@
             }
         });
     });
-    document.querySelectorAll("[data-delete-key]").forEach(function (button) {
-        button.addEventListener("click", function () {
-            const name = button.closest("li").querySelector(".room-name").textContent;
-            if (window.confirm("Delete the room \u201c" + name + "\u201d? This cannot be undone.")) {
-                window.location = "/delete_room/" + encodeURIComponent(button.dataset.deleteKey);
+    document.querySelectorAll("form[data-confirm-delete]").forEach(function (form) {
+        form.addEventListener("submit", function (event) {
+            const name = form.closest("li").querySelector(".room-name").textContent;
+            if (!window.confirm("Delete the room \u201c" + name + "\u201d? This cannot be undone.")) {
+                event.preventDefault();
             }
         });
     });

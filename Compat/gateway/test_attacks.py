@@ -1,0 +1,229 @@
+"""Attacks on the gateway's web surface, each answered as the hardening issue says:
+forged cross-site requests, CSRF without the double-submit value, state changes by GET,
+replayed tokens after logout, brute-force logins, bulk registrations, and what every
+page must say about framing, sniffing and scripts.
+
+Every test starts the real server (port 0) with the settings it attacks.
+"""
+
+import threading
+import time
+
+import jwt
+import pytest
+
+import gateway_support as gs
+import socketio_support as ss
+
+EVIL_ORIGIN = "https://evil.example"
+
+
+def csrf_cookie_of(response):
+    for cookie in gs.set_cookies(response):
+        if cookie["name"] == "csrf_access_token" and cookie["value"]:
+            return cookie
+    raise AssertionError(f"no csrf_access_token cookie in {[c['raw'] for c in gs.set_cookies(response)]}")
+
+
+def two_users_and_room(base, first, second):
+    """`first` owns a room `second` is a member of."""
+    names = (gs.unique(first), gs.unique(second))
+    users, key = ss.users_and_room(base, names=names, members=(names[1],))
+    return users[names[0]], users[names[1]], key
+
+
+def register_with_cookies(base, username):
+    response = gs.http(
+        base, "POST", "/register", form={"username": username, "email": f"{username}@example.com", "password": "pw-1"}
+    )
+    assert response.status_code == 302, response.text[:300]
+    return response
+
+
+# --------------------------------------------------------------------------- page headers
+
+
+def test_pages_forbid_framing_sniffing_and_inline_script(server):
+    response = gs.http(server.url, "GET", "/login")
+    policy = response.headers.get("Content-Security-Policy", "")
+    directives = {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
+    assert directives.get("script-src") == ["'self'"], policy
+    assert directives.get("frame-ancestors") == ["'none'"], policy
+    assert "'unsafe-inline'" not in policy
+    assert response.headers.get("X-Frame-Options") == "DENY"
+    assert response.headers.get("X-Content-Type-Options") == "nosniff"
+
+
+def test_liveness_and_readiness(server):
+    assert gs.http(server.url, "GET", "/healthz").status_code == 200
+    ready = gs.http(server.url, "GET", "/readyz")
+    assert (ready.status_code, ready.text.strip()) == (200, "ready")
+
+
+# --------------------------------------------------------------------------- forged requests
+
+
+def test_cross_site_post_is_refused_and_changes_nothing(server):
+    user = gs.register(server.url, gs.unique("mallory_target"))
+    forged = gs.http(
+        server.url, "POST", "/create_room", token=user.token, form={"room_name": "forged"}, headers={"Origin": EVIL_ORIGIN}
+    )
+    assert forged.status_code == 403
+    assert gs.room_keys(server.url, user.token) == []
+    # The same request from the site itself goes through.
+    own = gs.http(
+        server.url, "POST", "/create_room", token=user.token, form={"room_name": "mine"}, headers={"Origin": server.url}
+    )
+    assert (own.status_code, own.headers.get("Location")) == (302, "/my_rooms")
+
+
+def test_get_links_to_leave_and_delete_only_ask_for_confirmation(server):
+    owner, _, key = two_users_and_room(server.url, "owner", "member")
+    page = gs.http(server.url, "GET", f"/delete_room/{key}", token=owner.token)
+    assert page.status_code == 200
+    assert f'<form method="POST" action="/delete_room/{key}"' in page.text
+    assert gs.room_keys(server.url, owner.token) == [key], "a GET must not delete the room"
+    done = gs.http(server.url, "POST", f"/delete_room/{key}", token=owner.token, form={"csrf_token": ""})
+    assert (done.status_code, done.headers.get("Location")) == (302, "/my_rooms")
+    assert gs.room_keys(server.url, owner.token) == []
+
+
+@pytest.fixture(scope="module")
+def csrf_server(module_pool):
+    return module_pool.start(JWT_COOKIE_CSRF_PROTECT="True")
+
+
+def test_csrf_double_submit_like_flask_jwt_extended(csrf_server):
+    base = csrf_server.url
+    response = register_with_cookies(base, gs.unique("carol"))
+    token = gs.auth_cookie_of(response)
+    csrf = csrf_cookie_of(response)
+    # The page script must read it: not HttpOnly; and it is the token's csrf claim.
+    assert "HttpOnly" not in csrf["attributes"] and csrf["attributes"].get("SameSite") == "Lax"
+    assert gs.decode_verified(token)["csrf"] == csrf["value"]
+
+    def create(name, **extra):
+        form = {"room_name": name, **extra.pop("form", {})}
+        return gs.http(base, "POST", "/create_room", token=token, form=form, **extra)
+
+    assert create("no token").status_code == 403
+    assert create("wrong token", headers={"X-CSRF-TOKEN": "0" * len(csrf["value"])}).status_code == 403
+    assert create("wrong field", form={"csrf_token": "nope"}).status_code == 403
+    assert gs.room_keys(base, token) == []
+    assert create("by header", headers={"X-CSRF-TOKEN": csrf["value"]}).status_code == 302
+    assert create("by form", form={"csrf_token": csrf["value"]}).status_code == 302
+    assert len(gs.room_keys(base, token)) == 2
+    # The pages' forms carry the value, so they keep working with the scheme on.
+    page = gs.http(base, "GET", "/my_rooms", token=token)
+    assert f'name="csrf_token" value="{csrf["value"]}"' in page.text
+    profile = gs.http(base, "POST", "/update_profile", token=token, form={"field": "email", "value": "c@example.com"})
+    assert profile.status_code == 403
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def test_logout_revokes_the_token_and_closes_its_sockets(server, peers):
+    dave, _, _ = two_users_and_room(server.url, "dave", "erin")
+    peer = peers("D", server.url, "websocket", cookie=dave.cookie, connect=False)
+    gone = threading.Event()
+    peer.client.on("disconnect", lambda *args: gone.set())
+    peer.connect()
+    assert gs.http(server.url, "GET", "/dashboard", token=dave.token).status_code == 200
+
+    out = gs.http(server.url, "GET", "/logout", token=dave.token)
+    assert (out.status_code, out.headers.get("Location")) == (302, "/login")
+    assert gone.wait(ss.TIMEOUT), "the socket opened with the revoked token is still connected"
+    replay = gs.http(server.url, "GET", "/dashboard", token=dave.token)
+    assert (replay.status_code, replay.headers.get("Location")) == (302, "/login")
+    refused = peers("D2", server.url, "polling", cookie=dave.cookie, connect=False)
+    with pytest.raises(Exception):
+        refused.connect()
+    assert refused.connect_errors, "a revoked token must be refused at the Socket.IO handshake"
+    # Logging in again works: only that token was revoked.
+    fresh = gs.login(server.url, dave.username, dave.password)
+    assert gs.http(server.url, "GET", "/dashboard", token=fresh).status_code == 200
+
+
+def test_an_active_chat_renews_its_session_before_expiry(server, peers):
+    fay, _, _ = two_users_and_room(server.url, "fay", "gus")
+    # A token with 30 s left, as a page open for 14.5 minutes has.
+    now = int(time.time())
+    short = gs.forge_token(fay.id, now=now - 870, exp=now + 30)
+    peer = peers("F", server.url, "websocket", cookie=gs.cookie_header(short))
+
+    refreshed = gs.http(server.url, "POST", "/refresh_session", token=short)
+    assert refreshed.status_code == 200, refreshed.text[:300]
+    answer = refreshed.json()
+    new_token = gs.auth_cookie_of(refreshed)
+    new_expiry = gs.decode_verified(new_token)["exp"]
+    assert answer["expires"] == new_expiry > now + 30
+
+    ack = peer.call("renew_session", {"ticket": answer["ticket"]})
+    assert ack == {"expires": new_expiry}
+    bogus = peer.call("renew_session", {"ticket": short})
+    assert "error" in bogus, "an access token is not a renewal ticket"
+    wrong_key = jwt.encode({"type": "renew", "sub": fay.id, "until": now + 9999, "exp": now + 60}, "not-the-key")
+    assert "error" in peer.call("renew_session", {"ticket": wrong_key})
+    other_user = jwt.encode(
+        {"type": "renew", "sub": "someone-else", "until": now + 9999, "exp": now + 60}, gs.TEST_JWT_SECRET
+    )
+    assert "error" in peer.call("renew_session", {"ticket": other_user})
+
+
+def test_pages_refresh_a_token_past_half_its_life(server):
+    user = gs.register(server.url, gs.unique("hal"))
+    now = int(time.time())
+    old = gs.forge_token(user.id, now=now - 600, exp=now + 300)
+    page = gs.http(server.url, "GET", "/dashboard", token=old)
+    assert page.status_code == 200
+    renewed = gs.auth_cookie_of(page)
+    assert gs.decode_verified(renewed)["exp"] > now + 300
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def test_brute_force_login_is_slowed_then_refused(start_server):
+    server = start_server(LOGIN_SLOW_AFTER="2", LOGIN_REFUSE_AFTER="4")
+    victim = gs.register(server.url, "victim", password="right-password")
+
+    def attempt(password):
+        started = time.monotonic()
+        response = gs.http(server.url, "POST", "/login", form={"username": "victim", "password": password})
+        return response, time.monotonic() - started
+
+    for _ in range(2):
+        response, _ = attempt("guess")
+        assert response.status_code == 200 and "Invalid username or password" in response.text
+    slowed, elapsed = attempt("guess")
+    assert slowed.status_code == 200
+    assert elapsed >= 0.25, f"the third failure was answered in {elapsed:.3f} s, not slowed down"
+    attempt("guess")
+    refused, _ = attempt("right-password")
+    assert refused.status_code == 429, "after 4 failures even the right password is refused for a while"
+    assert int(refused.headers["Retry-After"]) > 0
+    # Other users are not locked out.
+    other = gs.register(server.url, "bystander", password="pw-2")
+    assert gs.login(server.url, other.username, "pw-2")
+    assert victim.username == "victim"
+
+
+def test_bulk_registration_is_refused(start_server):
+    server = start_server(REGISTRATIONS_PER_HOUR="3")
+    for index in range(3):
+        gs.register(server.url, f"bulk{index}")
+    refused = gs.http(server.url, "POST", "/register", form={"username": "bulk3", "email": "b3@example.com", "password": "x"})
+    assert refused.status_code == 429
+    assert "Too many registrations" in refused.text
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def test_oversized_form_body_is_413_and_the_server_keeps_serving(server):
+    user = gs.register(server.url, gs.unique("ivy"))
+    huge = gs.http(server.url, "POST", "/create_room", token=user.token, form={"room_name": "x" * (70 * 1024)})
+    assert huge.status_code == 413
+    assert gs.room_keys(server.url, user.token) == []
+    assert gs.http(server.url, "GET", "/login").status_code == 200

@@ -1,0 +1,72 @@
+@testable import ChatifyApp
+import Foundation
+import Testing
+
+@Suite("Brute-force limiter")
+struct AttemptLimiterTests {
+    let start = Date(timeIntervalSince1970: 1_700_000_000)
+
+    @Test("allows, then slows each further failure, then refuses until the window has passed")
+    func escalation() {
+        let limiter = AttemptLimiter(.init(window: 900, slowAfter: 2, refuseAfter: 4))
+        #expect(limiter.verdict(for: "u", now: start) == .allow)
+        limiter.recordFailure("u", now: start)
+        limiter.recordFailure("u", now: start)
+        #expect(limiter.verdict(for: "u", now: start) == .delay(.milliseconds(250)))
+        limiter.recordFailure("u", now: start)
+        #expect(limiter.verdict(for: "u", now: start) == .delay(.milliseconds(500)))
+        limiter.recordFailure("u", now: start)
+        #expect(limiter.verdict(for: "u", now: start.addingTimeInterval(100)) == .refuse(retryAfter: 800))
+        #expect(limiter.verdict(for: "other", now: start) == .allow)
+        #expect(limiter.verdict(for: "u", now: start.addingTimeInterval(901)) == .allow)
+    }
+
+    @Test("a success resets the count")
+    func reset() {
+        let limiter = AttemptLimiter(.init(window: 900, slowAfter: 1, refuseAfter: 2))
+        limiter.recordFailure("u", now: start)
+        limiter.recordFailure("u", now: start)
+        limiter.reset("u")
+        #expect(limiter.verdict(for: "u", now: start) == .allow)
+    }
+}
+
+@Suite("Renewal tickets")
+struct RenewalTicketTests {
+    let signer = AccessTokenSigner(secret: "test-jwt-secret", lifetime: 900)
+    let now = Date(timeIntervalSince1970: 1_700_000_000)
+
+    @Test("a ticket names its user and the new expiry, lives a minute, and is not an access token")
+    func ticket() throws {
+        let ticket = signer.issueRenewalTicket(subject: "u", until: 1_700_000_900, now: now)
+        let renewal = try signer.verifyRenewalTicket(ticket, now: now)
+        #expect(renewal.subject == "u" && renewal.until == 1_700_000_900)
+        #expect(throws: TokenError.expired) { try signer.verifyRenewalTicket(ticket, now: now.addingTimeInterval(60)) }
+        #expect(throws: TokenError.notAnAccessToken) { try signer.verify(ticket, now: now) }
+        let (access, _) = signer.issue(subject: "u", now: now)
+        #expect(throws: TokenError.notAnAccessToken) { try signer.verifyRenewalTicket(access, now: now) }
+    }
+}
+
+@Suite("Hardening settings")
+struct HardeningConfigurationTests {
+    @Test("limits and proxy trust are read, with safe defaults")
+    func settings() throws {
+        let defaults = ChatifyConfiguration()
+        #expect(defaults.loginSlowAfter == 5 && defaults.loginRefuseAfter == 10 && defaults.registrationsPerHour == 20)
+        #expect(!defaults.trustProxyHeaders && defaults.shutdownGrace == 10)
+        let custom = try ChatifyConfiguration(environment: [
+            "LOGIN_SLOW_AFTER": "2", "LOGIN_REFUSE_AFTER": "3", "REGISTRATIONS_PER_HOUR": "7",
+            "TRUST_PROXY_HEADERS": "true", "SHUTDOWN_GRACE": "30",
+        ])
+        #expect(custom.loginSlowAfter == 2 && custom.loginRefuseAfter == 3 && custom.registrationsPerHour == 7)
+        #expect(custom.trustProxyHeaders && custom.shutdownGrace == 30)
+        #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["LOGIN_REFUSE_AFTER": "0"]) }
+    }
+
+    @Test("only listed origins may post forms; * lists none")
+    func origins() {
+        #expect(ChatifyServer.listedOrigins("*").isEmpty)
+        #expect(ChatifyServer.listedOrigins("https://a.example, https://b.example") == ["https://a.example", "https://b.example"])
+    }
+}
