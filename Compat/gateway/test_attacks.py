@@ -6,11 +6,15 @@ page must say about framing, sniffing and scripts.
 Every test starts the real server (port 0) with the settings it attacks.
 """
 
+import json
 import threading
 import time
 
 import jwt
 import pytest
+import requests
+import socketio
+import websocket
 
 import gateway_support as gs
 import socketio_support as ss
@@ -227,3 +231,163 @@ def test_oversized_form_body_is_413_and_the_server_keeps_serving(server):
     assert huge.status_code == 413
     assert gs.room_keys(server.url, user.token) == []
     assert gs.http(server.url, "GET", "/login").status_code == 200
+
+
+# --------------------------------------------------------------------------- realtime limits
+
+
+def test_an_event_flood_is_refused_and_the_room_keeps_working(start_server, peers):
+    server = start_server(SOCKET_EVENTS_PER_SECOND="5")
+    owner, member, key = two_users_and_room(server.url, "flooder", "listener")
+    flooder = peers("F", server.url, "websocket", cookie=owner.cookie)
+    listener = peers("L", server.url, "websocket", cookie=member.cookie)
+    listener.call("join", {"room": key})
+    flooder.call("join", {"room": key})
+    start = len(listener.events)
+    for index in range(40):
+        flooder.emit("message", {"room": key, "message": f"spam {index}"})
+    refusal = flooder.wait_event("chat_error")
+    assert refusal["message"] == "You are sending too fast. Wait a moment and try again."
+    # Bursts of twice the rate pass, the rest is refused: the listener sees no more than that.
+    flooder.call("join", {"room": key})  # a round trip: everything before it was handled
+    delivered = [e for e in listener.events[start:] if e[0] == "message" and e[1]["message"].startswith("spam")]
+    assert 0 < len(delivered) <= 11, f"{len(delivered)} of 40 flooded messages were delivered"
+    assert flooder.client.connected, "a flooder is slowed down, not disconnected"
+
+
+def test_rooms_per_socket_and_connections_per_user_are_bounded(start_server, peers):
+    server = start_server(MAX_ROOMS_PER_SOCKET="2", MAX_CONNECTIONS_PER_USER="2")
+    owner = gs.register(server.url, gs.unique("collector"))
+    keys = [gs.create_room(server.url, owner, f"room {index}") for index in range(3)]
+    first = peers("A", server.url, "websocket", cookie=owner.cookie)
+    first.call("join", {"room": keys[0]})
+    first.call("join", {"room": keys[1]})
+    first.call("join", {"room": keys[1]})  # already in it: not a new room
+    first.call("join", {"room": keys[2]})
+    refusal = first.wait_event("chat_error")
+    assert refusal["message"].startswith("You are in too many rooms at once (at most 2)")
+    peers("B", server.url, "polling", cookie=owner.cookie)
+    third = peers("C", server.url, "polling", cookie=owner.cookie, connect=False)
+    with pytest.raises(Exception):
+        third.connect()
+    assert third.connect_errors and "Too many connections" in str(third.connect_errors[0])
+
+
+def test_sessions_per_address_are_bounded(start_server):
+    server = start_server(MAX_CONNECTIONS_PER_IP="3")
+    handshake = server.url + "/socket.io/?EIO=4&transport=polling"
+    sessions = []
+    for _ in range(3):
+        response = requests.get(handshake, timeout=gs.HTTP_TIMEOUT)
+        assert response.status_code == 200
+        sessions.append(json.loads(response.text[1:])["sid"])
+    refused = requests.get(handshake, timeout=gs.HTTP_TIMEOUT)
+    assert refused.status_code == 403 and refused.json() == {"code": 4, "message": "Forbidden"}
+    # Closing one frees its place.
+    closed = requests.post(f"{handshake}&sid={sessions[0]}", data="1", timeout=gs.HTTP_TIMEOUT)
+    assert closed.status_code == 200
+    assert requests.get(handshake, timeout=gs.HTTP_TIMEOUT).status_code == 200
+
+
+# --------------------------------------------------------------------------- bad packets
+
+
+def ws_url(base):
+    return base.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+
+
+def raw_websocket(base, cookie):
+    connection = websocket.create_connection(ws_url(base), header=[f"Cookie: {cookie}"], timeout=ss.TIMEOUT)
+    assert connection.recv().startswith("0{")
+    connection.send("40")
+    assert connection.recv().startswith("40{")
+    return connection
+
+
+def assert_closed_by_server(connection):
+    deadline = time.monotonic() + ss.TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            frame = connection.recv()
+        except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
+            return
+        if frame in ("", None):
+            return
+    raise AssertionError("the server did not close the offending WebSocket")
+
+
+def polling_session(base, cookie):
+    url = base + "/socket.io/?EIO=4&transport=polling"
+    opened = requests.get(url, headers={"Cookie": cookie}, timeout=gs.HTTP_TIMEOUT)
+    sid = json.loads(opened.text[1:])["sid"]
+    url += f"&sid={sid}"
+    assert requests.post(url, data="40", headers={"Cookie": cookie}, timeout=gs.HTTP_TIMEOUT).status_code == 200
+    assert requests.get(url, headers={"Cookie": cookie}, timeout=gs.HTTP_TIMEOUT).text.startswith("40{")
+    return url
+
+
+BAD_PACKETS = [
+    ("oversized", lambda: "42" + json.dumps(["message", {"room": "r", "message": "x" * 70_000}])),
+    ("malformed JSON", lambda: '42["message",{"room":'),
+    ("unknown packet type", lambda: "9hello"),
+    ("more attachments than allowed", lambda: '4599-["message",{"_placeholder":true,"num":0}]'),
+]
+
+
+def test_bad_packets_close_only_their_session_while_200_clients_chat(start_server):
+    server = start_server(MAX_PAYLOAD="65536", SOCKET_EVENTS_PER_SECOND="50", MAX_CONNECTIONS_PER_USER="0")
+    owner, guest, key = two_users_and_room(server.url, "host", "guest")
+    # 200 tabs of one member: as many sockets to keep serving, without 200 password hashes.
+    members = [guest] * 200
+    received = {index: [] for index in range(len(members))}
+    clients = []
+    done = threading.Condition()
+
+    def listen(index, member):
+        client = socketio.Client(reconnection=False)
+
+        def on_message(data):
+            if data.get("message", "").startswith("wave "):
+                with done:
+                    received[index].append(data["message"])
+                    done.notify_all()
+
+        client.on("message", on_message)
+        client.connect(server.url, headers={"Cookie": member.cookie}, transports=["websocket"], wait_timeout=20)
+        client.call("join", {"room": key}, timeout=20)
+        clients.append(client)
+
+    threads = [threading.Thread(target=listen, args=(i, m)) for i, m in enumerate(members)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert len(clients) == len(members), f"only {len(clients)} of {len(members)} clients connected"
+    sender = socketio.Client(reconnection=False)
+    sender.connect(server.url, headers={"Cookie": owner.cookie}, transports=["websocket"], wait_timeout=10)
+    sender.call("join", {"room": key})
+    try:
+        waves = []
+        for name, packet in BAD_PACKETS:
+            attacker = raw_websocket(server.url, owner.cookie)
+            attacker.send(packet())
+            assert_closed_by_server(attacker)
+            url = polling_session(server.url, owner.cookie)
+            answer = requests.post(url, data=packet(), headers={"Cookie": owner.cookie}, timeout=gs.HTTP_TIMEOUT)
+            assert answer.status_code in (200, 400, 413), f"{name} over polling: {answer.status_code}"
+            after = requests.get(url, headers={"Cookie": owner.cookie}, timeout=gs.HTTP_TIMEOUT)
+            assert after.status_code == 400 or after.text.startswith("1"), (
+                f"{name} over polling: the session is still open ({after.status_code} {after.text[:80]!r})"
+            )
+            wave = f"wave {name}"
+            sender.call("message", {"room": key, "message": wave})
+            waves.append(wave)
+        with done:
+            complete = done.wait_for(lambda: all(len(got) == len(waves) for got in received.values()), 30)
+        missing = {i: sorted(set(waves) - set(got)) for i, got in received.items() if len(got) != len(waves)}
+        assert complete, f"{len(missing)} clients missed messages, e.g. {list(missing.items())[:3]}"
+        assert all(client.connected for client in clients), "a bystander lost its connection"
+    finally:
+        sender.disconnect()
+        for client in clients:
+            client.disconnect()

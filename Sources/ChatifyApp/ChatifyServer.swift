@@ -23,6 +23,16 @@ public struct ChatifyServer: Sendable {
         self.logger = logger
         var engine = EngineConfiguration()
         engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
+        engine.maxPayload = configuration.maxPayload
+        if configuration.maxConnectionsPerAddress > 0 {
+            engine.maxSessionsPerAddress = configuration.maxConnectionsPerAddress
+        }
+        if configuration.trustProxyHeaders {
+            engine.clientAddress = { request in
+                request.headers[.xForwardedFor].flatMap { $0.split(separator: ",").first }
+                    .map { $0.trimmingCharacters(in: .whitespaces) } ?? request.remoteAddress
+            }
+        }
         if let node = configuration.nodeID {
             engine.handshakeCookie = "chatify_node=\(node); Path=/; HttpOnly; SameSite=Lax"
         }
@@ -45,7 +55,8 @@ public struct ChatifyServer: Sendable {
             csrfProtect: configuration.jwtCookieCSRFProtect
         )
         let pages = try await PageRenderer.load()
-        ChatEvents(chat: chat, auth: auth, clock: MessageClock(), logger: logger).install(on: io.sockets)
+        ChatEvents(chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, logger: logger)
+            .install(on: io.sockets)
         let sockets = io.sockets
 
         let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]

@@ -42,6 +42,15 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var trustProxyHeaders = false
     /// `SHUTDOWN_GRACE`: seconds SIGTERM waits for sessions to close and writes to finish.
     public var shutdownGrace = 10
+    /// `SOCKET_EVENTS_PER_SECOND`, `USER_EVENTS_PER_SECOND`, `MAX_ROOMS_PER_SOCKET`,
+    /// `MAX_CONNECTIONS_PER_USER` (0: no limit): what one socket and one user may do.
+    public var eventLimits = EventLimits()
+    /// `MAX_CONNECTIONS_PER_IP`: Engine.IO sessions one client address may hold (0: no
+    /// limit). Behind a proxy, set `TRUST_PROXY_HEADERS` so addresses are the clients'.
+    public var maxConnectionsPerAddress = 500
+    /// `MAX_PAYLOAD`: largest polling body or WebSocket message, in bytes (Node's
+    /// `maxHttpBufferSize`).
+    public var maxPayload = 1_000_000
 
     public init() {}
 
@@ -112,6 +121,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("REGISTRATIONS_PER_HOUR", 1...1_000_000) { registrationsPerHour = value }
         if let value = try boolean("TRUST_PROXY_HEADERS") { trustProxyHeaders = value }
         if let value = try integer("SHUTDOWN_GRACE", 0...3600) { shutdownGrace = value }
+        if let value = try integer("SOCKET_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerSocketPerSecond = value }
+        if let value = try integer("USER_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerUserPerSecond = value }
+        if let value = try integer("MAX_ROOMS_PER_SOCKET", 1...1_000_000) { eventLimits.roomsPerSocket = value }
+        if let value = try integer("MAX_CONNECTIONS_PER_USER", 0...1_000_000) { eventLimits.connectionsPerUser = value }
+        if let value = try integer("MAX_CONNECTIONS_PER_IP", 0...10_000_000) { maxConnectionsPerAddress = value }
+        if let value = try integer("MAX_PAYLOAD", 1024...100_000_000) { maxPayload = value }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

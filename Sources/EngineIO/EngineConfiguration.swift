@@ -74,6 +74,12 @@ public struct EngineConfiguration: Sendable {
     /// option does: lets a load balancer keep a client on the node that holds its
     /// session (`chatify_node=node2; Path=/; HttpOnly; SameSite=Lax`).
     public var handshakeCookie: String?
+    /// Sessions one client address may hold at once (nil: no limit, as in Node). A new
+    /// one beyond it is refused with 403 `{"code":4,"message":"Forbidden"}`.
+    public var maxSessionsPerAddress: Int?
+    /// The address sessions are counted by: the peer's, unless the application knows
+    /// better (a trusted proxy's `X-Forwarded-For`).
+    public var clientAddress: @Sendable (EngineRequest) -> String? = { $0.remoteAddress }
 
     public init() {}
 

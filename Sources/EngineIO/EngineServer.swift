@@ -44,6 +44,7 @@ public final class EngineServer: Sendable {
     private let accepting = Mutex(true)
     private let openWebSockets = Mutex(0)
     private let tombstones = Mutex<[String: NIODeadline]>([:])
+    private let sessionsPerAddress = Mutex<[String: Int]>([:])
 
     public init(
         configuration: EngineConfiguration = EngineConfiguration(),
@@ -167,6 +168,8 @@ public final class EngineServer: Sendable {
     public func admitWebSocket(_ request: EngineRequest) -> WebSocketAdmission {
         if let error = verify(request, transport: .websocket) { return .refused(error) }
         guard let sid = request.query["sid"] else {
+            // Refused before the upgrade, so the client gets an HTTP answer it can read.
+            if !hasRoom(for: request) { return .refused(.forbidden) }
             return .newSession(request)
         }
         guard let session = session(id: sid) else { return .refused(.unknownSession) }
@@ -253,7 +256,7 @@ public final class EngineServer: Sendable {
         transport: EngineTransport,
         beforeStart openPacket: ((EngineSession) -> EngineOutgoing)?
     ) -> (session: EngineSession, link: EngineSession.LinkID)? {
-        guard accepting.withLock({ $0 }) else { return nil }
+        guard accepting.withLock({ $0 }), reserveSlot(for: request) else { return nil }
         let session = EngineSession(
             id: Self.makeID(),
             request: request,
@@ -274,9 +277,12 @@ public final class EngineServer: Sendable {
     }
 
     private func remove(_ session: EngineSession, tombstone: Bool) {
-        sessions.withLock { sessions in
-            if sessions[session.id] === session { sessions[session.id] = nil }
+        let removed = sessions.withLock { sessions in
+            guard sessions[session.id] === session else { return false }
+            sessions[session.id] = nil
+            return true
         }
+        if removed { releaseSlot(for: session.request) }
         guard tombstone else { return }
         let now = NIODeadline.now()
         tombstones.withLock { tombstones in
@@ -285,6 +291,40 @@ public final class EngineServer: Sendable {
                 if tombstones.count >= Self.maxTombstones { tombstones.removeAll() }
             }
             tombstones[session.id] = now + Self.tombstoneLifetime
+        }
+    }
+
+    // MARK: - Sessions per address
+
+    private func limitedAddress(_ request: EngineRequest) -> String? {
+        guard configuration.maxSessionsPerAddress != nil else { return nil }
+        return configuration.clientAddress(request) ?? "unknown"
+    }
+
+    private func hasRoom(for request: EngineRequest) -> Bool {
+        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else { return true }
+        return sessionsPerAddress.withLock { ($0[address] ?? 0) < limit }
+    }
+
+    private func reserveSlot(for request: EngineRequest) -> Bool {
+        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else { return true }
+        let reserved = sessionsPerAddress.withLock { counts in
+            let count = counts[address] ?? 0
+            guard count < limit else { return false }
+            counts[address] = count + 1
+            return true
+        }
+        if !reserved {
+            logger.notice("refused a session: too many from one address", metadata: ["address": "\(address)", "limit": "\(limit)"])
+        }
+        return reserved
+    }
+
+    private func releaseSlot(for request: EngineRequest) {
+        guard let address = limitedAddress(request) else { return }
+        sessionsPerAddress.withLock { counts in
+            let count = (counts[address] ?? 1) - 1
+            counts[address] = count > 0 ? count : nil
         }
     }
 

@@ -24,7 +24,20 @@ struct ChatEvents: Sendable {
     let chat: ChatService
     let auth: Authenticator
     let clock: MessageClock
+    let limits: EventLimits
+    let userBuckets: UserEventBuckets
     let logger: Logger
+
+    init(chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(), logger: Logger) {
+        self.chat = chat
+        self.auth = auth
+        self.clock = clock
+        self.limits = limits
+        self.userBuckets = UserEventBuckets(perSecond: limits.eventsPerUserPerSecond)
+        self.logger = logger
+    }
+
+    static let tooFast = "You are sending too fast. Wait a moment and try again."
 
     /// The event the client sees when something it asked for was refused:
     /// `chat_error` `{event, message}`.
@@ -46,6 +59,16 @@ struct ChatEvents: Sendable {
                 throw ConnectRefusal("Service unavailable", data: ["reason": "The database is unavailable"])
             }
             guard let session else { throw ConnectRefusal("Authentication required") }
+            if limits.connectionsPerUser > 0 {
+                let open = await socket.namespace.local.to(Self.userRoom(session.user.id)).fetchSockets().count
+                if open >= limits.connectionsPerUser {
+                    throw ConnectRefusal(
+                        "Too many connections",
+                        data: ["reason": .string("At most \(limits.connectionsPerUser) open chat tabs per user.")]
+                    )
+                }
+            }
+            socket[SocketEventBucket.self] = SocketEventBucket.Bucket(perSecond: limits.eventsPerSocketPerSecond)
             socket[SignedInUser.self] = SignedInUser.Value(userID: session.user.id, expires: session.claims.expires)
             socket.join(Self.userRoom(session.user.id))
             if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
@@ -76,6 +99,9 @@ struct ChatEvents: Sendable {
             else {
                 throw Refusal(message: "Your session has expired. Please log in again.")
             }
+            // Both buckets are charged: one socket cannot flood, nor many tabs together.
+            let socketAllowed = event.socket[SocketEventBucket.self]?.take() ?? true
+            guard socketAllowed, userBuckets.take(identity.userID) else { throw Refusal(message: Self.tooFast) }
             guard let user = try await chat.store.user(id: identity.userID) else {
                 throw Refusal(message: "Your account no longer exists.")
             }
@@ -110,6 +136,10 @@ struct ChatEvents: Sendable {
         let key = try roomKey(event)
         guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
             throw Refusal(message: "You are not a member of this room.")
+        }
+        let chatRooms = event.socket.rooms.filter { $0 != event.socket.id && !$0.hasPrefix("user:") && !$0.hasPrefix("token:") }
+        if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
+            throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
         }
         event.socket.join(key)
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
