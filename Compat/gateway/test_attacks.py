@@ -391,3 +391,40 @@ def test_bad_packets_close_only_their_session_while_200_clients_chat(start_serve
         sender.disconnect()
         for client in clients:
             client.disconnect()
+
+
+# --------------------------------------------------------------------------- observability
+
+
+def metric(text, name, labels=""):
+    """The value of one sample of the Prometheus text format, 0 when absent."""
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        if key == name + (f"{{{labels}}}" if labels else ""):
+            return float(value)
+    return 0.0
+
+
+def test_metrics_count_connections_packets_broadcasts_and_errors(start_server, peers):
+    server = start_server(SOCKET_EVENTS_PER_SECOND="2", LOG_LEVEL="debug")
+    owner, member, key = two_users_and_room(server.url, "metered", "watcher")
+    before = gs.http(server.url, "GET", "/metrics")
+    assert before.status_code == 200 and before.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    peer = peers("M", server.url, "websocket", cookie=owner.cookie)
+    peer.call("join", {"room": key})
+    peer.call("message", {"room": key, "message": "counted"})
+    for index in range(6):
+        peer.emit("message", {"room": key, "message": f"too fast {index}"})
+    peer.wait_event("chat_error")
+    after = gs.http(server.url, "GET", "/metrics").text
+    assert metric(after, "chatify_connections", 'transport="websocket"') == 1
+    assert metric(after, "chatify_packets_received_total") > metric(before.text, "chatify_packets_received_total")
+    assert metric(after, "chatify_packets_sent_total") > metric(before.text, "chatify_packets_sent_total")
+    assert metric(after, "chatify_broadcasts_total") >= 1
+    assert metric(after, "chatify_errors_total", 'kind="rate_limited"') >= 1
+    assert metric(after, "chatify_store_operation_seconds_count") > 0
+    # Nothing secret reached the log, even at debug level.
+    log = server.tail(lines=500)
+    assert owner.password not in log and owner.token not in log and member.token not in log

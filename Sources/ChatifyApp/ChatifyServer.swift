@@ -43,6 +43,8 @@ public struct ChatifyServer: Sendable {
     public func application(
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
+        let metrics = ChatifyMetrics(io: io)
+        let store = TimedStore(base: self.store, metrics: metrics)
         let chat = ChatService(store: store)
         let auth = Authenticator(
             signer: AccessTokenSigner(
@@ -55,7 +57,9 @@ public struct ChatifyServer: Sendable {
             csrfProtect: configuration.jwtCookieCSRFProtect
         )
         let pages = try await PageRenderer.load()
-        ChatEvents(chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, logger: logger)
+        ChatEvents(
+            chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, metrics: metrics, logger: logger
+        )
             .install(on: io.sockets)
         let sockets = io.sockets
 
@@ -71,6 +75,13 @@ public struct ChatifyServer: Sendable {
             endSockets: { tokenID in await sockets.to(ChatEvents.tokenRoom(tokenID)).disconnectSockets(close: true) },
             logger: logger
         ).add(to: router)
+        router.get("/metrics") { _, _ in
+            Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.scrape()))
+            )
+        }
         try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
 
         return Application(

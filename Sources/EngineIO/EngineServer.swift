@@ -45,6 +45,8 @@ public final class EngineServer: Sendable {
     private let openWebSockets = Mutex(0)
     private let tombstones = Mutex<[String: NIODeadline]>([:])
     private let sessionsPerAddress = Mutex<[String: Int]>([:])
+    /// Packet and session counters, for metrics.
+    public let statistics = EngineStatistics()
 
     public init(
         configuration: EngineConfiguration = EngineConfiguration(),
@@ -62,6 +64,14 @@ public final class EngineServer: Sendable {
     }
 
     public var sessionCount: Int { sessions.withLock { $0.count } }
+
+    /// Open sessions by the transport they use now.
+    public var sessionsByTransport: [EngineTransport: Int] {
+        let open = sessions.withLock { Array($0.values) }
+        var counts: [EngineTransport: Int] = [.polling: 0, .websocket: 0]
+        for session in open { counts[session.transport, default: 0] += 1 }
+        return counts
+    }
 
     public func session(id: String) -> EngineSession? { sessions.withLock { $0[id] } }
 
@@ -256,13 +266,17 @@ public final class EngineServer: Sendable {
         transport: EngineTransport,
         beforeStart openPacket: ((EngineSession) -> EngineOutgoing)?
     ) -> (session: EngineSession, link: EngineSession.LinkID)? {
-        guard accepting.withLock({ $0 }), reserveSlot(for: request) else { return nil }
+        guard accepting.withLock({ $0 }), reserveSlot(for: request) else {
+            statistics.countRefused()
+            return nil
+        }
         let session = EngineSession(
             id: Self.makeID(),
             request: request,
             transport: transport,
             configuration: configuration,
             eventLoop: eventLoopGroup.next(),
+            statistics: statistics,
             onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
         )
         var link = EngineSession.LinkID(value: 0)

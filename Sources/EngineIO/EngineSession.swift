@@ -43,6 +43,7 @@ public final class EngineSession: Sendable {
     /// Tells the server the session is gone; `tombstone` when a client closed a polling
     /// session while no GET was pending (its GET may still be on the way).
     let onFinish: @Sendable (EngineSession, _ tombstone: Bool) -> Void
+    let statistics: EngineStatistics
     private let state: Mutex<State>
 
     init(
@@ -51,9 +52,11 @@ public final class EngineSession: Sendable {
         transport: EngineTransport,
         configuration: EngineConfiguration,
         eventLoop: any EventLoop,
+        statistics: EngineStatistics,
         onFinish: @escaping @Sendable (EngineSession, _ tombstone: Bool) -> Void
     ) {
         self.id = id
+        self.statistics = statistics
         self.request = request
         self.configuration = configuration
         self.eventLoop = eventLoop
@@ -85,6 +88,7 @@ public final class EngineSession: Sendable {
             return true
         }
         effects.run(self)
+        if accepted { statistics.countSent(packets.count) }
         return accepted
     }
 
@@ -109,6 +113,7 @@ public final class EngineSession: Sendable {
             return true
         }
         effects.run(self)
+        if accepted { statistics.countSent(packets.count) }
         return accepted
     }
 
@@ -159,6 +164,7 @@ public final class EngineSession: Sendable {
     /// Handles packets from the active transport (a POST body, or frames of the active
     /// WebSocket). Messages reach the delegate in order.
     func receive(_ packets: [EnginePacket]) {
+        statistics.countReceived(packets.count)
         for packet in packets {
             var effects = Effects()
             state.withLock { state in
@@ -271,6 +277,7 @@ public final class EngineSession: Sendable {
 
     /// A frame arrived on a WebSocket. Returns false when that socket should be closed.
     func receive(_ packet: EnginePacket, on link: LinkID) -> Bool {
+        statistics.countReceived(1)
         enum Route { case active, handled, reject }
         var effects = Effects()
         let route = state.withLock { state -> Route in
@@ -434,6 +441,7 @@ public final class EngineSession: Sendable {
         effects: inout Effects
     ) {
         guard state.phase == .open else { return }
+        statistics.countClosed(reason)
         state.closeReason = reason
         effects.closed = reason
         state.pingTimer?.cancel()

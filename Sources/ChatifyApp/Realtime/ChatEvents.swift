@@ -26,9 +26,14 @@ struct ChatEvents: Sendable {
     let clock: MessageClock
     let limits: EventLimits
     let userBuckets: UserEventBuckets
+    let metrics: ChatifyMetrics?
     let logger: Logger
 
-    init(chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(), logger: Logger) {
+    init(
+        chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(),
+        metrics: ChatifyMetrics? = nil, logger: Logger
+    ) {
+        self.metrics = metrics
         self.chat = chat
         self.auth = auth
         self.clock = clock
@@ -101,17 +106,22 @@ struct ChatEvents: Sendable {
             }
             // Both buckets are charged: one socket cannot flood, nor many tabs together.
             let socketAllowed = event.socket[SocketEventBucket.self]?.take() ?? true
-            guard socketAllowed, userBuckets.take(identity.userID) else { throw Refusal(message: Self.tooFast) }
+            guard socketAllowed, userBuckets.take(identity.userID) else {
+                metrics?.countError("rate_limited")
+                throw Refusal(message: Self.tooFast)
+            }
             guard let user = try await chat.store.user(id: identity.userID) else {
                 throw Refusal(message: "Your account no longer exists.")
             }
             try await body(user)
         } catch let refusal as Refusal {
+            metrics?.countError("event_refused")
             refuse(event, refusal.message)
         } catch let error as StoreError {
             logger.error("store failure in a socket event", metadata: ["event": "\(event.name)", "error": "\(error)"])
             refuse(event, "The database is unavailable right now. Please try again in a moment.")
         } catch {
+            metrics?.countError("internal")
             logger.error("socket event failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
             refuse(event, "Something went wrong.")
         }
@@ -170,6 +180,7 @@ struct ChatEvents: Sendable {
             "user_id": .string(user.id),
         ]
         event.socket.namespace.to(key).emit("message", payload)
+        metrics?.countBroadcast()
     }
 
     /// The page refreshed its cookie (POST /refresh_session) and passes on the ticket it

@@ -26,7 +26,7 @@ struct PageRoutes: Sendable {
         ("/", [.get]), ("/register", [.get, .post]), ("/login", [.get, .post]), ("/dashboard", [.get]),
         ("/update_profile", [.post]), ("/my_rooms", [.get]), ("/create_room", [.post]), ("/join_room", [.get, .post]),
         ("/chat/:key", [.get]), ("/leave_room/:key", [.get, .post]), ("/delete_room/:key", [.get, .post]),
-        ("/logout", [.get]), ("/refresh_session", [.post]), ("/healthz", [.get]), ("/readyz", [.get]),
+        ("/logout", [.get]), ("/refresh_session", [.post]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]),
     ]
 
     func add(to router: Router<Context>) {
