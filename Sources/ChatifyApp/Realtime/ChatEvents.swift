@@ -118,11 +118,16 @@ struct ChatEvents: Sendable {
             metrics?.countError("event_refused")
             refuse(event, refusal.message)
         } catch let error as StoreError {
-            logger.error("store failure in a socket event", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            logger.error(
+                "store failure in a socket event",
+                metadata: ["event": "\(event.name)", "sid": "\(event.socket.id)", "error": "\(error)"]
+            )
             refuse(event, "The database is unavailable right now. Please try again in a moment.")
         } catch {
             metrics?.countError("internal")
-            logger.error("socket event failed", metadata: ["event": "\(event.name)", "error": "\(error)"])
+            logger.error(
+                "socket event failed", metadata: ["event": "\(event.name)", "sid": "\(event.socket.id)", "error": "\(error)"]
+            )
             refuse(event, "Something went wrong.")
         }
     }

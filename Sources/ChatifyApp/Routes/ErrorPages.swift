@@ -24,7 +24,7 @@ struct ErrorPagesMiddleware: RouterMiddleware {
         } catch let missing as FormBody.MissingField {
             return Pages.badRequest("The form field \u{201c}\(missing.name)\u{201d} is missing.")
         } catch let error as StoreError {
-            logger.error("store failure", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            context.logger.error("store failure", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Pages.plain(
                 .serviceUnavailable, "Service Unavailable",
                 "The database is unavailable right now. Nothing was lost; please try again in a moment."

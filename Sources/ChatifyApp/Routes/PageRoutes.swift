@@ -44,7 +44,7 @@ struct PageRoutes: Sendable {
             if let refusal = await self.limits.checkRegistration(from: origin.clientAddress) { return refusal }
             switch try await self.chat.register(username: username, email: email, password: password) {
             case .registered(let user):
-                self.logger.info("user registered", metadata: ["user": "\(user.id)"])
+                context.logger.info("user registered", metadata: ["user": "\(user.id)"])
                 return self.signIn(user, origin: origin)
             case .taken:
                 return self.pages.page("register", FormPage(error: "Username or email already exists"))
@@ -62,7 +62,7 @@ struct PageRoutes: Sendable {
             if let refusal = await self.limits.checkLogin(username: username, from: origin.clientAddress) { return refusal }
             guard let user = try await self.chat.logIn(username: username, password: password) else {
                 self.limits.loginFailed(username: username, from: origin.clientAddress)
-                self.logger.notice("failed login", metadata: ["client": "\(origin.clientAddress)"])
+                context.logger.notice("failed login", metadata: ["client": "\(origin.clientAddress)"])
                 return self.pages.page("login", FormPage(error: "Invalid username or password"))
             }
             self.limits.loginSucceeded(username: username)
@@ -251,7 +251,7 @@ struct PageRoutes: Sendable {
         try await signedIn(request, context) { session, _ in
             let form = readsForm ? try await FormBody.read(request) : FormBody(decoding: "")
             guard auth.csrfPasses(session, headers: request.headers, form: form) else {
-                logger.notice("refused a state change without a valid CSRF token", metadata: ["path": "\(request.uri.path)"])
+                context.logger.notice("refused a state change without a valid CSRF token", metadata: ["path": "\(request.uri.path)"])
                 return Pages.plain(.forbidden, "Forbidden", "The request is missing its CSRF token. Reload the page and try again.")
             }
             return try await body(session, form)
