@@ -276,7 +276,10 @@ class ChatClient:
 
     def texts(self):
         with self.cond:
-            return [m.get("message") for m in self.messages]
+            return self.texts_unlocked()
+
+    def texts_unlocked(self):
+        return [m.get("message") for m in self.messages]
 
     def wait_text(self, text, timeout=TIMEOUT):
         with self.cond:

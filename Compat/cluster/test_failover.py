@@ -1,0 +1,94 @@
+"""Fault drill: 300 stock clients chatting in 10 rooms on 3 nodes behind nginx; one
+node is SIGKILLed. Its clients reconnect through nginx (the dead node's upstream falls
+back to the others) within 5 s, re-join their rooms in their connect handler as the
+chat page does, and every message sent after that reaches every member."""
+
+import secrets
+import threading
+import time
+
+import cluster_support as cs
+
+CLIENTS = 300
+ROOMS = 10
+POLLING_EVERY = 6  # one client in six stays on long-polling, the others upgrade
+RECONNECT_WITHIN = 5.0
+
+
+def own_joins(client):
+    text = f"{client.user.username} has joined the room"
+    with client.cond:
+        return sum(1 for m in client.messages if m.get("username") == "System" and m.get("message") == text)
+
+
+def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
+    users = seeder.users(CLIENTS, prefix="f")
+    rooms = [seeder.room(users[r], users[r::ROOMS], name=f"Drill {r}") for r in range(ROOMS)]
+    members = []
+    for i, user in enumerate(users):
+        transport = "polling" if i % POLLING_EVERY == 0 else "websocket"
+        members.append(
+            clients(user, rooms[i % ROOMS], cluster.url, transport, reconnection=True, pin=f"node{i % 3 + 1}", connect=False)
+        )
+    started = time.monotonic()
+    cs.connect_all(members)
+    for client in members:
+        client.wait_joined(timeout=30)
+    setup = time.monotonic() - started
+    by_node = {f"node{k}": [c for c in members if c.node == f"node{k}"] for k in (1, 2, 3)}
+    assert [len(by_node[n]) for n in sorted(by_node)] == [100, 100, 100], {n: len(v) for n, v in by_node.items()}
+    victims = by_node["node2"]
+    print(f"\n300 clients connected and joined in {setup:.1f} s")
+
+    killed = time.monotonic()
+    cluster.kill_node(2)
+    # Every client of node2 reconnects through nginx to node1 or node3 and joins again.
+    cs.wait_until(
+        lambda: all(c.connects >= 2 and own_joins(c) >= 2 for c in victims),
+        RECONNECT_WITHIN,
+        "node2's clients to reconnect and re-join: "
+        + f"{sum(1 for c in victims if c.connects >= 2)} of {len(victims)} reconnected",
+        interval=0.05,
+    )
+    recovered = time.monotonic() - killed
+    print(f"node2's 100 clients reconnected and re-joined {recovered:.2f} s after SIGKILL")
+    assert {c.node for c in victims} <= {"node1", "node3"}
+    assert all(c.connects == 1 for c in by_node["node1"] + by_node["node3"]), "clients of live nodes were disconnected"
+
+    # Everybody posts once; every member of every room gets every message of the room.
+    sent = {}
+    for client in members:
+        text = f"after failover {client.user.username} {secrets.token_hex(2)}"
+        sent.setdefault(client.room, []).append(text)
+    lock = threading.Lock()
+    pending = [(c, t) for c in members for t in [sent[c.room][members.index(c) // ROOMS]]]
+
+    def sender():
+        while True:
+            with lock:
+                if not pending:
+                    return
+                client, text = pending.pop()
+            client.send(text)
+
+    threads = [threading.Thread(target=sender, daemon=True) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    deadline = time.monotonic() + 30
+    missing = []
+    for client in members:
+        expected = set(sent[client.room])
+        with client.cond:
+            client.cond.wait_for(lambda: expected <= set(client.texts_unlocked()), max(0.0, deadline - time.monotonic()))
+            have = set(client.texts_unlocked())
+        if not expected <= have:
+            missing.append((client.user.username, client.node, len(expected - have)))
+    assert not missing, f"{len(missing)} clients missed messages sent after the failover: {missing[:10]}"
+    print(f"{sum(len(v) for v in sent.values())} messages, {CLIENTS * CLIENTS // ROOMS} deliveries, all arrived")
+
+    # The node comes back and joins the cluster again.
+    cluster.restart_node(2)
+    late = clients(seeder.users(1, prefix="late")[0], None, cluster.node_url(2))
+    assert late.node == "node2"
