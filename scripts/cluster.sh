@@ -16,6 +16,8 @@
 #      CHATIFY_BIN (<repo>/.build/debug/chatify)
 #      CLUSTER_DATABASE (chatify_cluster) DATABASE_NAME of every node
 #      CLUSTER_START_TIMEOUT (90) seconds `start` waits for everything to answer
+#      CLUSTER_REDIS (1)      0: nodes get no REDIS_URL (each on its own; for measuring
+#                             the adapter's overhead against a single plain node)
 #      CLUSTER_OWNER_PID      when that process ends, the cluster is stopped (tests pass
 #                             their own PID, so nothing outlives them)
 #      MONGO_VENV (<repo>/.mongo-test/venv) where SecantusDB is installed (shared)
@@ -111,6 +113,7 @@ write_state() {
     echo "URL=http://127.0.0.1:$NGINX_PORT"
     echo "NODES=$NODES"
     echo "DATABASE_NAME=$DATABASE"
+    echo "USE_REDIS=$USE_REDIS"
     echo "CHATIFY_BIN=$BIN"
     echo "NGINX_PORT=$NGINX_PORT"
     echo "NGINX_PID=${NGINX_PID:-}"
@@ -237,10 +240,10 @@ node_env() {
   NODE_ENV=(
     "PATH=$PATH" "HOME=${HOME:-/tmp}" "LANG=${LANG:-C.UTF-8}"
     HOST=127.0.0.1 "PORT=${!port_var}" "CHATIFY_NODE_ID=node$k"
-    "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     "MONGODB_LOCAL_URI=mongodb://127.0.0.1:$MONGO_PORT/" "DATABASE_NAME=$DATABASE"
     "SOCKETIO_CLIENT_JS=$ROOT/Vendor/socket.io.min.js" FLASK_DEBUG=False LOG_LEVEL=info
   )
+  [ "${USE_REDIS:-1}" = 0 ] || NODE_ENV+=("REDIS_URL=redis://127.0.0.1:$REDIS_PORT")
   [ -z "${TZ:-}" ] || NODE_ENV+=("TZ=$TZ")
   [ -z "${LD_LIBRARY_PATH:-}" ] || NODE_ENV+=("LD_LIBRARY_PATH=$LD_LIBRARY_PATH")
   # The caller's chatify settings, saved at start so restart-node uses the same ones.
@@ -323,6 +326,8 @@ cmd_start() {
   command -v curl >/dev/null || die "curl not found"
   [ -s "$ROOT/Vendor/socket.io.min.js" ] || say "warning: Vendor/socket.io.min.js missing (scripts/setup fetches it); the chat page will lack its client"
   DATABASE="${CLUSTER_DATABASE:-chatify_cluster}"
+  USE_REDIS="${CLUSTER_REDIS:-1}"
+  [[ "$USE_REDIS" =~ ^[01]$ ]] || die "CLUSTER_REDIS must be 0 or 1, not $USE_REDIS"
 
   rm -rf "$DIR"
   mkdir -p "$DIR" "$LOGS" "$NGINX_PREFIX"
@@ -368,7 +373,7 @@ cmd_start() {
   for ((k = 1; k <= NODES; k++)); do start_node "$k"; done
   write_state
   for ((k = 1; k <= NODES; k++)); do wait_node "$k" "$deadline"; done
-  wait_subscribed "$NODES" "$deadline"
+  [ "$USE_REDIS" = 0 ] || wait_subscribed "$NODES" "$deadline"
 
   write_nginx_conf
   if ! "$NGINX" -t -q -p "$NGINX_PREFIX" -e "$NGINX_PREFIX/error.log" -c "$NGINX_PREFIX/nginx.conf" >"$LOGS/nginx-test.log" 2>&1; then
@@ -392,13 +397,14 @@ cmd_start() {
 cmd_stop() {
   [ -f "$STATE" ] || { say "nothing to stop in $DIR"; return 0; }
   load_state
-  local k v
+  local k v stoppers=()
   stop_pid "${NGINX_PID:-}" nginx 5
   for ((k = 1; k <= NODES; k++)); do
     v="NODE${k}_PID"
-    [ -z "${!v:-}" ] || stop_pid "${!v}" chatify 8 &
+    [ -z "${!v:-}" ] || { stop_pid "${!v}" chatify 8 & stoppers+=($!); }
   done
-  wait
+  # Only those: a failed start's own watchdog is a background job of this shell too.
+  for v in "${stoppers[@]}"; do wait "$v" || true; done
   stop_pid "${REDIS_PID:-}" redis-server 5
   if [ -f "$MONGO_DIR/server.pid" ]; then
     MONGO_DIR="$MONGO_DIR" "$ROOT/scripts/mongo-test-server.sh" stop || true
@@ -461,7 +467,7 @@ cmd_restart_node() {
   start_node "$k"
   write_state
   wait_node "$k" "$deadline"
-  wait_subscribed $((${before:-0} + 1)) "$deadline"
+  [ "${USE_REDIS:-1}" = 0 ] || wait_subscribed $((${before:-0} + 1)) "$deadline"
   v="NODE${k}_PID"
   say "node$k restarted (pid ${!v})"
 }
