@@ -26,6 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = REPO_ROOT / "scripts" / "cluster.sh"
 TIMEOUT = 10.0
 EVIDENCE = []  # (what, channel, bytes) seen on Redis, printed at the end of the run
+NOTES = []  # timings worth seeing, printed at the end of the run
 
 
 def wait_until(predicate, timeout, what, interval=0.02):
@@ -196,6 +197,7 @@ class ChatClient:
         self.kicks = []  # payloads of `user_kicked`
         self.errors = []  # chat_error payloads
         self.connects = 0
+        self.connected_at = []  # time.monotonic() of each connect
         self.disconnects = 0
         self.cond = threading.Condition()
         self.client = socketio.Client(
@@ -223,6 +225,7 @@ class ChatClient:
             self.client.emit("join", {"room": self.room})
         with self.cond:
             self.connects += 1
+            self.connected_at.append(time.monotonic())
             self.cond.notify_all()
 
     def _on_disconnect(self, *reason):

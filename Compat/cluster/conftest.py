@@ -57,6 +57,10 @@ def nodes_running(cluster):
 
 
 def pytest_terminal_summary(terminalreporter):
+    if cs.NOTES:
+        terminalreporter.section("cluster: timings")
+        for note in cs.NOTES:
+            terminalreporter.write_line(note)
     if cs.EVIDENCE:
         terminalreporter.section("cluster: bytes on Redis")
         for what, channel, raw in cs.EVIDENCE:
