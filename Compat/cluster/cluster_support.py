@@ -30,14 +30,15 @@ NOTES = []  # timings worth seeing, printed at the end of the run
 
 
 def wait_until(predicate, timeout, what, interval=0.02):
-    """Polls `predicate` until it is true or the deadline passes (then fails, naming `what`)."""
+    """Polls `predicate` until it is true or the deadline passes (then fails, naming `what`,
+    a string or a function giving one)."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 

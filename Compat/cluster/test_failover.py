@@ -17,7 +17,10 @@ ROOMS = 10
 # polling and upgrades (the chat page's default), the others open a WebSocket directly
 # (transports: ["websocket"], common behind load balancers).
 TRANSPORT_CYCLE = ("polling", "websocket", "ws-only", "ws-only", "ws-only", "ws-only")
-RECONNECT_WITHIN = 5.0
+# Seconds from the SIGKILL until every client of the dead node is back in its room. The
+# clients, the nodes and the database share the machine: on one much busier than usual
+# (parallel builds), CLUSTER_RECONNECT_WITHIN relaxes it.
+RECONNECT_WITHIN = float(os.environ.get("CLUSTER_RECONNECT_WITHIN", "5"))
 
 
 def own_joins(client):
@@ -53,12 +56,14 @@ def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
     cluster.signal_node(2, signal.SIGKILL)
     killed = time.monotonic()
     # Every client of node2 reconnects through nginx to node1 or node3 and joins again,
-    # within RECONNECT_WITHIN of the SIGKILL.
+    # within RECONNECT_WITHIN of the SIGKILL (waited for longer, so that a failure says
+    # how long it did take).
     cs.wait_until(
         lambda: all(c.connects >= 2 and own_joins(c) >= 2 for c in victims),
-        RECONNECT_WITHIN - (time.monotonic() - killed),
-        "node2's clients to reconnect and re-join: "
-        + f"{sum(1 for c in victims if c.connects >= 2)} of {len(victims)} reconnected",
+        3 * RECONNECT_WITHIN - (time.monotonic() - killed),
+        lambda: "node2's clients to reconnect and re-join: "
+        f"{sum(1 for c in victims if c.connects >= 2)} of {len(victims)} reconnected, "
+        f"{sum(1 for c in victims if own_joins(c) >= 2)} re-joined",
         interval=0.05,
     )
     recovered = time.monotonic() - killed
@@ -69,40 +74,34 @@ def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
     )
     slowest = sorted(victims, key=lambda c: c.connected_at[1])[-3:]
     cs.NOTES.append("fault drill: slowest: " + ", ".join(f"{c.transport} {c.connected_at[1] - killed:.2f} s" for c in slowest))
+    assert recovered <= RECONNECT_WITHIN, (
+        f"node2's clients took {recovered:.2f} s to reconnect and re-join (limit {RECONNECT_WITHIN:g} s)"
+    )
     assert {c.node for c in victims if c.transport != "ws-only"} <= {"node1", "node3"}
     assert all(c.connects == 1 for c in by_node["node1"] + by_node["node3"]), "clients of live nodes were disconnected"
 
     # Everybody posts once; every member of every room gets every message of the room.
-    sent = {}
+    # In waves of one message per room, each wave waited for (delivered everywhere)
+    # before the next: a burst of all 300 at once starves the machine's two cores and
+    # long-polling POSTs then outlive python-engineio's 5 s request timeout.
+    by_room = {key: [c for c in members if c.room == key] for key in rooms}
+    sent = {key: [] for key in rooms}
+    for wave in range(CLIENTS // ROOMS):
+        texts = []
+        for key in rooms:
+            sender = by_room[key][wave]
+            text = f"after failover {sender.user.username} {secrets.token_hex(2)}"
+            sender.send(text)
+            sent[key].append(text)
+            texts.append((key, text))
+        for key, text in texts:
+            for client in by_room[key]:
+                client.wait_text(text, timeout=15)
+    dropped = [(c.user.username, c.transport, c.connects) for c in members if c.connects != (2 if c in victims else 1)]
+    assert not dropped, f"clients that lost their connection during the drill: {dropped}"
     for client in members:
-        text = f"after failover {client.user.username} {secrets.token_hex(2)}"
-        sent.setdefault(client.room, []).append(text)
-    lock = threading.Lock()
-    pending = [(c, t) for c in members for t in [sent[c.room][members.index(c) // ROOMS]]]
-
-    def sender():
-        while True:
-            with lock:
-                if not pending:
-                    return
-                client, text = pending.pop()
-            client.send(text)
-
-    threads = [threading.Thread(target=sender, daemon=True) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    deadline = time.monotonic() + 30
-    missing = []
-    for client in members:
-        expected = set(sent[client.room])
-        with client.cond:
-            client.cond.wait_for(lambda: expected <= set(client.texts_unlocked()), max(0.0, deadline - time.monotonic()))
-            have = set(client.texts_unlocked())
-        if not expected <= have:
-            missing.append((client.user.username, client.node, len(expected - have)))
-    assert not missing, f"{len(missing)} clients missed messages sent after the failover: {missing[:10]}"
+        have = set(client.texts())
+        assert set(sent[client.room]) <= have, f"{client.user.username} missed {set(sent[client.room]) - have}"
     cs.NOTES.append(f"fault drill: {sum(len(v) for v in sent.values())} messages after the failover, "
                     f"{CLIENTS * CLIENTS // ROOMS} deliveries, all arrived")
 
