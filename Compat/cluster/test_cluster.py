@@ -1,0 +1,320 @@
+"""Three chatify nodes sharing rooms through a real redis-server, behind nginx:
+messages across nodes (WebSocket, polling, direct), a kick on one node reaching a
+socket held by another, cluster queries on the request channel, a frozen node
+(SIGSTOP), and wire compatibility with @socket.io/redis-emitter."""
+
+import json
+import secrets
+import signal
+import threading
+import time
+
+import msgpack
+import pytest
+
+import cluster_support as cs
+
+NODES = (1, 2, 3)
+REQUEST_CHANNEL = "socket.io-request#/#"
+RESPONSE_CHANNEL = "socket.io-response#/#"
+
+
+def room_of(seeder, count):
+    users = seeder.users(count)
+    key = seeder.room(users[0], users)
+    return users, key
+
+
+def chat_round(members, tag):
+    """Every member posts one message; every member must receive every one of them."""
+    texts = []
+    for client in members:
+        text = f"{tag} from {client.user.username} {secrets.token_hex(3)}"
+        client.send(text)
+        texts.append(text)
+    for client in members:
+        for text in texts:
+            client.wait_text(text)
+    return texts
+
+
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+def test_room_across_nodes_through_nginx(cluster, seeder, clients, transport):
+    users, key = room_of(seeder, 3)
+    members = [clients(user, key, cluster.url, transport, pin=f"node{k}") for user, k in zip(users, NODES)]
+    for client in members:
+        client.wait_joined()
+    # nginx kept each session on the node its cookie names (the handshake re-set it there),
+    # and on the node log: a polling session that hopped nodes would get "unknown sid".
+    assert [c.node for c in members] == ["node1", "node2", "node3"]
+    if transport == "websocket":
+        cs.wait_until(lambda: all(c.client.transport() == "websocket" for c in members), 5, "the upgrades")
+    else:
+        assert all(c.client.transport() == "polling" for c in members)
+    # The first member (node1) sees the later ones join on nodes 2 and 3.
+    for other in members[1:]:
+        cs.wait_until(lambda: members[0].joined(other.user.username), cs.TIMEOUT, f"{other.user.username}'s join on node1")
+    chat_round(members, f"hello over {transport}")
+
+
+def test_new_clients_spread_over_the_nodes(cluster, seeder, clients):
+    """Without a cookie nginx balances handshakes (least connections) over every node."""
+    users, key = room_of(seeder, 6)
+    members = [clients(user, key, cluster.url, "polling") for user in users]
+    for client in members:
+        client.wait_joined()
+    assert {c.node for c in members} == {"node1", "node2", "node3"}, [c.node for c in members]
+    chat_round(members, "spread")
+
+
+def test_room_across_nodes_direct(cluster, seeder, clients):
+    users, key = room_of(seeder, 3)
+    members = [clients(user, key, cluster.node_url(k), "websocket") for user, k in zip(users, NODES)]
+    for client in members:
+        client.wait_joined()
+    assert [c.node for c in members] == ["node1", "node2", "node3"]
+    chat_round(members, "direct")
+
+
+def test_join_notice_reaches_other_nodes(cluster, seeder, clients):
+    users, key = room_of(seeder, 2)
+    first = clients(users[0], key, cluster.node_url(1))
+    first.wait_joined()
+    second = clients(users[1], key, cluster.node_url(3))
+    second.wait_joined()
+    cs.wait_until(lambda: first.joined(users[1].username), cs.TIMEOUT, "node1's member to see node3's join")
+
+
+def test_kick_on_node1_removes_a_socket_held_by_node2(cluster, seeder, clients):
+    users, key = room_of(seeder, 4)
+    owner_user, target_user, witness_user, far_user = users
+    owner = clients(owner_user, key, cluster.node_url(1))
+    target = clients(target_user, key, cluster.node_url(2))
+    # A second tab of the target, on node3: a kick removes every socket of the user.
+    target_tab = clients(target_user, key, cluster.node_url(3), "polling")
+    witness = clients(witness_user, key, cluster.node_url(2), "polling")
+    far = clients(far_user, key, cluster.node_url(3))
+    everyone = [owner, target, target_tab, witness, far]
+    for client in everyone:
+        client.wait_joined()
+    chat_round(everyone, "before the kick")
+
+    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
+    for client in everyone:
+        notice = client.wait_kick()
+        assert notice == {
+            "kicked_user_id": target_user.id,
+            "message": f"{target_user.username} has been kicked from the room",
+        }
+    assert target_user.id not in cluster.db().rooms.find_one({"key": key})["members"]
+
+    after = f"after the kick {secrets.token_hex(3)}"
+    owner.send(after)
+    # The witnesses on the target's nodes get it; by then the target's sockets would have too.
+    for client in (owner, witness, far):
+        client.wait_text(after)
+    second = f"and again {secrets.token_hex(3)}"
+    far.send(second)
+    for client in (owner, witness, far):
+        client.wait_text(second)
+    assert after not in target.texts() and second not in target.texts()
+    assert after not in target_tab.texts() and second not in target_tab.texts()
+    # The kicked user cannot come back by emitting join: no longer a member.
+    target.client.emit("join", {"room": key})
+    cs.wait_until(lambda: target.errors, cs.TIMEOUT, "chat_error for the kicked user's join")
+    assert target.errors[-1] == {"event": "join", "message": "You are not a member of this room."}
+
+
+class RequestChannel:
+    """Publishes cluster requests as another node would and collects the answers."""
+
+    def __init__(self, cluster):
+        self.redis = cluster.redis()
+        self.pubsub = self.redis.pubsub()
+        self.pubsub.subscribe(RESPONSE_CHANNEL)
+        first = self.pubsub.get_message(timeout=cs.TIMEOUT)
+        assert first and first["type"] == "subscribe", first
+
+    def ask(self, request_type, expect, timeout, **fields):
+        request_id = secrets.token_hex(8)
+        message = {"uid": "pytest", "requestId": request_id, "type": request_type, **fields}
+        receivers = self.redis.publish(REQUEST_CHANNEL, json.dumps(message))
+        responses = []
+        deadline = time.monotonic() + timeout
+        while len(responses) < expect and time.monotonic() < deadline:
+            got = self.pubsub.get_message(timeout=max(0.0, deadline - time.monotonic()))
+            if got and got["type"] == "message":
+                decoded = json.loads(got["data"])
+                if decoded.get("requestId") == request_id:
+                    responses.append(decoded)
+        return receivers, responses
+
+    def close(self):
+        self.pubsub.close()
+        self.redis.close()
+
+
+@pytest.fixture
+def requests_channel(cluster):
+    channel = RequestChannel(cluster)
+    yield channel
+    channel.close()
+
+
+def test_remote_fetch_is_answered_by_every_node(cluster, seeder, clients, requests_channel):
+    users, key = room_of(seeder, 3)
+    members = [clients(user, key, cluster.node_url(k), "websocket") for user, k in zip(users, NODES)]
+    for client in members:
+        client.wait_joined()
+    receivers, responses = requests_channel.ask(5, 3, cs.TIMEOUT, opts={"rooms": [key], "except": []})
+    assert receivers == 3  # every node listens on the request channel
+    assert len(responses) == 3, responses
+    fetched = {s["id"]: s for r in responses for s in r["sockets"]}
+    assert set(fetched) == {c.sid for c in members}
+    for client in members:
+        socket = fetched[client.sid]
+        assert set(socket["rooms"]) == {client.sid, key, f"user:{client.user.id}"}
+        assert socket["handshake"]["url"].startswith("/socket.io/")
+    # ALL_ROOMS and SOCKETS as @socket.io/redis-adapter asks them.
+    _, rooms = requests_channel.ask(1, 3, cs.TIMEOUT)
+    assert len(rooms) == 3 and all(key in r["rooms"] for r in rooms)
+    _, sockets = requests_channel.ask(0, 3, cs.TIMEOUT, rooms=[key])
+    assert sorted(s for r in sockets for s in r["sockets"]) == sorted(c.sid for c in members)
+
+
+def test_a_frozen_node_is_tolerated(cluster, seeder, clients, requests_channel):
+    users, key = room_of(seeder, 3)
+    one, two, three = (clients(user, key, cluster.node_url(k), "websocket") for user, k in zip(users, NODES))
+    for client in (one, two, three):
+        client.wait_joined()
+    chat_round([one, two, three], "before the freeze")
+
+    cluster.signal_node(2, signal.SIGSTOP)
+    cs.wait_until(lambda: cluster.node_state(2) == "T", 5, "node2 to stop")
+    try:
+        # A cluster query: node2 does not answer, the others do; the request times out
+        # after its deadline instead of hanging.
+        started = time.monotonic()
+        _, responses = requests_channel.ask(5, 3, 1.5, opts={"rooms": [key], "except": []})
+        waited = time.monotonic() - started
+        assert len(responses) == 2 and 1.4 <= waited < 3, (responses, waited)
+        assert {s["id"] for r in responses for s in r["sockets"]} == {one.sid, three.sid}
+        # Nodes 1 and 3 keep serving pages and chatting with each other, quickly.
+        for k in (1, 3):
+            assert cs.requests.get(cluster.node_url(k) + "/login", timeout=2).status_code == 200
+        missed = []
+        for sender in (one, three, one):
+            text = f"while node2 sleeps {secrets.token_hex(3)}"
+            started = time.monotonic()
+            sender.send(text)
+            one.wait_text(text, timeout=2)
+            three.wait_text(text, timeout=2)
+            assert time.monotonic() - started < 2
+            missed.append(text)
+        assert cluster.node_state(2) == "T"
+        assert not any(t in two.texts() for t in missed)
+    finally:
+        cluster.signal_node(2, signal.SIGCONT)
+    # Back: node2 catches up on what Redis kept for it and answers again.
+    for text in missed:
+        two.wait_text(text)
+    chat_round([one, two, three], "after SIGCONT")
+    _, responses = requests_channel.ask(5, 3, cs.TIMEOUT, opts={"rooms": [key], "except": []})
+    assert len(responses) == 3
+
+
+# --------------------------------------------------------------------------- the emitter's bytes
+
+
+def emitter_message(room, event, payload, except_rooms=()):
+    """What @socket.io/redis-emitter publishes for io.to(room).emit(event, payload):
+    channel `socket.io#/#<room>#` (one room), message
+    notepack.encode(["emitter", {type: 2, data: [event, payload], nsp: "/"},
+                     {rooms: [room], flags: {}, except: [...]}])."""
+    packet = {"type": 2, "data": [event, payload], "nsp": "/"}
+    opts = {"rooms": [room], "flags": {}, "except": list(except_rooms)}
+    return f"socket.io#/#{room}#", cs.mp(["emitter", packet, opts])
+
+
+def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
+    users, key = room_of(seeder, 3)
+    members = [clients(user, key, cluster.node_url(k), t) for user, k, t in zip(users, NODES, ("websocket", "polling", "websocket"))]
+    outsider_users, other_key = room_of(seeder, 1)
+    outsider = clients(outsider_users[0], other_key, cluster.node_url(2))
+    for client in members + [outsider]:
+        client.wait_joined()
+    payload = {"username": "Emitter", "message": f"from a Node service {secrets.token_hex(3)}", "timestamp": "12:00"}
+    channel, message = emitter_message(key, "message", payload)
+    # The hand-built bytes are what a MessagePack library writes for the same values.
+    assert message == msgpack.packb(
+        ["emitter", {"type": 2, "data": ["message", payload], "nsp": "/"}, {"rooms": [key], "flags": {}, "except": []}]
+    )
+    assert message.startswith(b"\x93\xa7emitter\x83\xa4type\x02\xa4data\x92\xa7message")
+    cs.EVIDENCE.append(("emitter publishes", channel, message))
+    with cluster.redis() as redis:
+        assert redis.publish(channel, message) == 3
+    for client in members:
+        client.wait_text(payload["message"])
+    assert client.messages[-1] == payload
+    # Not to another room's members.
+    marker = f"marker {secrets.token_hex(3)}"
+    channel, message = emitter_message(other_key, "message", {"username": "Emitter", "message": marker, "timestamp": "12:00"})
+    with cluster.redis() as redis:
+        redis.publish(channel, message)
+    outsider.wait_text(marker)
+    assert payload["message"] not in outsider.texts()
+    assert all(marker not in c.texts() for c in members)
+
+
+def test_redis_emitter_except_and_multiple_rooms(cluster, seeder, clients):
+    users, key = room_of(seeder, 2)
+    a = clients(users[0], key, cluster.node_url(1))
+    b = clients(users[1], key, cluster.node_url(3))
+    for client in (a, b):
+        client.wait_joined()
+    # io.to([room, "nobody"]).except(`user:<b>`).emit(...): several rooms go on the
+    # namespace channel `socket.io#/#`.
+    text = f"except b {secrets.token_hex(3)}"
+    packet = {"type": 2, "data": ["message", {"username": "Emitter", "message": text}], "nsp": "/"}
+    opts = {"rooms": [key, "nobody"], "flags": {}, "except": [f"user:{users[1].id}"]}
+    with cluster.redis() as redis:
+        redis.publish("socket.io#/#", cs.mp(["emitter", packet, opts]))
+    a.wait_text(text)
+    after = f"to both {secrets.token_hex(3)}"
+    a.send(after)
+    b.wait_text(after)
+    assert text not in b.texts()
+
+
+def test_what_our_nodes_publish_decodes_as_documented(cluster, seeder, clients):
+    users, key = room_of(seeder, 2)
+    sender = clients(users[0], key, cluster.node_url(2))
+    sender.wait_joined()
+    with cluster.redis() as redis:
+        pubsub = redis.pubsub()
+        pubsub.psubscribe("socket.io#/#*")
+        assert pubsub.get_message(timeout=cs.TIMEOUT)["type"] == "psubscribe"
+        text = f"decode me {secrets.token_hex(3)}"
+        sender.send(text)
+        deadline = time.monotonic() + cs.TIMEOUT
+        found = None
+        while found is None and time.monotonic() < deadline:
+            got = pubsub.get_message(timeout=0.5)
+            if got and got["type"] == "pmessage":
+                decoded = msgpack.unpackb(got["data"])
+                if decoded[1]["data"][1].get("message") == text:
+                    found = (got["channel"].decode(), got["data"], decoded)
+        pubsub.close()
+    assert found, "no broadcast of the message seen on Redis"
+    channel, raw, decoded = found
+    cs.EVIDENCE.append(("node2 publishes", channel, raw))
+    assert channel == f"socket.io#/#{key}#"
+    uid, packet, opts = decoded
+    assert isinstance(uid, str) and len(uid) == 6
+    assert packet == {
+        "type": 2,
+        "data": ["message", {"username": users[0].username, "message": text, "timestamp": packet["data"][1]["timestamp"], "user_id": users[0].id}],
+        "nsp": "/",
+    }
+    assert list(packet["data"][1]) == ["username", "message", "timestamp", "user_id"]
+    assert opts == {"rooms": [key], "except": [], "flags": {}}
