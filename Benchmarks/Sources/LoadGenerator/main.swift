@@ -349,6 +349,8 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [Client], failed
             bootstrap = bootstrap.bind(to: address)
         }
         let index = i
+        // A handshake that never finishes must not hold its concurrency slot for ever.
+        group.next().scheduleTask(in: .seconds(Int64(options.int("join-timeout", 30)))) { finish(false, "timeout") }
         bootstrap.connect(host: host, port: port).whenComplete { result in
             switch result {
             case .success(let channel):
