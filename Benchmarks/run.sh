@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Builds release, runs every scenario against every server, writes results/<date>.md,
+# results/latest.json and results/chart.png.  Benchmarks/run.sh [--quick]
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+quick=0; [[ "${1:-}" == "--quick" ]] && quick=1
+cd "$here"
+raw="$here/results/raw"; rm -rf "$raw"; mkdir -p "$raw"
+ulimit -n "$(ulimit -Hn)" || true
+
+echo "== building (release)" >&2
+swift build -c release --package-path "$root" --product chatify --scratch-path "$root/.build-release" >&2
+swift build -c release --package-path "$here" --scratch-path "$here/.build-bench" >&2
+chatify="$root/.build-release/release/chatify"
+lg="$here/.build-bench/release/LoadGenerator"
+for v in asgi flask report; do
+  [[ -x .venv-$v/bin/python ]] || { python3 -m venv .venv-$v && .venv-$v/bin/pip install -q -r peers/requirements-$v.txt; }
+done
+
+secret="bench-$(date +%s)"
+if (( quick )); then
+  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600 --step 2 --drain 1)
+  BIG=(--members 300 --rates 5,10,20,40,80 --step 2 --drain 1)
+else
+  CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 5 --drain 2)
+  BIG=(--members 1000 --rates 2,5,10,20,40,80,160 --step 5 --drain 2)
+fi
+
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.2; done; return 1; }
+
+run_server() { # name port
+  local name=$1 port=$2 pid work="$raw/$1"
+  mkdir -p "$work"
+  case $name in
+    chatify) PORT=$port MONGODB_LOCAL_URI= JWT_SECRET_KEY=$secret JWT_ACCESS_TOKEN_EXPIRES=86400 FLASK_DEBUG=False LOG_LEVEL=error \
+               "$chatify" >"$work/server.log" 2>&1 & pid=$! ;;
+    asgi)    (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-asgi/bin/python asgi_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
+    flask)   (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-flask/bin/python flask_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
+  esac
+  wait_port "$port"
+  if [[ $name == chatify ]]; then
+    python3 scripts/setup_rooms.py "http://127.0.0.1:$port" 2000 "$work"
+  else
+    .venv-asgi/bin/python -c "import jwt,time; print(jwt.encode({'sub':'bench','type':'access','exp':int(time.time())+86400}, '$secret', algorithm='HS256'), end='')" >"$work/cookie.txt"
+    seq -f "room%g" 0 1999 >"$work/rooms.txt"
+  fi
+  local common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name")
+  echo "== $name: connect storm" >&2
+  timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
+  for n in "${IDLE[@]}"; do
+    echo "== $name: idle $n" >&2
+    timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${common[@]}" >"$work/idle-$n.json" \
+      || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
+  done
+  echo "== $name: fan-out" >&2
+  timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout.json" || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout.json"
+  echo "== $name: big room" >&2
+  timeout 300 "$lg" --scenario bigroom "${common[@]}" "${BIG[@]}" >"$work/bigroom.json" || echo "{\"server\":\"$name\",\"scenario\":\"bigroom\",\"error\":\"failed\"}" >"$work/bigroom.json"
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+
+run_server chatify 5301
+run_server asgi 5302
+run_server flask 5303
+.venv-report/bin/python scripts/report.py "$raw" "$here/results" $([[ $quick == 1 ]] && echo quick || echo full)
