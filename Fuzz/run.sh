@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Builds the fuzz targets with libFuzzer and AddressSanitizer, then runs them one after
+# another and writes results/latest.md.
+#
+#   Fuzz/run.sh [seconds-per-target]        (default 60)
+#   FUZZ_RUNS=N Fuzz/run.sh                  stop each target after N inputs instead
+#   FUZZ_TARGETS="EngineFuzz JSONFuzz" Fuzz/run.sh 30   only these targets
+#   FUZZ_NO_BUILD=1                          reuse the last build
+#
+# Seeds are read from Fixtures/fuzz/<seed dir>; what the fuzzer adds goes to Fuzz/corpus/
+# and findings (crash-*, leak-*, timeout-*) to Fuzz/artifacts/<target>/, both git-ignored.
+set -euo pipefail
+cd "$(dirname "$0")"
+seconds="${1:-60}"
+targets="${FUZZ_TARGETS:-EngineFuzz SocketFuzz JSONFuzz FormCookieFuzz JWTFuzz}"
+scratch=.build-fuzz
+flags=(-c release --scratch-path "$scratch" -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library)
+
+seed_dir() {
+    case "$1" in
+    EngineFuzz) echo engine ;; SocketFuzz) echo socket ;; JSONFuzz) echo json ;;
+    FormCookieFuzz) echo form-cookie ;; JWTFuzz) echo jwt ;;
+    esac
+}
+
+mkdir -p results
+if [ -z "${FUZZ_NO_BUILD:-}" ]; then
+    start=$(date +%s)
+    for target in $targets; do
+        swift build "${flags[@]}" --product "$target"
+    done
+    echo "build: $(($(date +%s) - start)) s"
+fi
+bin="$(swift build "${flags[@]}" --show-bin-path)"
+
+summary=results/latest.md
+{
+    echo "# Fuzzing results"
+    echo
+    echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(swift --version 2>&1 | head -1)"
+    echo
+    if [ -n "${FUZZ_RUNS:-}" ]; then echo "Budget: ${FUZZ_RUNS} inputs per target."; else echo "Budget: ${seconds} s per target."; fi
+    echo
+    echo "| target | executions | exec/s | corpus | crashes, leaks, timeouts |"
+    echo "|---|---:|---:|---:|---|"
+} > "$summary.tmp"
+
+status=0
+for target in $targets; do
+    seeds="../Fixtures/fuzz/$(seed_dir "$target")"
+    corpus="corpus/$target"
+    artifacts="artifacts/$target/"
+    mkdir -p "$corpus" "$artifacts"
+    log="results/$target.log"
+    budget=(-max_total_time="$seconds")
+    [ -n "${FUZZ_RUNS:-}" ] && budget=(-runs="$FUZZ_RUNS")
+    echo "== $target"
+    set +e
+    ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" "$bin/$target" "$corpus" "$seeds" \
+        "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=4096 -print_final_stats=1 \
+        -artifact_prefix="$artifacts" > "$log" 2>&1
+    rc=$?
+    set -e
+    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+    units=$(find "$corpus" -type f | wc -l | tr -d ' ')
+    findings=$(find "$artifacts" -type f | wc -l | tr -d ' ')
+    if [ "$rc" -ne 0 ]; then
+        status=1
+        what="exit $rc: $(grep -m1 -E 'ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|Fatal error|Precondition failed' "$log" | cut -c1-120)"
+    else
+        what="none"
+    fi
+    echo "$target: ${execs:-?} executions (${rate:-?}/s), $findings findings, rc $rc"
+    echo "| $target | ${execs:-?} | ${rate:-?} | $units | $what |" >> "$summary.tmp"
+done
+{
+    echo
+    echo "Each target ran with AddressSanitizer and leak detection, -rss_limit_mb=2048 -timeout=10 -max_len=4096,"
+    echo "from the seeds in Fixtures/fuzz and the corpus grown in earlier runs (Fuzz/corpus, not committed)."
+} >> "$summary.tmp"
+mv "$summary.tmp" "$summary"
+cat "$summary"
+exit $status
