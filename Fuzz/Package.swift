@@ -13,9 +13,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
+        // The entry points SwiftPM links the executables with (see FuzzMain.c).
+        .target(name: "FuzzMain"),
         .executableTarget(
             name: "EngineFuzz",
             dependencies: [
+                "FuzzMain",
                 .product(name: "EngineIO", package: "Chatify"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
@@ -24,6 +27,7 @@ let package = Package(
         .executableTarget(
             name: "SocketFuzz",
             dependencies: [
+                "FuzzMain",
                 .product(name: "SocketIO", package: "Chatify"),
                 .product(name: "EngineIO", package: "Chatify"),
                 .product(name: "OrderedJSON", package: "Chatify"),
@@ -33,12 +37,13 @@ let package = Package(
         ),
         .executableTarget(
             name: "JSONFuzz",
-            dependencies: [.product(name: "OrderedJSON", package: "Chatify")],
+            dependencies: ["FuzzMain", .product(name: "OrderedJSON", package: "Chatify")],
             swiftSettings: fuzzTarget
         ),
         .executableTarget(
             name: "FormCookieFuzz",
             dependencies: [
+                "FuzzMain",
                 .product(name: "ChatifyApp", package: "Chatify"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
@@ -46,7 +51,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "JWTFuzz",
-            dependencies: [.product(name: "ChatifyApp", package: "Chatify")],
+            dependencies: ["FuzzMain", .product(name: "ChatifyApp", package: "Chatify")],
             swiftSettings: fuzzTarget
         ),
     ]

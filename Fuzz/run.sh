@@ -3,7 +3,7 @@
 # another and writes results/latest.md.
 #
 #   Fuzz/run.sh [seconds-per-target]        (default 60)
-#   FUZZ_RUNS=N Fuzz/run.sh                  stop each target after N inputs instead
+#   FUZZ_RUNS=N Fuzz/run.sh 900              stop after N inputs (or the time, whichever is first)
 #   FUZZ_TARGETS="EngineFuzz JSONFuzz" Fuzz/run.sh 30   only these targets
 #   FUZZ_NO_BUILD=1                          reuse the last build
 #
@@ -31,7 +31,7 @@ if [ -z "${FUZZ_NO_BUILD:-}" ]; then
     done
     echo "build: $(($(date +%s) - start)) s"
 fi
-bin="$(swift build "${flags[@]}" --show-bin-path)"
+bin="$scratch/release"
 
 summary=results/latest.md
 {
@@ -39,10 +39,10 @@ summary=results/latest.md
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(swift --version 2>&1 | head -1)"
     echo
-    if [ -n "${FUZZ_RUNS:-}" ]; then echo "Budget: ${FUZZ_RUNS} inputs per target."; else echo "Budget: ${seconds} s per target."; fi
+    echo "Last run: ${seconds} s per target${FUZZ_RUNS:+ or ${FUZZ_RUNS} inputs}, targets: $targets."
     echo
-    echo "| target | executions | exec/s | corpus | crashes, leaks, timeouts |"
-    echo "|---|---:|---:|---:|---|"
+    echo "| target | when | executions | exec/s | seconds | corpus | crashes, leaks, timeouts |"
+    echo "|---|---|---:|---:|---:|---:|---|"
 } > "$summary.tmp"
 
 status=0
@@ -53,8 +53,9 @@ for target in $targets; do
     mkdir -p "$corpus" "$artifacts"
     log="results/$target.log"
     budget=(-max_total_time="$seconds")
-    [ -n "${FUZZ_RUNS:-}" ] && budget=(-runs="$FUZZ_RUNS")
+    [ -n "${FUZZ_RUNS:-}" ] && budget+=(-runs="$FUZZ_RUNS")
     echo "== $target"
+    began=$(date +%s)
     set +e
     ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" "$bin/$target" "$corpus" "$seeds" \
         "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=4096 -print_final_stats=1 \
@@ -72,8 +73,12 @@ for target in $targets; do
         what="none"
     fi
     echo "$target: ${execs:-?} executions (${rate:-?}/s), $findings findings, rc $rc"
-    echo "| $target | ${execs:-?} | ${rate:-?} | $units | $what |" >> "$summary.tmp"
+    echo "| $target | $(date -u '+%Y-%m-%d %H:%M') | ${execs:-?} | ${rate:-?} | $(($(date +%s) - began)) | $units | $what |" \
+        > "results/$target.row"
 done
+for target in EngineFuzz SocketFuzz JSONFuzz FormCookieFuzz JWTFuzz; do
+    if [ -f "results/$target.row" ]; then cat "results/$target.row"; else echo "| $target | not run | | | | | |"; fi
+done >> "$summary.tmp"
 {
     echo
     echo "Each target ran with AddressSanitizer and leak detection, -rss_limit_mb=2048 -timeout=10 -max_len=4096,"
