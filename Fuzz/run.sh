@@ -6,6 +6,7 @@
 #   FUZZ_RUNS=N Fuzz/run.sh 900              stop after N inputs (or the time, whichever is first)
 #   FUZZ_TARGETS="EngineFuzz JSONFuzz" Fuzz/run.sh 30   only these targets
 #   FUZZ_NO_BUILD=1                          reuse the last build
+#   FUZZ_MAX_LEN=4096                        longest input (default 512, which keeps runs fast)
 #
 # Seeds are read from Fixtures/fuzz/<seed dir>; what the fuzzer adds goes to Fuzz/corpus/
 # and findings (crash-*, leak-*, timeout-*) to Fuzz/artifacts/<target>/, both git-ignored.
@@ -57,8 +58,9 @@ for target in $targets; do
     echo "== $target"
     began=$(date +%s)
     set +e
-    ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" "$bin/$target" "$corpus" "$seeds" \
-        "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=4096 -print_final_stats=1 \
+    # The Swift runtime's backtracer would run under ASan and bury the report.
+    SWIFT_BACKTRACE=enable=no ASAN_OPTIONS="detect_leaks=1:${ASAN_OPTIONS:-}" "$bin/$target" "$corpus" "$seeds" \
+        "${budget[@]}" -rss_limit_mb=2048 -timeout=10 -max_len="${FUZZ_MAX_LEN:-512}" -print_final_stats=1 \
         -artifact_prefix="$artifacts" > "$log" 2>&1
     rc=$?
     set -e
@@ -81,7 +83,7 @@ for target in EngineFuzz SocketFuzz JSONFuzz FormCookieFuzz JWTFuzz; do
 done >> "$summary.tmp"
 {
     echo
-    echo "Each target ran with AddressSanitizer and leak detection, -rss_limit_mb=2048 -timeout=10 -max_len=4096,"
+    echo "Each target ran with AddressSanitizer and leak detection, -rss_limit_mb=2048 -timeout=10 -max_len=${FUZZ_MAX_LEN:-512},"
     echo "from the seeds in Fixtures/fuzz and the corpus grown in earlier runs (Fuzz/corpus, not committed)."
 } >> "$summary.tmp"
 mv "$summary.tmp" "$summary"

@@ -127,7 +127,10 @@ public struct SocketPacketDecoder: Sendable {
         case .event, .binaryEvent:
             guard case .array(let items) = packet.data, let first = items.first else { return false }
             switch first {
-            case .integer, .double: return true
+            case .integer: return true
+            // 1e999 parses to infinity, which the encoder (like JSON.stringify) writes as
+            // null: a name no client, nor this decoder, accepts. Found by Fuzz/SocketFuzz.
+            case .double(let number): return number.isFinite
             case .string(let name): return !reservedEvents.contains(name)
             default: return false
             }

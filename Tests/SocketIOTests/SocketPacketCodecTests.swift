@@ -84,6 +84,17 @@ struct SocketPacketCodecTests {
         #expect(throws: expected) { try decoder.decode(text: text) }
     }
 
+    // Fixtures/fuzz/regressions/socket-event-name-infinity, found by Fuzz/SocketFuzz.
+    @Test("an event named by a number out of Double's range is refused: it would re-encode as null")
+    func eventNamedByInfinity() throws {
+        var decoder = SocketPacketDecoder()
+        #expect(throws: SocketDecodingError.invalidPayload(.event)) { try decoder.decode(text: "2[12e60266666666666666,{},{}]") }
+        #expect(throws: SocketDecodingError.invalidPayload(.binaryEvent)) { try decoder.decode(text: "50-[-1e999]") }
+        let finite = try #require(try decoder.decode(text: "2[1.5e300,{}]"))
+        var again = SocketPacketDecoder()
+        #expect(try again.decode(text: SocketPacketEncoder.text(of: finite)) == finite)
+    }
+
     @Test("an attachment with no packet waiting, or a text packet where one was due, is refused")
     func attachmentOutOfPlace() throws {
         var decoder = SocketPacketDecoder()
