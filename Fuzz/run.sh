@@ -35,16 +35,17 @@ fi
 bin="$scratch/release"
 
 summary=results/latest.md
+tmp="results/.latest.$$.md"
 {
     echo "# Fuzzing results"
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(uname -m), $(swift --version 2>&1 | head -1)"
     echo
-    echo "Last run: ${seconds} s per target${FUZZ_RUNS:+ or ${FUZZ_RUNS} inputs}, targets: $targets."
+    echo "Each row is the latest run of that target (this file is rewritten after each run of run.sh)."
     echo
     echo "| target | when | executions | exec/s | seconds | corpus | crashes, leaks, timeouts |"
     echo "|---|---|---:|---:|---:|---:|---|"
-} > "$summary.tmp"
+} > "$tmp"
 
 status=0
 for target in $targets; do
@@ -64,8 +65,10 @@ for target in $targets; do
         -artifact_prefix="$artifacts" > "$log" 2>&1
     rc=$?
     set -e
-    execs=$(grep -o 'stat::number_of_executed_units: [0-9]*' "$log" | awk '{print $2}' | tail -1)
-    rate=$(grep -o 'stat::average_exec_per_sec: [0-9]*' "$log" | awk '{print $2}' | tail -1)
+    # Final stats on a clean exit; the last status line's count when libFuzzer stopped on a finding.
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
+    [ -z "$execs" ] && execs=$(grep -o '^#[0-9]*' "$log" | tail -1 | tr -d '#')
+    rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | awk '{print $2}' | tail -1)
     units=$(find "$corpus" -type f | wc -l | tr -d ' ')
     findings=$(find "$artifacts" -type f | wc -l | tr -d ' ')
     if [ "$rc" -ne 0 ]; then
@@ -80,12 +83,12 @@ for target in $targets; do
 done
 for target in EngineFuzz SocketFuzz JSONFuzz FormCookieFuzz JWTFuzz; do
     if [ -f "results/$target.row" ]; then cat "results/$target.row"; else echo "| $target | not run | | | | | |"; fi
-done >> "$summary.tmp"
+done >> "$tmp"
 {
     echo
     echo "Each target ran with AddressSanitizer and leak detection, -rss_limit_mb=2048 -timeout=10 -max_len=${FUZZ_MAX_LEN:-512},"
     echo "from the seeds in Fixtures/fuzz and the corpus grown in earlier runs (Fuzz/corpus, not committed)."
-} >> "$summary.tmp"
-mv "$summary.tmp" "$summary"
+} >> "$tmp"
+mv "$tmp" "$summary"
 cat "$summary"
 exit $status
