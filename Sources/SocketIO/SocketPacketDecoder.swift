@@ -127,7 +127,10 @@ public struct SocketPacketDecoder: Sendable {
         case .event, .binaryEvent:
             guard case .array(let items) = packet.data, let first = items.first else { return false }
             switch first {
-            case .integer, .double: return true
+            case .integer: return true
+            // 1e999 parses to infinity, which the encoder (like JSON.stringify) writes as
+            // null: a name no client, nor this decoder, accepts. Found by Fuzz/SocketFuzz.
+            case .double(let number): return number.isFinite
             case .string(let name): return !reservedEvents.contains(name)
             default: return false
             }
@@ -141,28 +144,36 @@ public struct SocketPacketDecoder: Sendable {
     static func substituted(_ packet: SocketPacket, attachments: [[UInt8]]) throws(SocketDecodingError) -> SocketPacket {
         var packet = packet
         if let data = packet.data {
-            packet.data = try replacePlaceholders(in: data, attachments: attachments)
+            var used = [Bool](repeating: false, count: attachments.count)
+            packet.data = try replacePlaceholders(in: data, attachments: attachments, used: &used)
         }
         return packet
     }
 
-    static func replacePlaceholders(in value: JSONValue, attachments: [[UInt8]]) throws(SocketDecodingError) -> JSONValue {
+    /// Each attachment may stand in one place only. Otherwise one attachment named by
+    /// thousands of placeholders becomes thousands of copies, each its own attachment
+    /// when the packet is relayed (past `maxAttachments`, and as many times the bytes).
+    /// Found by Fuzz/SocketFuzz.
+    static func replacePlaceholders(
+        in value: JSONValue, attachments: [[UInt8]], used: inout [Bool]
+    ) throws(SocketDecodingError) -> JSONValue {
         switch value {
         case .array(let items):
             var result: [JSONValue] = []
             result.reserveCapacity(items.count)
-            for item in items { result.append(try replacePlaceholders(in: item, attachments: attachments)) }
+            for item in items { result.append(try replacePlaceholders(in: item, attachments: attachments, used: &used)) }
             return .array(result)
         case .object(let object):
             if object["_placeholder"] == .bool(true), let num = object["num"] {
-                guard let index = num.integerValue, index >= 0, index < attachments.count else {
+                guard let index = num.integerValue, index >= 0, index < attachments.count, !used[Int(index)] else {
                     throw .invalidPlaceholder
                 }
+                used[Int(index)] = true
                 return .binary(attachments[Int(index)])
             }
             var result = JSONObject()
             for entry in object.entries {
-                result[entry.key] = try replacePlaceholders(in: entry.value, attachments: attachments)
+                result[entry.key] = try replacePlaceholders(in: entry.value, attachments: attachments, used: &used)
             }
             return .object(result)
         default:

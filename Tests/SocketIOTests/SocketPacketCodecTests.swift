@@ -84,6 +84,33 @@ struct SocketPacketCodecTests {
         #expect(throws: expected) { try decoder.decode(text: text) }
     }
 
+    // Fixtures/fuzz/regressions/socket-event-name-infinity, found by Fuzz/SocketFuzz.
+    @Test("an event named by a number out of Double's range is refused: it would re-encode as null")
+    func eventNamedByInfinity() throws {
+        var decoder = SocketPacketDecoder()
+        #expect(throws: SocketDecodingError.invalidPayload(.event)) { try decoder.decode(text: "2[12e60266666666666666,{},{}]") }
+        #expect(throws: SocketDecodingError.invalidPayload(.binaryEvent)) { try decoder.decode(text: "50-[-1e999]") }
+        let finite = try #require(try decoder.decode(text: "2[1.5e300,{}]"))
+        var again = SocketPacketDecoder()
+        #expect(try again.decode(text: SocketPacketEncoder.text(of: finite)) == finite)
+    }
+
+    // Fixtures/fuzz/regressions/socket-attachment-reused, found by Fuzz/SocketFuzz.
+    @Test("one attachment named by two placeholders is refused: relayed, it would be two attachments")
+    func attachmentReused() throws {
+        var decoder = SocketPacketDecoder()
+        let placeholder = #"{"_placeholder":true,"num":0}"#
+        let text = "51-[\"a\"" + String(repeating: "," + placeholder, count: 11) + "]"
+        #expect(try decoder.decode(text: text) == nil)
+        #expect(throws: SocketDecodingError.invalidPlaceholder) { try decoder.decode(binary: ByteBuffer(bytes: [1, 2])) }
+        #expect(!decoder.isAwaitingAttachments)
+        // Each attachment once, in any order, is fine.
+        _ = try decoder.decode(text: #"52-["a",{"_placeholder":true,"num":1},{"_placeholder":true,"num":0}]"#)
+        _ = try decoder.decode(binary: ByteBuffer(bytes: [0]))
+        let packet = try #require(try decoder.decode(binary: ByteBuffer(bytes: [1])))
+        #expect(packet.data == ["a", .binary([1]), .binary([0])])
+    }
+
     @Test("an attachment with no packet waiting, or a text packet where one was due, is refused")
     func attachmentOutOfPlace() throws {
         var decoder = SocketPacketDecoder()
