@@ -200,6 +200,8 @@ class ChatClient:
         self.connects = 0
         self.connected_at = []  # time.monotonic() of each connect
         self.disconnects = 0
+        self.disconnected_at = []  # time.monotonic() of each disconnect
+        self.connect_errors = []  # (time.monotonic(), data) of each refused or failed connect
         self.cond = threading.Condition()
         self.client = socketio.Client(
             reconnection=reconnection,
@@ -213,6 +215,7 @@ class ChatClient:
         self.client.on("message", self._on_message)
         self.client.on("user_kicked", self._on_kick)
         self.client.on("chat_error", self._on_error)
+        self.client.on("connect_error", self._on_connect_error)
 
     def _session(self):
         session = requests.Session()
@@ -232,7 +235,12 @@ class ChatClient:
     def _on_disconnect(self, *reason):
         with self.cond:
             self.disconnects += 1
+            self.disconnected_at.append(time.monotonic())
             self.cond.notify_all()
+
+    def _on_connect_error(self, data=None):
+        with self.cond:
+            self.connect_errors.append((time.monotonic(), data))
 
     def _on_message(self, payload):
         with self.cond:

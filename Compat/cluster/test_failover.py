@@ -29,6 +29,15 @@ def own_joins(client):
         return sum(1 for m in client.messages if m.get("username") == "System" and m.get("message") == text)
 
 
+def describe_reconnect(client, killed):
+    """When a victim noticed the loss, how many connects failed, when it was back."""
+    lost = f"lost at {client.disconnected_at[0] - killed:.2f} s" if client.disconnected_at else "no disconnect seen"
+    errors = ", ".join(f"{at - killed:.2f} s {data!r:.60}" for at, data in client.connect_errors)
+    now_on = client.client.eio.current_transport
+    return (f"{client.transport} (now {now_on}) {lost}, back at {client.connected_at[1] - killed:.2f} s, "
+            f"failed connects: [{errors}]")
+
+
 def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
     users = seeder.users(CLIENTS, prefix="f")
     rooms = [seeder.room(users[r], users[r::ROOMS], name=f"Drill {r}") for r in range(ROOMS)]
@@ -73,7 +82,7 @@ def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
         f"(reconnected: first {back[0]:.2f} s, median {back[len(back) // 2]:.2f} s, last {back[-1]:.2f} s)"
     )
     slowest = sorted(victims, key=lambda c: c.connected_at[1])[-3:]
-    cs.NOTES.append("fault drill: slowest: " + ", ".join(f"{c.transport} {c.connected_at[1] - killed:.2f} s" for c in slowest))
+    cs.NOTES.append("fault drill: slowest: " + "; ".join(describe_reconnect(c, killed) for c in slowest))
     assert recovered <= RECONNECT_WITHIN, (
         f"node2's clients took {recovered:.2f} s to reconnect and re-join (limit {RECONNECT_WITHIN:g} s)"
     )
