@@ -16,6 +16,23 @@ public protocol EngineWebSocketWriter: Sendable {
     func write(_ packets: [EngineOutgoing]) async throws
     /// Sends a close frame and ends the connection.
     func close() async
+    /// A way onto the connection that does not wait, used while `write` is idle; nil
+    /// sends everything through `write`.
+    var directSink: (any EngineFrameSink)? { get }
+}
+
+extension EngineWebSocketWriter {
+    public var directSink: (any EngineFrameSink)? { nil }
+}
+
+/// Hands packets to a WebSocket without waking the writer's task: a broadcast to many
+/// sockets then costs no task switch per recipient, and the framework can batch the
+/// writes of many connections into one turn of their event loop.
+public protocol EngineFrameSink: Sendable {
+    /// Takes the packets, in order after everything offered or written before, unless
+    /// more than `limit` packets would then be waiting to reach the client (it reads too
+    /// slowly); false leaves the packets untaken.
+    func offer(_ packets: [EngineOutgoing], limit: Int) -> Bool
 }
 
 /// What a WebSocket request may become, decided before the HTTP upgrade is answered.
@@ -203,7 +220,7 @@ public final class EngineServer: Sendable {
             await writer.close()
             return
         case .newSession(let request):
-            guard let opened = openSession(request, transport: .websocket, beforeStart: { session in
+            guard let opened = openSession(request, transport: .websocket, sink: writer.directSink, beforeStart: { session in
                 self.openPacket(for: session, transport: .websocket)
             }) else {
                 await writer.close()
@@ -212,7 +229,7 @@ public final class EngineServer: Sendable {
             session = opened.session
             link = opened.link
         case .upgrade(let existing, _):
-            guard let probe = existing.beginUpgrade() else {
+            guard let probe = existing.beginUpgrade(sink: writer.directSink) else {
                 await writer.close()
                 return
             }
@@ -258,12 +275,13 @@ public final class EngineServer: Sendable {
     // MARK: - Sessions
 
     private func openSession(_ request: EngineRequest, transport: EngineTransport) -> EngineSession? {
-        openSession(request, transport: transport, beforeStart: nil)?.session
+        openSession(request, transport: transport, sink: nil, beforeStart: nil)?.session
     }
 
     private func openSession(
         _ request: EngineRequest,
         transport: EngineTransport,
+        sink: (any EngineFrameSink)?,
         beforeStart openPacket: ((EngineSession) -> EngineOutgoing)?
     ) -> (session: EngineSession, link: EngineSession.LinkID)? {
         guard accepting.withLock({ $0 }), reserveSlot(for: request) else {
@@ -280,7 +298,7 @@ public final class EngineServer: Sendable {
             onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
         )
         var link = EngineSession.LinkID(value: 0)
-        if let openPacket { link = session.attachInitialWebSocket(openPacket: openPacket(session)) }
+        if let openPacket { link = session.attachInitialWebSocket(openPacket: openPacket(session), sink: sink) }
         sessions.withLock { $0[session.id] = session }
         if let handler = connectionHandler.withLock({ $0 }), let delegate = handler(session) {
             session.attach(delegate)

@@ -106,7 +106,12 @@ public final class EngineSession: Sendable {
             guard state.phase == .open, state.outbox.isEmpty else { return false }
             switch state.transport {
             case .polling: guard state.pendingPoll != nil else { return false }
-            case .websocket: guard state.activeLink?.waiter != nil else { return false }
+            case .websocket:
+                guard state.activeLink?.waiter != nil else { return false }
+                if let sink = state.activeLink?.sink, state.activeLink?.direct.isEmpty == true {
+                    // Writable means nothing else is on its way to the client.
+                    return sink.offer(Array(packets), limit: packets.count)
+                }
             }
             state.outbox.append(contentsOf: packets)
             deliverQueued(&state, effects: &effects)
@@ -248,20 +253,20 @@ public final class EngineSession: Sendable {
     }
 
     /// A WebSocket session's first socket: the open packet goes out before anything else.
-    func attachInitialWebSocket(openPacket: EngineOutgoing) -> LinkID {
+    func attachInitialWebSocket(openPacket: EngineOutgoing, sink: (any EngineFrameSink)?) -> LinkID {
         state.withLock { state in
             let link = state.makeLink()
-            state.activeLink = Link(id: link, direct: [openPacket])
+            state.activeLink = Link(id: link, sink: sink, direct: [openPacket])
             return link
         }
     }
 
     /// A WebSocket that wants to take over a polling session.
-    func beginUpgrade() -> LinkID? {
+    func beginUpgrade(sink: (any EngineFrameSink)?) -> LinkID? {
         state.withLock { state -> LinkID? in
             guard state.phase == .open, state.transport == .polling, state.probeLink == nil else { return nil }
             let link = state.makeLink()
-            state.probeLink = Link(id: link)
+            state.probeLink = Link(id: link, sink: sink)
             state.upgradeTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.upgradeTimeout)) {
                 [weak self] in
                 self?.abortUpgrade(link)
@@ -409,27 +414,39 @@ public final class EngineSession: Sendable {
                 effects.pollAnswers.append((poll, .payload(takePollBatch(&state))))
             }
         case .websocket:
-            wakeLink(&state.activeLink, effects: &effects, includingOutbox: &state.outbox)
+            if !wakeLink(&state.activeLink, effects: &effects, includingOutbox: &state.outbox) {
+                beginClose(&state, reason: .bufferOverflow, effects: &effects)
+            }
         }
     }
 
-    private func wakeLink(_ link: inout Link?, effects: inout Effects) {
+    /// Hands the link's packets to its writer; false when its sink refused them because
+    /// the client reads too slowly (the caller closes the session).
+    @discardableResult
+    private func wakeLink(_ link: inout Link?, effects: inout Effects) -> Bool {
         var empty = Outbox()
-        wakeLink(&link, effects: &effects, includingOutbox: &empty)
+        return wakeLink(&link, effects: &effects, includingOutbox: &empty)
     }
 
+    @discardableResult
     private func wakeLink(
         _ link: inout Link?,
         effects: inout Effects,
         includingOutbox outbox: inout Outbox
-    ) {
-        guard let waiter = link?.waiter else { return }
-        guard link?.direct.isEmpty == false || !outbox.isEmpty else { return }
+    ) -> Bool {
+        guard let waiter = link?.waiter else { return true }
+        guard link?.direct.isEmpty == false || !outbox.isEmpty else { return true }
         var batch = link?.direct ?? []
         batch.append(contentsOf: outbox.takeAll())
         link?.direct.removeAll()
+        if let sink = link?.sink {
+            // Offered under the lock, so packets keep the order they were sent in; the
+            // writer stays parked (it only writes what came before its first wait).
+            return sink.offer(batch, limit: configuration.maxBufferedPackets)
+        }
         link?.waiter = nil
         effects.linkAnswers.append((waiter, batch))
+        return true
     }
 
     /// Starts closing. Polling with no GET pending keeps the session (`closing`) until
@@ -532,6 +549,8 @@ public final class EngineSession: Sendable {
 
     private struct Link {
         let id: LinkID
+        /// Where packets go while the writer waits (nil: the writer takes them all).
+        let sink: (any EngineFrameSink)?
         var direct: [EngineOutgoing] = []
         var waiter: CheckedContinuation<[EngineOutgoing]?, Never>?
     }

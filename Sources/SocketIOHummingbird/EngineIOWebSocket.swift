@@ -6,11 +6,13 @@ import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOWebSocket
+import Synchronization
 
 /// Builds the HTTP/1.1 server that upgrades WebSocket requests on Engine.IO endpoints
 /// (and refuses other WebSocket requests); plain requests go to the router.
 public struct EngineIOWebSocketUpgrade: Sendable {
     let endpoints: [EngineIOEndpoint]
+    let batchers = EventLoopWriteBatchers()
 
     public init(_ endpoints: [EngineIOEndpoint]) {
         self.endpoints = endpoints
@@ -49,6 +51,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         let engine = endpoint.engine
         let admission = engine.admitWebSocket(request)
         if case .refused = admission { return .dontUpgrade }
+        let sink = ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop))
         return .upgrade([:]) { inbound, outbound, _ in
             let frames = inbound.messages(maxSize: engine.configuration.maxPayload).map { message -> WebSocketData in
                 switch message {
@@ -56,7 +59,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
                 case .binary(let bytes): return .binary(bytes)
                 }
             }
-            await engine.serveWebSocket(admission, inbound: frames, writer: HummingbirdEngineWriter(outbound: outbound))
+            await engine.serveWebSocket(admission, inbound: frames, writer: HummingbirdEngineWriter(outbound: outbound, sink: sink))
         }
     }
 }
@@ -65,19 +68,122 @@ public struct EngineIOWebSocketUpgrade: Sendable {
 /// encoded, without a detour through `String`.
 struct HummingbirdEngineWriter: EngineWebSocketWriter {
     let outbound: WebSocketOutboundWriter
+    let sink: ChannelFrameSink
+
+    var directSink: (any EngineFrameSink)? { sink }
 
     func write(_ packets: [EngineOutgoing]) async throws {
         for packet in packets {
-            switch packet.kind {
-            case .text:
-                try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: packet.bytes)))
-            case .binary:
-                try await outbound.write(.binary(packet.bytes))
-            }
+            try await outbound.write(.custom(packet.frame))
         }
     }
 
     func close() async {
         try? await outbound.close(.normalClosure, reason: nil)
+    }
+}
+
+extension EngineOutgoing {
+    /// The packet as one final frame; text packets go out as they were encoded.
+    var frame: WebSocketFrame {
+        WebSocketFrame(fin: true, opcode: kind == .text ? .text : .binary, data: bytes)
+    }
+}
+
+/// Writes packets straight into a WebSocket's channel, through its loop's batcher, and
+/// counts those not yet handed to the kernel so a slow reader is noticed.
+final class ChannelFrameSink: EngineFrameSink {
+    let channel: any Channel
+    private let batcher: EventLoopWriteBatcher
+    private let waiting = Atomic<Int>(0)
+
+    init(channel: any Channel, batcher: EventLoopWriteBatcher) {
+        self.channel = channel
+        self.batcher = batcher
+    }
+
+    func offer(_ packets: [EngineOutgoing], limit: Int) -> Bool {
+        let before = waiting.add(packets.count, ordering: .relaxed).oldValue
+        guard before + packets.count <= limit else {
+            waiting.subtract(packets.count, ordering: .relaxed)
+            return false
+        }
+        batcher.enqueue(packets, to: self)
+        return true
+    }
+
+    /// On the loop: writes the packets; the kernel taking them ends their wait.
+    func write(_ packets: [EngineOutgoing]) {
+        guard let last = packets.indices.last else { return }
+        for packet in packets[..<last] {
+            channel.write(packet.frame, promise: nil)
+        }
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        channel.write(packets[last].frame, promise: written)
+        let count = packets.count
+        written.futureResult.whenComplete { [self] _ in
+            waiting.subtract(count, ordering: .relaxed)
+        }
+    }
+}
+
+/// Collects the packets offered for the connections of one event loop and writes them
+/// in one turn of it: a broadcast wakes each loop once, not once per recipient, and
+/// each connection gets one flush (one `writev`) for all its packets of that turn.
+final class EventLoopWriteBatcher: Sendable {
+    private struct Pending {
+        var writes: [(ChannelFrameSink, [EngineOutgoing])] = []
+        var scheduled = false
+    }
+
+    private let eventLoop: any EventLoop
+    private let pending = Mutex(Pending())
+
+    init(eventLoop: any EventLoop) {
+        self.eventLoop = eventLoop
+    }
+
+    func enqueue(_ packets: [EngineOutgoing], to sink: ChannelFrameSink) {
+        let schedule = pending.withLock { pending -> Bool in
+            pending.writes.append((sink, packets))
+            if pending.scheduled { return false }
+            pending.scheduled = true
+            return true
+        }
+        if schedule {
+            eventLoop.execute { self.drain() }
+        }
+    }
+
+    private func drain() {
+        let writes = pending.withLock { pending in
+            pending.scheduled = false
+            let writes = pending.writes
+            pending.writes = []
+            return writes
+        }
+        for (sink, packets) in writes {
+            sink.write(packets)
+        }
+        // One flush per connection, after all of its writes.
+        var flushed = Set<ObjectIdentifier>()
+        for (sink, _) in writes where flushed.insert(ObjectIdentifier(sink)).inserted {
+            sink.channel.flush()
+        }
+    }
+}
+
+/// One batcher per event loop of the server, made when a loop first carries a WebSocket.
+final class EventLoopWriteBatchers: Sendable {
+    private let batchers = Mutex<[ObjectIdentifier: EventLoopWriteBatcher]>([:])
+
+    func batcher(for eventLoop: any EventLoop) -> EventLoopWriteBatcher {
+        batchers.withLock { batchers in
+            let key = ObjectIdentifier(eventLoop)
+            if let existing = batchers[key] { return existing }
+            let made = EventLoopWriteBatcher(eventLoop: eventLoop)
+            batchers[key] = made
+            return made
+        }
     }
 }

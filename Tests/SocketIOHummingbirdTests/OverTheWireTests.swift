@@ -194,6 +194,67 @@ struct OverTheWireTests {
         await b.close()
     }
 
+    @Test("thousands of packets sent at once reach a WebSocket client complete and in order, text and binary")
+    func burstKeepsOrder() async throws {
+        let count = 3_000
+        let server = try await TestServer.start(setUp: { io in
+            io.sockets.onConnection { socket in
+                for index in 0..<count {
+                    if index % 500 == 0 {
+                        socket.emit("blob", .binary([UInt8(index / 500)]))
+                    }
+                    socket.emit("n", .integer(Int64(index)))
+                }
+            }
+        })
+        defer { Task { await server.stop() } }
+        let client = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
+        _ = try await client.nextText()
+        try await client.send("40")
+        #expect(try await client.nextText()?.hasPrefix(#"40{"sid":"#) == true)
+        for index in 0..<count {
+            if index % 500 == 0 {
+                #expect(try await client.nextText() == #"451-["blob",{"_placeholder":true,"num":0}]"#)
+                #expect(try await client.next() == .binary([UInt8(index / 500)]))
+            }
+            let text = try await client.nextText()
+            guard text == #"42["n",\#(index)]"# else {
+                Issue.record("packet \(index): got \(text ?? "the end")")
+                break
+            }
+        }
+        await client.close()
+    }
+
+    @Test("packets piling up past maxBufferedPackets for a WebSocket client close its session for buffer overflow; others carry on")
+    func silentReaderOverflows() async throws {
+        let reasons = EventLog<String>()
+        let big = String(repeating: "x", count: 16_384)
+        let server = try await TestServer.start(engine: { $0.maxBufferedPackets = 64 }, setUp: { io in
+            io.sockets.onConnection { socket in
+                socket.onDisconnect { _, reason, _ in reasons.record(reason.rawValue) }
+                socket.on("flood") { event in
+                    for _ in 0..<1_000 { event.socket.emit("big", .string(big)) }
+                }
+                socket.on("ping-me") { event in event.ack?("pong") }
+            }
+        })
+        defer { Task { await server.stop() } }
+        let silent = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
+        let other = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
+        for client in [silent, other] {
+            _ = try await client.nextText()
+            try await client.send("40")
+            #expect(try await client.nextText()?.hasPrefix(#"40{"sid":"#) == true)
+        }
+        try await silent.send(#"42["flood"]"#)
+        #expect(await reasons.next(timeout: .seconds(10)) == "buffer overflow")
+        try await other.send(#"421["ping-me"]"#)
+        #expect(try await other.nextText() == #"431["pong"]"#)
+        await silent.close()
+        await other.close()
+    }
+
     @Test("CORS headers on polling, and a listed-origins policy refusing other origins")
     func corsOverTheWire() async throws {
         let server = try await TestServer.start { $0.cors = .origins(["http://chat.test"]) }
