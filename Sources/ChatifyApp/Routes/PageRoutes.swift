@@ -113,7 +113,14 @@ struct PageRoutes: Sendable {
         router.post("/join_room") { request, context in
             try await self.changing(request, context) { session, form in
                 let key = try form.required("room_key").trimmingCharacters(in: .whitespaces)
-                guard let room = try await self.chat.joinRoom(key: key, userID: session.user.id) else {
+                let joined: Room?
+                do {
+                    joined = try await self.chat.joinRoom(key: key, userID: session.user.id)
+                } catch let refusal as ChatRefusal {
+                    return self.pages.page(
+                        "join_room", FormPage(error: refusal.description, csrfToken: self.csrfToken(session)), status: .forbidden)
+                }
+                guard let room = joined else {
                     return self.pages.page("join_room", FormPage(error: "Invalid room key", csrfToken: self.csrfToken(session)))
                 }
                 return Pages.redirect(to: "/chat/\(room.key)")
