@@ -163,3 +163,81 @@ def test_mute_and_ban_are_enforced_by_the_server(server, peers):
 
     moderator.call("moderate", {"room": key, "action": "unban", "target_user_id": member.id})
     gs.join_room(server.url, member, key)
+
+
+def test_a_new_key_locks_out_the_old_one_and_moves_connected_sockets(server, peers):
+    owner, member, old_key = owner_member_room(server.url, "rot")
+    outsider = gs.register(server.url, gs.unique("rotx"))
+    listener = peers("L", server.url, "websocket", cookie=owner.cookie)
+    talker = peers("T", server.url, "polling", cookie=member.cookie)
+    listener.call("join", {"room": old_key, "presence": True})
+    talker.call("join", {"room": old_key})
+
+    refused = gs.http(server.url, "POST", f"/room/{old_key}/rotate_key", token=member.token)
+    assert refused.status_code == 403 and "Only the room&#39;s owner can do that." in refused.text.replace("&#x27;", "&#39;")
+    response = gs.http(server.url, "POST", f"/room/{old_key}/rotate_key", token=owner.token)
+    assert response.status_code == 302
+    new_key = gs.CHAT_LINK.match(response.headers["Location"].replace("/room/", "/chat/").removesuffix("/settings")).group(1)
+    assert new_key != old_key
+    update = wait_for(talker, "room_updated")
+    assert update == {"room": old_key, "key": new_key, "name": "rot room"}
+
+    # The old key opens nothing, joins nothing; the sockets already in the room moved.
+    assert "Invalid room key" in gs.http(server.url, "POST", "/join_room", token=outsider.token, form={"room_key": old_key}).text
+    assert gs.http(server.url, "GET", f"/chat/{old_key}", token=member.token).headers.get("Location") == "/join_room"
+    talker.call("message", {"room": old_key, "message": "old key"})
+    assert wait_for(talker, "chat_error")["message"] == "You are not a member of this room."
+    talker.call("message", {"room": new_key, "message": "new key"})
+    wait_for(listener, "message", lambda p: p["message"] == "new key")
+    gs.join_room(server.url, outsider, new_key)
+
+
+def test_settings_page_lists_roles_and_the_owner_renames_and_bans_by_form(server, peers):
+    owner, member, key = owner_member_room(server.url, "set")
+    target = peers("T", server.url, "websocket", cookie=member.cookie)
+    target.call("join", {"room": key})
+    page = gs.http(server.url, "GET", f"/room/{key}/settings", token=member.token)
+    assert page.status_code == 200
+    assert owner.username in page.text and member.username in page.text and ">owner<" in page.text
+    assert f'action="/room/{key}/rename"' not in page.text, "members see no owner forms"
+    gs.assert_page_is_self_contained(gs.summarise(page.text), "room settings")
+
+    blank = gs.http(server.url, "POST", f"/room/{key}/rename", token=owner.token, form={"room_name": "  "})
+    assert blank.status_code == 400 and "Room name cannot be empty." in blank.text
+    renamed = gs.http(server.url, "POST", f"/room/{key}/rename", token=owner.token, form={"room_name": "Lounge"})
+    assert renamed.status_code == 302
+    assert wait_for(target, "room_updated") == {"room": key, "key": key, "name": "Lounge"}
+
+    gs.http(server.url, "POST", f"/room/{key}/moderate", token=owner.token, form={"user_id": member.id, "action": "mute"})
+    assert ">muted<" in gs.http(server.url, "GET", f"/room/{key}/settings", token=owner.token).text
+    banned = gs.http(server.url, "POST", f"/room/{key}/moderate", token=owner.token, form={"user_id": member.id, "action": "ban"})
+    assert banned.status_code == 302
+    assert wait_for(target, "user_kicked")["kicked_user_id"] == member.id
+    settings = gs.http(server.url, "GET", f"/room/{key}/settings", token=owner.token).text
+    assert 'value="unban"' in settings
+    bad = gs.http(server.url, "POST", f"/room/{key}/moderate", token=owner.token, form={"user_id": member.id, "action": "x"})
+    assert bad.status_code == 400
+
+
+def test_room_lists_come_in_pages_and_rooms_lists_joined_ones(server):
+    owner = gs.register(server.url, gs.unique("page"))
+    other = gs.register(server.url, gs.unique("pago"))
+    for index in range(22):
+        gs.http(server.url, "POST", "/create_room", token=owner.token, form={"room_name": f"room {index}"})
+    joined = gs.create_room(server.url, other, "someone else's")
+    gs.join_room(server.url, owner, joined)
+
+    first = gs.summarise(gs.http(server.url, "GET", "/my_rooms", token=owner.token).text)
+    chat_links = [link for link in first.links if link.startswith("/chat/")]
+    assert len(set(chat_links)) == 20 and "/my_rooms?page=2" in first.links
+    second = gs.summarise(gs.http(server.url, "GET", "/my_rooms?page=2", token=owner.token).text)
+    assert len({link for link in second.links if link.startswith("/chat/")}) == 2
+    assert "/my_rooms?page=1" in second.links and "/my_rooms?page=3" not in second.links
+
+    everything = set()
+    for page in (1, 2):
+        summary = gs.summarise(gs.http(server.url, "GET", f"/rooms?page={page}", token=owner.token).text)
+        everything |= {link for link in summary.links if link.startswith("/chat/")}
+    # 22 created + 1 joined, 20 on the first page: created or joined, all are there.
+    assert len(everything) == 23 and f"/chat/{joined}" in everything
+    assert f"/chat/{joined}" not in {link for link in first.links if link.startswith("/chat/")}

@@ -220,3 +220,25 @@ struct TypingState: SocketStorageKey {
         }
     }
 }
+
+/// What the page routes tell connected sockets when the owner changes a room.
+struct RoomBroadcasts: Sendable {
+    let events: ChatEvents
+    let namespace: Namespace
+
+    func moderated(_ action: ChatService.ModerationAction, target: User?, targetID: String, room: Room) async {
+        await events.applyModeration(action, target: targetID, name: target?.username, room: room, on: namespace)
+    }
+
+    /// `room_updated` `{room: <key the sockets know>, key: <current key>, name}` to the
+    /// whole room; after a new key, its sockets move to the new Socket.IO room.
+    func updated(_ room: Room, previousKey: String) async {
+        namespace.to(previousKey).emit(
+            "room_updated", ["room": .string(previousKey), "key": .string(room.key), "name": .string(room.name)])
+        guard previousKey != room.key else { return }
+        let old = [previousKey, ChatEvents.watchersRoom(previousKey)]
+        await namespace.to(previousKey).socketsJoin([room.key])
+        await namespace.to(ChatEvents.watchersRoom(previousKey)).socketsJoin([ChatEvents.watchersRoom(room.key)])
+        await namespace.to(Set(old)).socketsLeave(Set(old))
+    }
+}
