@@ -1,9 +1,12 @@
 """Issue 6 part A in the chat page (headless Chromium): "Online: N" and the member list
 from presence events (two tabs of one user count once), the typing indicator appearing
 and ending by itself, and history on opening the chat with older pages loaded by
-scrolling up. Waits are WebDriverWait conditions; no sleeps."""
+scrolling up; the owner muting, re-keying and banning from the settings page while the
+member's chat page is open. Waits are WebDriverWait conditions; no sleeps."""
 
 import socketio
+
+from selenium.webdriver.common.keys import Keys
 
 from browser_support import WAIT
 from test_browser_chat import assert_same_origin_and_quiet, start_users, user_lines
@@ -74,3 +77,49 @@ def test_presence_typing_and_history_in_the_chat_page(browser):
     alice.wait(lambda b: online(b) == ("1", ["alice"]), "alice sees 1 online after bob's last tab left")
 
     assert_same_origin_and_quiet(alice, bob)
+
+
+def test_owner_moderates_and_rotates_the_key_from_the_settings_page(browser):
+    alice, bob, key = start_users(browser)
+    bob.join_with_key(key)
+    bob.wait_for_system("bob has joined the room")
+    bob_id = bob.js("return document.body.dataset.userId")
+
+    # alice mutes bob on the settings page (plain forms): bob's page says so, and the
+    # server refuses his messages.
+    alice.get(f"/room/{key}/settings")
+    assert [e.text for e in alice.find_all("#members .role")] == ["owner", "member"]
+    alice.find(f"#members li[data-user-id='{bob_id}'] button[value='mute']").click()
+    alice.wait(lambda b: b.find_all(f"#members li[data-user-id='{bob_id}'] button[value='unmute']"), "bob shows as muted")
+    bob.wait(lambda b: b.text_of(".chat-error") == "The owner muted you: you can read but not post.", "bob is told")
+    bob.type_message("am I muted?").send_keys(Keys.ENTER)
+    bob.wait(lambda b: b.text_of(".chat-error") == "You are muted in this room.", "the server refuses bob's message")
+    alice.find(f"#members li[data-user-id='{bob_id}'] button[value='unmute']").click()
+    alice.wait(lambda b: b.find_all(f"#members li[data-user-id='{bob_id}'] button[value='mute']"), "bob is unmuted")
+
+    # A new key: bob's open page follows it and keeps chatting; the old key is dead.
+    alice.find("form[action$='/rotate_key'] button").click()
+    alice.wait(lambda b: b.path.endswith("/settings") and b.path != f"/room/{key}/settings", "the settings page has the new key")
+    new_key = alice.text_of("#room-key")
+    assert new_key and new_key != key
+    bob.wait_for_path(f"/chat/{new_key}")
+    bob.type_message("after the new key").send_keys(Keys.ENTER)
+    bob.wait_for_chat_line("bob", "after the new key")
+    alice.get(f"/chat/{key}")
+    alice.wait_for_path("/join_room")
+
+    # A ban sends bob's page away, and his key no longer lets him in.
+    alice.get(f"/room/{new_key}/settings")
+    alice.find(f"#members li[data-user-id='{bob_id}'] button[value='ban']").click()
+    alice.wait(lambda b: b.find_all(f"#banned li[data-user-id='{bob_id}']"), "bob is listed as banned")
+    bob.wait_for_path("/dashboard")
+    bob.get("/join_room")
+    bob.fill_and_submit({"room_key": new_key})
+    bob.wait(lambda b: b.text_of(".error") == "You are banned from this room.", "joining by key is refused")
+
+    # The owner's chat page under the new key works as before.
+    alice.open_chat(new_key, "alice")
+    # The refused join answers 403, which Chromium logs as a failed load.
+    assert_same_origin_and_quiet(
+        alice, bob, expected_console=[r"/join_room - Failed to load resource: the server responded with a status of 403"]
+    )
