@@ -321,3 +321,42 @@ def test_what_our_nodes_publish_decodes_as_documented(cluster, seeder, clients):
     }
     assert list(packet["data"][1]) == ["username", "message", "timestamp", "user_id"]
     assert opts == {"rooms": [key], "except": [], "flags": {}}
+
+
+def test_presence_counts_users_across_nodes(cluster, seeder, clients):
+    """Presence comes from the cluster-wide fetchSockets: users on three nodes, one of
+    them with two tabs on two nodes, count once each."""
+    users, key = room_of(seeder, 3)
+    watcher = clients(users[0], None, cluster.node_url(1))
+    seen = []
+    cond = threading.Condition()
+
+    def on_presence(payload):
+        with cond:
+            seen.append(payload)
+            cond.notify_all()
+
+    def wait_presence(count):
+        with cond:
+            ok = cond.wait_for(lambda: any(p["count"] == count for p in seen), cs.TIMEOUT)
+        assert ok, f"no presence with count {count} within {cs.TIMEOUT} s: {seen}"
+
+    watcher.client.on("presence", on_presence)
+    watcher.client.call("join", {"room": key, "presence": True}, timeout=cs.TIMEOUT)
+    first = clients(users[1], key, cluster.node_url(2))
+    tab = clients(users[1], key, cluster.node_url(3), "polling")
+    other = clients(users[2], key, cluster.node_url(3))
+    for client in (first, tab, other):
+        client.wait_joined()
+    wait_presence(3)
+    answer = watcher.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {u.id for u in users}
+
+    first.close()  # the tab on node3 keeps that user present
+    assert watcher.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)["count"] == 3
+    with cond:
+        seen.clear()
+    tab.close()
+    wait_presence(2)
+    answer = watcher.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert {u["user_id"] for u in answer["users"]} == {users[0].id, users[2].id}

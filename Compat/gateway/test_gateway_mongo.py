@@ -146,3 +146,44 @@ def test_no_database_answering_falls_back_to_memory(start_server):
     assert "using the in-memory store" in lines
     user = gs.register(server.url, gs.unique("memory"))
     assert gs.http(server.url, "GET", "/dashboard", token=user.token).status_code == 200
+
+
+def test_a_message_the_database_refuses_is_not_broadcast_and_history_survives_a_restart(start_server, mongo, peers):
+    """Messages are stored before they are broadcast. The database is made to refuse the
+    second message of a room (a unique index on `messages.room`, created with pymongo
+    before the gateway starts): its sender gets chat_error and nobody receives it."""
+    database = f"chatify_msgs_{os.getpid()}"
+    import pymongo
+
+    client = pymongo.MongoClient(mongo.uri)
+    try:
+        client[database]["messages"].create_index("room", unique=True, name="one_message_per_room")
+    finally:
+        client.close()
+    server = start_server(MONGODB_LOCAL_URI=mongo.uri, DATABASE_NAME=database)
+    owner = gs.register(server.url, gs.unique("store"))
+    member = gs.register(server.url, gs.unique("storm"))
+    key = gs.create_room(server.url, owner, "Stored room")
+    gs.join_room(server.url, member, key)
+    sender = peers("S", server.url, "websocket", cookie=owner.cookie)
+    listener = peers("L", server.url, "polling", cookie=member.cookie)
+    listener.call("join", {"room": key})
+    sender.call("join", {"room": key})
+
+    sender.call("message", {"room": key, "message": "first"})
+    listener.wait_event("message", start=1)
+    mark = len(listener.events)
+    sender.call("message", {"room": key, "message": "second"})
+    error = sender.wait_event("chat_error")
+    assert error == {"event": "message", "message": "The database is unavailable right now. Please try again in a moment."}
+    # A round trip through the room: had "second" gone out, it would arrive before this.
+    sender.call("join", {"room": key})
+    notice = listener.wait_event("message", start=mark)
+    assert notice["username"] == "System", f"the refused message reached the room: {listener.events[mark:]}"
+
+    server.stop()
+    restarted = start_server(MONGODB_LOCAL_URI=mongo.uri, DATABASE_NAME=database)
+    reader = peers("R", restarted.url, "websocket", cookie=gs.cookie_header(gs.login(restarted.url, member.username, member.password)))
+    page = reader.call("history", {"room": key})
+    assert [m["message"] for m in page["messages"]] == ["first"]
+    assert page["messages"][0]["username"] == owner.username and page["before"] is None

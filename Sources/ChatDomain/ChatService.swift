@@ -122,19 +122,44 @@ public struct ChatService: Sendable {
         try await store.rooms(createdBy: userID)
     }
 
-    /// Adds the user to the room with that key; nil when no room has it.
+    /// Adds the user to the room with that key; nil when no room has it. A banned user
+    /// is refused (`ChatRefusal.banned`) and not added.
     public func joinRoom(key: String, userID: String) async throws -> Room? {
-        try await store.addMember(userID, toRoom: key)
+        if let room = try await store.room(key: key), room.isBanned(userID) { throw ChatRefusal.banned }
+        return try await store.addMember(userID, toRoom: key)
+    }
+
+    /// One page of the rooms the user is a member of (created or joined), and whether
+    /// there are more after it. Pages count from 1.
+    public func roomsJoined(by userID: String, page: Int, perPage: Int) async throws -> (rooms: [Room], hasMore: Bool) {
+        let all = try await store.rooms(memberOf: userID)
+        return Self.slice(all, page: page, perPage: perPage)
+    }
+
+    /// One page of the rooms the user created, for `/my_rooms?page=N`.
+    public func roomsCreated(by userID: String, page: Int, perPage: Int) async throws -> (rooms: [Room], hasMore: Bool) {
+        Self.slice(try await store.rooms(createdBy: userID), page: page, perPage: perPage)
+    }
+
+    static func slice(_ rooms: [Room], page: Int, perPage: Int) -> (rooms: [Room], hasMore: Bool) {
+        let size = max(perPage, 1)
+        let start = (max(page, 1) - 1).multipliedReportingOverflow(by: size)
+        guard !start.overflow, start.partialValue < rooms.count else { return ([], false) }
+        let end = min(start.partialValue + size, rooms.count)
+        return (Array(rooms[start.partialValue..<end]), end < rooms.count)
     }
 
     public func leaveRoom(key: String, userID: String) async throws {
         _ = try await store.removeMember(userID, fromRoom: key)
     }
 
-    /// Deletes the room if the user owns it; nothing otherwise.
+    /// Deletes the room, and its messages, if the user owns it; nothing otherwise.
     @discardableResult
     public func deleteRoom(key: String, userID: String) async throws -> Bool {
-        try await store.deleteRoom(key: key, ownedBy: userID)
+        guard let room = try await store.room(key: key), room.isOwner(userID) else { return false }
+        guard try await store.deleteRoom(key: key, ownedBy: userID) else { return false }
+        try await store.deleteMessages(inRoom: room.id)
+        return true
     }
 
     /// The room, when it exists and the user is one of its members: the test for
@@ -159,7 +184,92 @@ public struct ChatService: Sendable {
         return .kicked(target: try await store.user(id: targetID))
     }
 
+    // MARK: Moderation
+
+    public enum ModerationAction: String, Sendable, CaseIterable {
+        case mute, unmute, ban, unban
+    }
+
+    /// The owner mutes, unmutes, bans or unbans someone else. Returns the room
+    /// afterwards and the target (nil if that user no longer exists).
+    public func moderate(
+        _ action: ModerationAction, target targetID: String, inRoom key: String, by userID: String
+    ) async throws -> (room: Room, target: User?) {
+        try await requireOwner(key: key, userID: userID)
+        guard targetID != userID else { throw ChatRefusal.notYourself }
+        let change: RoomChange
+        switch action {
+        case .mute: change = .mute(targetID)
+        case .unmute: change = .unmute(targetID)
+        case .ban: change = .ban(targetID)
+        case .unban: change = .unban(targetID)
+        }
+        guard let room = try await store.updateRoom(key: key, change) else { throw ChatRefusal.noSuchRoom }
+        return (room, try await store.user(id: targetID))
+    }
+
+    public static let maximumRoomNameLength = 100
+
+    /// The owner renames the room (trimmed, 1 to 100 characters).
+    public func renameRoom(key: String, to name: String, by userID: String) async throws -> Room {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !name.isEmpty else { throw ChatRefusal.emptyRoomName }
+        guard name.count <= Self.maximumRoomNameLength else { throw ChatRefusal.roomNameTooLong(limit: Self.maximumRoomNameLength) }
+        try await requireOwner(key: key, userID: userID)
+        guard let room = try await store.updateRoom(key: key, .rename(name)) else { throw ChatRefusal.noSuchRoom }
+        return room
+    }
+
+    /// The owner gives the room a new random key; the old one stops working for joins,
+    /// pages and events. Members stay members.
+    public func rotateKey(ofRoom key: String, by userID: String) async throws -> Room {
+        try await requireOwner(key: key, userID: userID)
+        for _ in 0..<5 {
+            let newKey = makeRoomKey()
+            guard newKey != key else { continue }
+            do {
+                guard let room = try await store.updateRoom(key: key, .key(newKey)) else { throw ChatRefusal.noSuchRoom }
+                return room
+            } catch StoreError.duplicate(.roomKey) {
+                continue
+            }
+        }
+        throw StoreError.unavailable("could not find a free room key")
+    }
+
+    private func requireOwner(key: String, userID: String) async throws {
+        guard let room = try await store.room(key: key) else { throw ChatRefusal.noSuchRoom }
+        guard room.isOwner(userID) else { throw ChatRefusal.notOwner }
+    }
+
     // MARK: Messages
+
+    /// Stores a message the user posts to the room, after the checks: the room exists,
+    /// the user is a member and not muted. The text must have passed `validateMessage`.
+    public func postMessage(
+        _ text: String, toRoom key: String, by user: User, timestamp: String
+    ) async throws -> ChatMessage {
+        guard let room = try await roomForMember(key: key, userID: user.id) else { throw ChatRefusal.notMember }
+        guard !room.isMuted(user.id) else { throw ChatRefusal.muted }
+        return try await store.insertMessage(
+            NewChatMessage(
+                roomID: room.id, userID: user.id, username: user.username, text: text, timestamp: timestamp,
+                createdAt: now()))
+    }
+
+    public static let historyPageSize = 50
+    public static let maximumHistoryPageSize = 100
+
+    /// A page of the room's stored messages for one of its members: the newest
+    /// `limit` (1 to 100, default 50) older than `cursor`.
+    public func history(ofRoom key: String, for userID: String, before cursor: String?, limit: Int?) async throws -> MessagePage {
+        guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
+        let size = min(max(limit ?? Self.historyPageSize, 1), Self.maximumHistoryPageSize)
+        guard let page = try await store.messages(inRoom: room.id, before: cursor, limit: size) else {
+            throw ChatRefusal.invalidCursor
+        }
+        return page
+    }
 
     public static let maximumMessageLength = 500
 
@@ -181,6 +291,33 @@ public struct ChatService: Sendable {
         if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .failure(.empty) }
         if text.utf16.count > maximumMessageLength { return .failure(.tooLong(limit: maximumMessageLength)) }
         return .success(text)
+    }
+}
+
+/// Why the chat rules refused something, in words a page can show.
+public enum ChatRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    case noSuchRoom
+    case notMember
+    case notOwner
+    case notYourself
+    case muted
+    case banned
+    case invalidCursor
+    case emptyRoomName
+    case roomNameTooLong(limit: Int)
+
+    public var description: String {
+        switch self {
+        case .noSuchRoom: return "No such room."
+        case .notMember: return "You are not a member of this room."
+        case .notOwner: return "Only the room's owner can do that."
+        case .notYourself: return "You cannot do that to yourself."
+        case .muted: return "You are muted in this room."
+        case .banned: return "You are banned from this room."
+        case .invalidCursor: return "That history cursor is not valid."
+        case .emptyRoomName: return "Room name cannot be empty."
+        case .roomNameTooLong(let limit): return "Room name is longer than \(limit) characters."
+        }
     }
 }
 

@@ -48,6 +48,19 @@ public protocol ChatStore: Sendable {
     func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room?
     /// Deletes the room if `userID` created it; true when something was deleted.
     func deleteRoom(key: String, ownedBy userID: String) async throws(StoreError) -> Bool
+    /// Rooms the user is a member of, in creation order.
+    func rooms(memberOf userID: String) async throws(StoreError) -> [Room]
+    /// Applies the change; returns the room afterwards, nil when there is no such room.
+    /// A new key that is taken is `.duplicate(.roomKey)`.
+    func updateRoom(key: String, _ change: RoomChange) async throws(StoreError) -> Room?
+
+    /// Stores a chat message.
+    func insertMessage(_ message: NewChatMessage) async throws(StoreError) -> ChatMessage
+    /// Up to `limit` of the room's newest messages older than `cursor` (the newest when
+    /// nil); nil when the cursor is not one this store made.
+    func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage?
+    /// Deletes every message of the room.
+    func deleteMessages(inRoom roomID: String) async throws(StoreError)
 
     /// Remembers that a token (by its `jti`) was revoked by a logout, until it would
     /// have expired anyway.

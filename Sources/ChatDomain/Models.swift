@@ -30,18 +30,91 @@ public struct Room: Sendable, Equatable, Identifiable {
     public var createdAt: Date
     /// Member user ids, in the order they joined.
     public var members: [String]
+    /// Members the owner muted: they may read, not post. Absent in old documents.
+    public var muted: [String]
+    /// Users the owner banned: not members, and joining by key is refused.
+    public var banned: [String]
 
-    public init(id: String, name: String, key: String, createdBy: String, createdAt: Date, members: [String]) {
+    public init(
+        id: String, name: String, key: String, createdBy: String, createdAt: Date, members: [String],
+        muted: [String] = [], banned: [String] = []
+    ) {
         self.id = id
         self.name = name
         self.key = key
         self.createdBy = createdBy
         self.createdAt = createdAt
         self.members = members
+        self.muted = muted
+        self.banned = banned
     }
 
     public func isMember(_ userID: String) -> Bool { members.contains(userID) }
     public func isOwner(_ userID: String) -> Bool { createdBy == userID }
+    public func isMuted(_ userID: String) -> Bool { muted.contains(userID) }
+    public func isBanned(_ userID: String) -> Bool { banned.contains(userID) }
+}
+
+/// A change the owner makes to a room (`ChatStore.updateRoom`).
+public enum RoomChange: Sendable, Equatable {
+    case rename(String)
+    /// A new key: the old one stops working.
+    case key(String)
+    case mute(String)
+    case unmute(String)
+    /// Removes the user from the members (and the muted) and refuses them from then on.
+    case ban(String)
+    case unban(String)
+}
+
+/// A chat message as stored (`messages` collection); system notices are never stored.
+/// Its fields are those of `NewChatMessage` (`message.text`, …) plus the store's id.
+@dynamicMemberLookup
+public struct ChatMessage: Sendable, Equatable, Identifiable {
+    public var id: String
+    public var content: NewChatMessage
+
+    public init(id: String, _ content: NewChatMessage) {
+        self.id = id
+        self.content = content
+    }
+
+    public subscript<Value>(dynamicMember field: KeyPath<NewChatMessage, Value>) -> Value { content[keyPath: field] }
+}
+
+/// A message to be stored; the store gives it its id.
+public struct NewChatMessage: Sendable, Equatable {
+    /// The room's id (not its key, which the owner can rotate).
+    public var roomID: String
+    public var userID: String
+    /// The author's name when it was posted.
+    public var username: String
+    public var text: String
+    /// The `HH:MM` stamp the message was broadcast with.
+    public var timestamp: String
+    public var createdAt: Date
+
+    public init(roomID: String, userID: String, username: String, text: String, timestamp: String, createdAt: Date) {
+        self.roomID = roomID
+        self.userID = userID
+        self.username = username
+        self.text = text
+        self.timestamp = timestamp
+        self.createdAt = createdAt
+    }
+}
+
+/// One page of a room's history.
+public struct MessagePage: Sendable, Equatable {
+    /// Oldest first, as a chat shows them.
+    public var messages: [ChatMessage]
+    /// Pass it as `before` for the page older than this one; nil when there is none.
+    public var olderCursor: String?
+
+    public init(messages: [ChatMessage], olderCursor: String?) {
+        self.messages = messages
+        self.olderCursor = olderCursor
+    }
 }
 
 /// A user to be stored; the store gives it its id.

@@ -12,7 +12,13 @@ public final class MemoryStore: ChatStore {
         var rooms: [String: Room] = [:]  // by key
         var roomOrder: [String] = []
         var revokedTokens: [String: Date] = [:]
+        /// By room id, oldest first, at most `messagesKeptPerRoom` each.
+        var messages: [String: [ChatMessage]] = [:]
+        var lastMessageNumber = 0
     }
+
+    /// Memory is not a database: each room keeps only its newest messages.
+    public static let messagesKeptPerRoom = 1000
 
     private let state = Mutex(State())
 
@@ -115,6 +121,66 @@ public final class MemoryStore: ChatStore {
             state.roomOrder.removeAll { $0 == key }
             return true
         }
+    }
+
+    public func rooms(memberOf userID: String) async throws(StoreError) -> [Room] {
+        state.withLock { state in state.roomOrder.compactMap { state.rooms[$0] }.filter { $0.isMember(userID) } }
+    }
+
+    public func updateRoom(key: String, _ change: RoomChange) async throws(StoreError) -> Room? {
+        try state.withLock { state throws(StoreError) -> Room? in
+            guard var room = state.rooms[key] else { return nil }
+            switch change {
+            case .rename(let name): room.name = name
+            case .key(let newKey):
+                guard state.rooms[newKey] == nil else { throw .duplicate(.roomKey) }
+                room.key = newKey
+                state.rooms[key] = nil
+                state.roomOrder = state.roomOrder.map { $0 == key ? newKey : $0 }
+            case .mute(let userID): if !room.muted.contains(userID) { room.muted.append(userID) }
+            case .unmute(let userID): room.muted.removeAll { $0 == userID }
+            case .ban(let userID):
+                if !room.banned.contains(userID) { room.banned.append(userID) }
+                room.members.removeAll { $0 == userID }
+                room.muted.removeAll { $0 == userID }
+            case .unban(let userID): room.banned.removeAll { $0 == userID }
+            }
+            state.rooms[room.key] = room
+            return room
+        }
+    }
+
+    public func insertMessage(_ new: NewChatMessage) async throws(StoreError) -> ChatMessage {
+        state.withLock { state in
+            state.lastMessageNumber += 1
+            let message = ChatMessage(id: String(state.lastMessageNumber), new)
+            var kept = state.messages[new.roomID] ?? []
+            kept.append(message)
+            if kept.count > Self.messagesKeptPerRoom { kept.removeFirst(kept.count - Self.messagesKeptPerRoom) }
+            state.messages[new.roomID] = kept
+            return message
+        }
+    }
+
+    /// The cursor is the id (a sequence number) of the oldest message already shown.
+    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
+        let bound: Int
+        if let cursor {
+            guard let number = Int(cursor), number > 0 else { return nil }
+            bound = number
+        } else {
+            bound = .max
+        }
+        return state.withLock { state in
+            let older = (state.messages[roomID] ?? []).filter { (Int($0.id) ?? 0) < bound }
+            let page = Array(older.suffix(max(limit, 0)))
+            let hasMore = older.count > page.count
+            return MessagePage(messages: page, olderCursor: hasMore ? page.first?.id : nil)
+        }
+    }
+
+    public func deleteMessages(inRoom roomID: String) async throws(StoreError) {
+        state.withLock { state in state.messages[roomID] = nil }
     }
 
     public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {

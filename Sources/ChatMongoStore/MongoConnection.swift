@@ -47,6 +47,8 @@ struct StoreContext: Sendable {
     let database: String
     let users: String
     let rooms: String
+    /// Chat messages (`{room: <room id>, user_id, username, message, timestamp, created_at}`).
+    let messages: String
     /// Revoked token ids (`{jti, expires_at}`), the logout denylist.
     let revokedTokens: String
     let logger: Logger
@@ -158,10 +160,16 @@ struct MongoConnection {
     func createIndex(
         collection name: String, field: String, unique: Bool
     ) throws(StoreError) -> String? {
+        try createIndex(collection: name, keys: [field: .int32(1)], name: "\(field)_1", unique: unique)
+    }
+
+    /// The same for an index on several fields (`keys` in order, 1 or -1 each).
+    func createIndex(
+        collection name: String, keys: KeyValuePairs<String, BSONValue>, name indexName: String, unique: Bool
+    ) throws(StoreError) -> String? {
         try withCollection(name) { collection throws(StoreError) -> String? in
-            let key: KeyValuePairs<String, BSONValue> = [field: .int32(1)]
             let index: KeyValuePairs<String, BSONValue> = [
-                "key": .document(key), "name": .string("\(field)_1"), "unique": .bool(unique),
+                "key": .document(keys), "name": .string(indexName), "unique": .bool(unique),
             ]
             let command = try BSON.document(["createIndexes": .string(name), "indexes": .array([.document(index)])])
             defer { BSON.release(command) }
@@ -174,18 +182,20 @@ struct MongoConnection {
         }
     }
 
-    /// The documents matching `filter`, in `_id` order, at most `limit` of them.
+    /// The documents matching `filter`, in `sort` order (`_id` by default), at most
+    /// `limit` of them.
     func find(
-        _ name: String, filter: KeyValuePairs<String, BSONValue>, limit: Int64? = nil
+        _ name: String, filter: KeyValuePairs<String, BSONValue>, sort: KeyValuePairs<String, BSONValue> = ["_id": .int32(1)],
+        limit: Int64? = nil
     ) throws(StoreError) -> [BSONFields] {
         try withCollection(name) { collection throws(StoreError) -> [BSONFields] in
             let filterDocument = try BSON.document(filter)
             defer { BSON.release(filterDocument) }
             let options: OpaquePointer
             if let limit {
-                options = try BSON.document(["sort": .document(["_id": .int32(1)]), "limit": .int64(limit)])
+                options = try BSON.document(["sort": .document(sort), "limit": .int64(limit)])
             } else {
-                options = try BSON.document(["sort": .document(["_id": .int32(1)])])
+                options = try BSON.document(["sort": .document(sort)])
             }
             defer { BSON.release(options) }
             guard let cursor = mongoc_collection_find_with_opts(collection, filterDocument, options, nil) else {
@@ -261,6 +271,8 @@ struct MongoConnection {
             defer { BSON.release(reply) }
             var error = bson_error_t()
             guard mongoc_collection_find_and_modify_with_opts(collection, queryDocument, options, reply, &error) else {
+                // Only rooms are modified this way, and only their key is unique.
+                if DuplicateKey(error: error, reply: BSON.decode(reply)) != nil { throw .duplicate(.roomKey) }
                 throw MongoFailure.unavailable(error)
             }
             return BSON.decode(reply).document("value")

@@ -10,7 +10,11 @@ import Synchronization
 /// backend can be put back:
 ///
 /// - users: `{_id: ObjectId, username, email, password: <Werkzeug hash>, created_at: date}`
-/// - rooms: `{_id: ObjectId, name, key, created_by: "<user id hex>", created_at: date, members: ["<user id hex>", ...]}`
+/// - rooms: `{_id: ObjectId, name, key, created_by: "<user id hex>", created_at: date, members: ["<user id hex>", ...]}`,
+///   and, once the owner moderates, `muted` and `banned` (user id strings): new optional
+///   fields the old backend ignores
+/// - messages (new): `{_id: ObjectId, room: "<room id hex>", user_id, username, message, timestamp: "HH:MM", created_at: date}`,
+///   indexed on `{room: 1, created_at: -1, _id: -1}`
 ///
 /// It adds unique indexes on `users.username`, `users.email` and `rooms.key` (the old
 /// backend had none and checked with a read first) and a plain one on
@@ -56,6 +60,7 @@ public final class MongoStore: ChatStore {
         usersCollection: String = "users",
         revokedTokensCollection: String = "revoked_tokens",
         roomsCollection: String = "rooms",
+        messagesCollection: String = "messages",
         serverSelectionTimeout: Duration,
         logger: Logger
     ) async throws(StoreError) -> MongoStore {
@@ -88,7 +93,7 @@ public final class MongoStore: ChatStore {
             databaseName: database,
             context: StoreContext(
                 pool: pool, database: database, users: usersCollection, rooms: roomsCollection,
-                revokedTokens: revokedTokensCollection, logger: logger,
+                messages: messagesCollection, revokedTokens: revokedTokensCollection, logger: logger,
                 queueBudget: .milliseconds(Int64(max(effectiveTimeout, 1)))
             ),
             threads: threads
@@ -242,6 +247,30 @@ public final class MongoStore: ChatStore {
         }
     }
 
+    public func rooms(memberOf userID: String) async throws(StoreError) -> [Room] {
+        try await perform { connection throws(StoreError) -> [Room] in
+            try connection.find(connection.context.rooms, filter: ["members": .string(userID)])
+                .compactMap { Self.room(from: $0, logger: connection.context.logger) }
+        }
+    }
+
+    public func updateRoom(key: String, _ change: RoomChange) async throws(StoreError) -> Room? {
+        switch change {
+        case .rename(let name): return try await modifyRoom(key: key, update: ["$set": .document(["name": .string(name)])])
+        case .key(let newKey): return try await modifyRoom(key: key, update: ["$set": .document(["key": .string(newKey)])])
+        case .mute(let id): return try await modifyRoom(key: key, update: ["$addToSet": .document(["muted": .string(id)])])
+        case .unmute(let id): return try await modifyRoom(key: key, update: ["$pull": .document(["muted": .string(id)])])
+        case .ban(let id):
+            return try await modifyRoom(
+                key: key,
+                update: [
+                    "$addToSet": .document(["banned": .string(id)]),
+                    "$pull": .document(["members": .string(id), "muted": .string(id)]),
+                ])
+        case .unban(let id): return try await modifyRoom(key: key, update: ["$pull": .document(["banned": .string(id)])])
+        }
+    }
+
     private func modifyRoom(key: String, update: KeyValuePairs<String, BSONValue>) async throws(StoreError) -> Room? {
         try await perform { connection throws(StoreError) -> Room? in
             guard
@@ -250,6 +279,80 @@ public final class MongoStore: ChatStore {
             else { return nil }
             return Self.room(from: document, logger: connection.context.logger)
         }
+    }
+
+    // MARK: Messages
+
+    public func insertMessage(_ new: NewChatMessage) async throws(StoreError) -> ChatMessage {
+        try await perform { connection throws(StoreError) -> ChatMessage in
+            let id = ObjectID.generate()
+            let createdAt = BSON.stored(new.createdAt)
+            if let duplicate = try connection.insertOne(
+                connection.context.messages,
+                [
+                    "_id": .objectID(id), "room": .string(new.roomID), "user_id": .string(new.userID),
+                    "username": .string(new.username), "message": .string(new.text), "timestamp": .string(new.timestamp),
+                    "created_at": .date(createdAt),
+                ]), duplicate.field != "_id"
+            {
+                throw .unavailable("refused by a unique index: \(duplicate.message)")
+            }
+            var content = new
+            content.createdAt = createdAt
+            return ChatMessage(id: id.hex, content)
+        }
+    }
+
+    /// Newest first by (`created_at`, `_id`), so messages of one millisecond keep an
+    /// order; the cursor is `<created_at ms>_<_id hex>` of the oldest message shown.
+    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
+        let bound = cursor.map(Self.parseCursor)
+        if case .some(nil) = bound { return nil }
+        let fetch = Int64(max(limit, 0)) + 1  // one more tells whether an older page exists
+        return try await perform { connection throws(StoreError) -> MessagePage? in
+            let collection = connection.context.messages
+            let newestFirst: KeyValuePairs<String, BSONValue> = ["created_at": .int32(-1), "_id": .int32(-1)]
+            let documents: [BSONFields]
+            if case .some(.some(let bound)) = bound {
+                documents = try connection.find(
+                    collection,
+                    filter: [
+                        "room": .string(roomID),
+                        "$or": .array([
+                            .document(["created_at": .document(["$lt": .date(bound.date)])]),
+                            .document(["created_at": .date(bound.date), "_id": .document(["$lt": .objectID(bound.id)])]),
+                        ]),
+                    ], sort: newestFirst, limit: fetch)
+            } else {
+                documents = try connection.find(collection, filter: ["room": .string(roomID)], sort: newestFirst, limit: fetch)
+            }
+            let messages = documents.prefix(max(limit, 0)).compactMap(Self.message(from:))
+            let oldest = messages.last
+            let cursor = documents.count > limit ? oldest.map { "\(BSON.milliseconds($0.createdAt))_\($0.id)" } : nil
+            return MessagePage(messages: messages.reversed(), olderCursor: cursor)
+        }
+    }
+
+    static func parseCursor(_ cursor: String) -> (date: Date, id: ObjectID)? {
+        let parts = cursor.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let id = ObjectID(hex: String(parts[1])) else { return nil }
+        return (BSON.date(milliseconds: milliseconds), id)
+    }
+
+    public func deleteMessages(inRoom roomID: String) async throws(StoreError) {
+        try await perform { connection throws(StoreError) in
+            _ = try connection.deleteMany(connection.context.messages, filter: ["room": .string(roomID)])
+        }
+    }
+
+    static func message(from document: BSONFields) -> ChatMessage? {
+        guard let id = document.objectID("_id") else { return nil }
+        return ChatMessage(
+            id: id.hex,
+            NewChatMessage(
+                roomID: document.string("room") ?? "", userID: document.string("user_id") ?? "",
+                username: document.string("username") ?? "", text: document.string("message") ?? "",
+                timestamp: document.string("timestamp") ?? "", createdAt: document.date("created_at") ?? .distantPast))
     }
 
     // MARK: Revoked tokens
@@ -375,6 +478,14 @@ public final class MongoStore: ChatStore {
                             + "carrying on without it: \(consequence)")
                 }
             }
+            if let message = try connection.createIndex(
+                collection: context.messages, keys: ["room": .int32(1), "created_at": .int32(-1), "_id": .int32(-1)],
+                name: "room_1_created_at_-1__id_-1", unique: false)
+            {
+                failures.append(
+                    "MongoDB: cannot create the index on \(context.database).\(context.messages) (room, created_at) (\(message)); "
+                        + "carrying on without it: loading history will be slower")
+            }
             return failures
         }
         for failure in failures { context.logger.warning("\(failure)") }
@@ -412,7 +523,9 @@ public final class MongoStore: ChatStore {
             key: document.string("key") ?? "",
             createdBy: document["created_by"]?.idString ?? "",
             createdAt: document.date("created_at") ?? .distantPast,
-            members: document.array("members")?.compactMap(\.idString) ?? []
+            members: document.array("members")?.compactMap(\.idString) ?? [],
+            muted: document.array("muted")?.compactMap(\.idString) ?? [],
+            banned: document.array("banned")?.compactMap(\.idString) ?? []
         )
     }
 

@@ -57,10 +57,10 @@ public struct ChatifyServer: Sendable {
             csrfProtect: configuration.jwtCookieCSRFProtect
         )
         let pages = try await PageRenderer.load()
-        ChatEvents(
+        let chatEvents = ChatEvents(
             chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, metrics: metrics, logger: logger
         )
-            .install(on: io.sockets)
+        chatEvents.install(on: io.sockets)
         let sockets = io.sockets
 
         let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]
@@ -73,6 +73,7 @@ public struct ChatifyServer: Sendable {
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             trustProxy: configuration.trustProxyHeaders,
             endSockets: { tokenID in await sockets.to(ChatEvents.tokenRoom(tokenID)).disconnectSockets(close: true) },
+            roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
             logger: logger
         ).add(to: router)
         router.get("/metrics") { _, _ in

@@ -44,6 +44,21 @@ struct TimedStore: ChatStore {
     func deleteRoom(key: String, ownedBy userID: String) async throws(StoreError) -> Bool {
         try await timed { () async throws(StoreError) in try await base.deleteRoom(key: key, ownedBy: userID) }
     }
+    func rooms(memberOf userID: String) async throws(StoreError) -> [Room] {
+        try await timed { () async throws(StoreError) in try await base.rooms(memberOf: userID) }
+    }
+    func updateRoom(key: String, _ change: RoomChange) async throws(StoreError) -> Room? {
+        try await timed { () async throws(StoreError) in try await base.updateRoom(key: key, change) }
+    }
+    func insertMessage(_ message: NewChatMessage) async throws(StoreError) -> ChatMessage {
+        try await timed { () async throws(StoreError) in try await base.insertMessage(message) }
+    }
+    func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
+        try await timed { () async throws(StoreError) in try await base.messages(inRoom: roomID, before: cursor, limit: limit) }
+    }
+    func deleteMessages(inRoom roomID: String) async throws(StoreError) {
+        try await timed { () async throws(StoreError) in try await base.deleteMessages(inRoom: roomID) }
+    }
     func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
         try await timed { () async throws(StoreError) in try await base.revokeToken(id: id, expiresAt: expiresAt) }
     }

@@ -20,14 +20,60 @@ struct RoomsPage {
     }
 
     var rooms: [Entry]
+    var paging: Paging
     var error: String?
     var csrfToken: String
 
-    init(rooms: [Room], error: String? = nil, csrfToken: String = "") {
+    init(rooms: [Room], paging: Paging, error: String? = nil, csrfToken: String = "") {
         self.rooms = rooms.map { Entry(name: $0.name, key: $0.key, memberCount: $0.members.count) }
+        self.paging = paging
         self.error = error
         self.csrfToken = csrfToken
     }
+}
+
+/// Links to the pages before and after this one (`?page=N`), when there are any.
+struct Paging {
+    var previous: String?
+    var next: String?
+
+    init(page: Int, hasMore: Bool, path: String) {
+        previous = page > 1 ? "\(path)?page=\(page - 1)" : nil
+        next = hasMore ? "\(path)?page=\(page + 1)" : nil
+    }
+}
+
+/// `/rooms`: every room the user is a member of.
+struct JoinedRoomsPage {
+    struct Entry {
+        var name: String
+        var key: String
+        var memberCount: Int
+        var role: String
+    }
+
+    var rooms: [Entry]
+    var paging: Paging
+}
+
+/// `/room/<key>/settings`: members with their roles; the owner's forms.
+struct RoomSettingsPage {
+    struct Member {
+        var userID: String
+        var username: String
+        var role: String
+        var muted: Bool
+        /// The owner's moderation buttons are shown for this member.
+        var moderatable: Bool
+    }
+
+    var roomName: String
+    var roomKey: String
+    var isOwner: Bool
+    var members: [Member]
+    var banned: [Member]
+    var error: String?
+    var csrfToken: String
 }
 
 struct ChatPage {

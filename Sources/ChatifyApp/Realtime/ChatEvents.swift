@@ -75,6 +75,7 @@ struct ChatEvents: Sendable {
             }
             socket[SocketEventBucket.self] = SocketEventBucket.Bucket(perSecond: limits.eventsPerSocketPerSecond)
             socket[SignedInUser.self] = SignedInUser.Value(userID: session.user.id, expires: session.claims.expires)
+            socket.data = Self.socketData(session.user)
             socket.join(Self.userRoom(session.user.id))
             if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
         }
@@ -84,6 +85,7 @@ struct ChatEvents: Sendable {
             socket.on("message") { event in await handle(event) { try await post(event, $0) } }
             socket.on("kick_user") { event in await handle(event) { try await kick(event, $0) } }
             socket.on("renew_session") { event in renew(event) }
+            installActivity(on: socket)
         }
     }
 
@@ -94,7 +96,7 @@ struct ChatEvents: Sendable {
 
     /// Checks the token is still valid, runs the event, reports refusals and outages to
     /// the client, and acks when asked (the old backend always acked `[]`).
-    private func handle(_ event: SocketEvent, _ body: (User) async throws -> Void) async {
+    func handle(_ event: SocketEvent, _ body: (User) async throws -> Void) async {
         defer {
             if let ack = event.ack, !ack.wasSent { ack.send([]) }
         }
@@ -117,6 +119,9 @@ struct ChatEvents: Sendable {
         } catch let refusal as Refusal {
             metrics?.countError("event_refused")
             refuse(event, refusal.message)
+        } catch let refusal as ChatRefusal {
+            metrics?.countError("event_refused")
+            refuse(event, refusal.description)
         } catch let error as StoreError {
             logger.error(
                 "store failure in a socket event",
@@ -136,7 +141,7 @@ struct ChatEvents: Sendable {
         event.socket.emit(Self.errorEvent, ["event": .string(event.name), "message": .string(message)])
     }
 
-    private func roomKey(_ event: SocketEvent) throws -> String {
+    func roomKey(_ event: SocketEvent) throws -> String {
         guard let key = event.args.first?["room"]?.stringValue, !key.isEmpty else {
             throw Refusal(message: "No room given.")
         }
@@ -152,21 +157,29 @@ struct ChatEvents: Sendable {
         guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
             throw Refusal(message: "You are not a member of this room.")
         }
-        let chatRooms = event.socket.rooms.filter { $0 != event.socket.id && !$0.hasPrefix("user:") && !$0.hasPrefix("token:") }
+        let chatRooms = Self.chatRooms(of: event.socket.rooms, socketID: event.socket.id)
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
             throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
         }
+        // Opt-in extras (issue 6): the newest history first, then presence and typing.
+        let options = event.args.first
+        if options?["history"]?.boolValue == true { try await sendRecentHistory(event.socket, room: key, user: user) }
+        if options?["presence"]?.boolValue == true { event.socket.join(Self.watchersRoom(key)) }
         event.socket.join(key)
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
+        announcePresence(key, on: event.socket.namespace)
     }
 
     private func leave(_ event: SocketEvent, _ user: User) async throws {
         let key = try roomKey(event)
         let wasIn = event.socket.rooms.contains(key)
         event.socket.leave(key)
+        event.socket.leave(Self.watchersRoom(key))
         // Only a socket that was in the room announces leaving it.
         guard wasIn else { return }
+        await stopTyping(event.socket, room: key)
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.left(user.username)))
+        announcePresence(key, on: event.socket.namespace)
     }
 
     private func post(_ event: SocketEvent, _ user: User) async throws {
@@ -177,11 +190,12 @@ struct ChatEvents: Sendable {
         case .success(let valid): message = valid
         case .failure(let error): throw Refusal(message: error.description + ".")
         }
-        guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
-            throw Refusal(message: "You are not a member of this room.")
-        }
+        // Stored before the broadcast: a store failure is the sender's chat_error and
+        // nothing goes out that history would not show.
+        let stored = try await chat.postMessage(message, toRoom: key, by: user, timestamp: clock.timestamp())
+        await stopTyping(event.socket, room: key)
         let payload: JSONValue = [
-            "username": .string(user.username), "message": .string(message), "timestamp": .string(clock.timestamp()),
+            "username": .string(user.username), "message": .string(message), "timestamp": .string(stored.timestamp),
             "user_id": .string(user.id),
         ]
         event.socket.namespace.to(key).emit("message", payload)
@@ -222,7 +236,8 @@ struct ChatEvents: Sendable {
             // The notice goes out first, so the kicked user's page learns why, then every
             // socket of that user leaves the room.
             namespace.to(key).emit("user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
-            await namespace.to(Self.userRoom(target)).socketsLeave([key])
+            await namespace.to(Self.userRoom(target)).socketsLeave([key, Self.watchersRoom(key)])
+            announcePresence(key, on: namespace)
             logger.info("user kicked", metadata: ["room": "\(key)", "user": "\(target)", "by": "\(user.id)"])
         }
     }

@@ -40,6 +40,8 @@ public struct EventLimits: Sendable, Equatable {
     public var roomsPerSocket: Int = 50
     /// Sockets one user may hold at once (0: no limit).
     public var connectionsPerUser: Int = 20
+    /// How long a `typing` start lasts without another one.
+    public var typingExpiry: Duration = .seconds(5)
 
     public init() {}
 }

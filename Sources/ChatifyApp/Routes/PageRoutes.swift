@@ -17,6 +17,8 @@ struct PageRoutes: Sendable {
     let trustProxy: Bool
     /// Ends the Socket.IO sessions opened with a token (logout).
     let endSockets: @Sendable (_ tokenID: String) async -> Void
+    /// Tells connected sockets about the owner's changes (room settings).
+    let roomBroadcasts: RoomBroadcasts
     let logger: Logger
 
     typealias Context = ChatifyRequestContext
@@ -26,7 +28,8 @@ struct PageRoutes: Sendable {
         ("/", [.get]), ("/register", [.get, .post]), ("/login", [.get, .post]), ("/dashboard", [.get]),
         ("/update_profile", [.post]), ("/my_rooms", [.get]), ("/create_room", [.post]), ("/join_room", [.get, .post]),
         ("/chat/:key", [.get]), ("/leave_room/:key", [.get, .post]), ("/delete_room/:key", [.get, .post]),
-        ("/logout", [.get]), ("/refresh_session", [.post]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]),
+        ("/rooms", [.get]), ("/room/:key/settings", [.get]), ("/room/:key/rename", [.post]),
+        ("/room/:key/rotate_key", [.post]), ("/room/:key/moderate", [.post]), ("/logout", [.get]), ("/refresh_session", [.post]), ("/healthz", [.get]), ("/readyz", [.get]), ("/metrics", [.get]),
     ]
 
     func add(to router: Router<Context>) {
@@ -88,7 +91,9 @@ struct PageRoutes: Sendable {
 
         router.get("/my_rooms") { request, context in
             try await self.signedIn(request, context) { session, _ in
-                self.roomsPage(session, rooms: try await self.chat.roomsCreated(by: session.user.id))
+                let page = Self.pageNumber(request)
+                let (rooms, hasMore) = try await self.chat.roomsCreated(by: session.user.id, page: page, perPage: Self.roomsPerPage)
+                return self.roomsPage(session, rooms: rooms, paging: Paging(page: page, hasMore: hasMore, path: "/my_rooms"))
             }
         }
 
@@ -98,8 +103,10 @@ struct PageRoutes: Sendable {
                 do {
                     _ = try await self.chat.createRoom(named: name, by: session.user.id)
                 } catch ChatService.RoomNameError.empty {
-                    let rooms = try await self.chat.roomsCreated(by: session.user.id)
-                    return self.roomsPage(session, rooms: rooms, error: "Room name cannot be empty", status: .badRequest)
+                    let (rooms, hasMore) = try await self.chat.roomsCreated(by: session.user.id, page: 1, perPage: Self.roomsPerPage)
+                    return self.roomsPage(
+                        session, rooms: rooms, paging: Paging(page: 1, hasMore: hasMore, path: "/my_rooms"),
+                        error: "Room name cannot be empty", status: .badRequest)
                 }
                 return Pages.redirect(to: "/my_rooms")
             }
@@ -113,7 +120,14 @@ struct PageRoutes: Sendable {
         router.post("/join_room") { request, context in
             try await self.changing(request, context) { session, form in
                 let key = try form.required("room_key").trimmingCharacters(in: .whitespaces)
-                guard let room = try await self.chat.joinRoom(key: key, userID: session.user.id) else {
+                let joined: Room?
+                do {
+                    joined = try await self.chat.joinRoom(key: key, userID: session.user.id)
+                } catch let refusal as ChatRefusal {
+                    return self.pages.page(
+                        "join_room", FormPage(error: refusal.description, csrfToken: self.csrfToken(session)), status: .forbidden)
+                }
+                guard let room = joined else {
                     return self.pages.page("join_room", FormPage(error: "Invalid room key", csrfToken: self.csrfToken(session)))
                 }
                 return Pages.redirect(to: "/chat/\(room.key)")
@@ -194,6 +208,8 @@ struct PageRoutes: Sendable {
             }
         }
 
+        addRoomSettings(to: router)
+
         router.get("/healthz") { _, _ in Pages.text("ok") }
         router.get("/readyz") { _, _ in
             do {
@@ -210,12 +226,13 @@ struct PageRoutes: Sendable {
     }
 
     private func roomsPage(
-        _ session: Authenticator.Session, rooms: [Room], error: String? = nil, status: HTTPResponse.Status = .ok
+        _ session: Authenticator.Session, rooms: [Room], paging: Paging, error: String? = nil,
+        status: HTTPResponse.Status = .ok
     ) -> Response {
-        pages.page("my_rooms", RoomsPage(rooms: rooms, error: error, csrfToken: csrfToken(session)), status: status)
+        pages.page("my_rooms", RoomsPage(rooms: rooms, paging: paging, error: error, csrfToken: csrfToken(session)), status: status)
     }
 
-    private func csrfToken(_ session: Authenticator.Session) -> String { session.claims.csrf ?? "" }
+    func csrfToken(_ session: Authenticator.Session) -> String { session.claims.csrf ?? "" }
 
     private func session(_ request: Request) async throws -> Authenticator.Session? {
         try await auth.session(headers: request.headers, cookies: parseCookies(request.headers))
@@ -224,7 +241,7 @@ struct PageRoutes: Sendable {
     /// Runs `body` for the signed-in user; anyone else goes to /login, as before. A
     /// valid token whose user no longer exists, or that was revoked, counts as signed
     /// out. A token past half its life is replaced by a fresh one on the way.
-    private func signedIn(
+    func signedIn(
         _ request: Request,
         _ context: Context,
         _ body: (Authenticator.Session, RequestOrigin) async throws -> Response
@@ -242,7 +259,7 @@ struct PageRoutes: Sendable {
 
     /// A signed-in state change: the form is read, and the CSRF token checked when the
     /// double-submit scheme is on.
-    private func changing(
+    func changing(
         _ request: Request,
         _ context: Context,
         readsForm: Bool = true,

@@ -1,7 +1,7 @@
 // The chat page on the stock Socket.IO client. Every piece of user text goes into the
 // page through textContent, never as HTML.
 (function () {
-    const roomKey = document.body.dataset.roomKey;
+    let roomKey = document.body.dataset.roomKey;
     const currentUserId = document.body.dataset.userId;
     const isOwner = document.body.dataset.isOwner === "true";
     const list = document.getElementById("messages");
@@ -12,6 +12,14 @@
     const sessionLifetime = Number(document.body.dataset.sessionLifetime) || 900;
 
     const socket = io();
+    const counter = document.getElementById("user-count");
+    const memberList = document.getElementById("member-list");
+    const typingBox = document.getElementById("typing-indicator");
+    const historyStatus = document.querySelector(".history-status");
+    // History: the newest page comes with the first join, older ones on scrolling up.
+    let historyLoaded = false;
+    let olderCursor = null;
+    let loadingOlder = false;
 
     function showError(text) {
         errorBox.textContent = text;
@@ -24,6 +32,14 @@
         if (nearBottom) { list.scrollTop = list.scrollHeight; }
     }
 
+    // Older messages go above what is shown, keeping the view where it was.
+    function prepend(items) {
+        const fromBottom = list.scrollHeight - list.scrollTop;
+        const first = list.firstChild;
+        items.forEach(function (item) { list.insertBefore(item, first); });
+        list.scrollTop = list.scrollHeight - fromBottom;
+    }
+
     function systemLine(text) {
         const item = document.createElement("li");
         item.className = "message system";
@@ -33,6 +49,10 @@
 
     function chatLine(data) {
         if (data.username === "System") { systemLine(data.message); return; }
+        append(messageItem(data));
+    }
+
+    function messageItem(data) {
         const item = document.createElement("li");
         item.className = "message" + (data.user_id === currentUserId ? " mine" : "");
         const meta = document.createElement("div");
@@ -56,13 +76,85 @@
         text.className = "text";
         text.textContent = data.message;
         item.append(meta, text);
-        append(item);
+        if (data.id) { item.dataset.messageId = data.id; }
+        return item;
+    }
+
+    function showHistory(page) {
+        if (!page || page.room !== roomKey || !Array.isArray(page.messages)) { return; }
+        olderCursor = page.before || null;
+        prepend(page.messages.map(messageItem));
+        historyStatus.textContent = olderCursor ? "" : (page.messages.length ? "Start of the conversation" : "");
+        historyStatus.hidden = !historyStatus.textContent;
+    }
+
+    function loadOlder() {
+        if (!olderCursor || loadingOlder) { return; }
+        loadingOlder = true;
+        socket.emit("history", { room: roomKey, before: olderCursor }, function (page) {
+            loadingOlder = false;
+            showHistory(page);
+        });
+    }
+    list.addEventListener("scroll", function () {
+        if (list.scrollTop < 40) { loadOlder(); }
+    });
+
+    // Presence: "Online: N" and who, from the server's presence events.
+    function showPresence(data) {
+        if (!data || data.room !== roomKey) { return; }
+        counter.textContent = String(data.count);
+        memberList.replaceChildren();
+        (data.users || []).forEach(function (user) {
+            const item = document.createElement("li");
+            item.textContent = user.username;
+            if (user.user_id === currentUserId) { item.className = "me"; }
+            memberList.appendChild(item);
+        });
+    }
+
+    // Typing: who is typing, as the server says; each entry also ends on its own.
+    const typists = new Map();
+    function showTypists() {
+        const names = Array.from(typists.values()).map(function (entry) { return entry.name; });
+        typingBox.textContent = names.length === 0 ? ""
+            : names.join(", ") + (names.length === 1 ? " is typing\u2026" : " are typing\u2026");
+        typingBox.hidden = names.length === 0;
+    }
+    function onTyping(data) {
+        if (!data || data.room !== roomKey || data.user_id === currentUserId) { return; }
+        const previous = typists.get(data.user_id);
+        if (previous) { window.clearTimeout(previous.timer); }
+        if (data.typing) {
+            const timer = window.setTimeout(function () { typists.delete(data.user_id); showTypists(); }, 8000);
+            typists.set(data.user_id, { name: data.username, timer: timer });
+        } else {
+            typists.delete(data.user_id);
+        }
+        showTypists();
+    }
+    let lastTypingSent = 0;
+    function typed() {
+        const now = Date.now();
+        if (!input.value) { return; }
+        // The server expires a start after 5 s: renew it every 2 s while typing.
+        if (now - lastTypingSent > 2000) {
+            lastTypingSent = now;
+            socket.emit("typing", { room: roomKey, typing: true });
+        }
+    }
+    function stoppedTyping() {
+        if (lastTypingSent) {
+            lastTypingSent = 0;
+            socket.emit("typing", { room: roomKey, typing: false });
+        }
     }
 
     function sendMessage() {
         const message = input.value;
         if (!message.trim()) { return; }
         socket.emit("message", { room: roomKey, message: message });
+        lastTypingSent = 0;  // the server ends typing with the message
         input.value = "";
         input.focus();
     }
@@ -70,7 +162,9 @@
     // Joined on every connect, so a reconnection puts the socket back in the room.
     socket.on("connect", function () {
         showError("");
-        socket.emit("join", { room: roomKey });
+        // History only with the first join: a reconnection keeps what is shown.
+        socket.emit("join", { room: roomKey, history: !historyLoaded, presence: true });
+        historyLoaded = true;
     });
     socket.on("connect_error", function (error) {
         showError(error && error.message === "Authentication required"
@@ -81,6 +175,28 @@
         }
     });
     socket.on("message", chatLine);
+    socket.on("history", showHistory);
+    socket.on("presence", showPresence);
+    socket.on("typing", onTyping);
+    socket.on("moderation", function (data) {
+        if (!data || data.room !== roomKey || data.user_id !== currentUserId) { return; }
+        if (data.action === "mute") { showError("The owner muted you: you can read but not post."); }
+        if (data.action === "unmute") { showError(""); }
+    });
+    // The owner renamed the room or gave it a new key: follow it.
+    socket.on("room_updated", function (data) {
+        if (!data || data.room !== roomKey) { return; }
+        roomKey = data.key;
+        document.body.dataset.roomKey = data.key;
+        document.querySelector(".chat-header h1").textContent = data.name;
+        document.title = data.name + " - Chat";
+        const settings = document.getElementById("settings-link");
+        if (settings) { settings.href = "/room/" + encodeURIComponent(data.key) + "/settings"; }
+        document.querySelectorAll("form[action^='/leave_room/']").forEach(function (form) {
+            form.action = "/leave_room/" + encodeURIComponent(data.key);
+        });
+        window.history.replaceState(null, "", "/chat/" + encodeURIComponent(data.key));
+    });
     socket.on("user_kicked", function (data) {
         if (data.kicked_user_id === currentUserId) {
             socket.disconnect();
@@ -112,6 +228,8 @@
     input.addEventListener("keypress", function (event) {
         if (event.key === "Enter") { sendMessage(); }
     });
+    input.addEventListener("input", typed);
+    input.addEventListener("blur", stoppedTyping);
     window.addEventListener("beforeunload", function () {
         socket.emit("leave", { room: roomKey });
     });
