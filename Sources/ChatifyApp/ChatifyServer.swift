@@ -36,7 +36,17 @@ public struct ChatifyServer: Sendable {
         if let node = configuration.nodeID {
             engine.handshakeCookie = "chatify_node=\(node); Path=/; HttpOnly; SameSite=Lax"
         }
-        self.io = SocketIOServer(engine: EngineServer(configuration: engine, logger: logger), adapter: adapter, logger: logger)
+        var socketIO = SocketIOConfiguration()
+        if configuration.connectionStateRecovery > 0 {
+            // Middlewares run again: the token is checked anew and the user's state rebuilt.
+            socketIO.connectionStateRecovery = ConnectionStateRecovery(
+                maxDisconnectionDuration: .seconds(configuration.connectionStateRecovery), skipMiddlewares: false
+            )
+        }
+        self.io = SocketIOServer(
+            engine: EngineServer(configuration: engine, logger: logger), configuration: socketIO, adapter: adapter,
+            logger: logger
+        )
     }
 
     /// The Hummingbird application serving pages and Socket.IO on `HOST`:`PORT`.

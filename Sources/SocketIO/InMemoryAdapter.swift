@@ -6,20 +6,25 @@ public final class InMemoryAdapter: SocketIOAdapter {
     private struct State {
         var members: [String: Set<String>] = [:]  // room -> socket ids
         var roomsBySocket: [String: Set<String>] = [:]
+        /// Present when the server has connection state recovery on.
+        var recovery: RecoveryBuffer?
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     public let sockets: any LocalSockets
 
     public init(sockets: any LocalSockets) {
         self.sockets = sockets
+        self.state = Mutex(State(recovery: sockets.connectionStateRecovery.map(RecoveryBuffer.init)))
     }
 
     public func addAll(_ socketID: String, rooms: Set<String>) {
-        state.withLock { state in
-            state.roomsBySocket[socketID, default: []].formUnion(rooms)
-            for room in rooms { state.members[room, default: []].insert(socketID) }
-        }
+        state.withLock { Self.add(socketID, to: rooms, in: &$0) }
+    }
+
+    private static func add(_ socketID: String, to rooms: Set<String>, in state: inout State) {
+        state.roomsBySocket[socketID, default: []].formUnion(rooms)
+        for room in rooms { state.members[room, default: []].insert(socketID) }
     }
 
     public func delete(_ socketID: String, room: String) {
@@ -51,28 +56,50 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> {
-        state.withLock { state in
-            var selected: Set<String>
-            if options.rooms.isEmpty {
-                selected = Set(state.roomsBySocket.keys)
-            } else {
-                selected = []
-                for room in options.rooms {
-                    if let members = state.members[room] { selected.formUnion(members) }
-                }
+        state.withLock { Self.select(options, in: $0) }
+    }
+
+    private static func select(_ options: BroadcastOptions, in state: State) -> Set<String> {
+        var selected: Set<String>
+        if options.rooms.isEmpty {
+            selected = Set(state.roomsBySocket.keys)
+        } else {
+            selected = []
+            for room in options.rooms {
+                if let members = state.members[room] { selected.formUnion(members) }
             }
-            for room in options.except {
-                if let members = state.members[room] { selected.subtract(members) }
-            }
-            return selected
         }
+        for room in options.except {
+            if let members = state.members[room] { selected.subtract(members) }
+        }
+        return selected
     }
 
     /// Encodes the packet once and queues the same bytes for every selected socket.
+    /// With recovery on, the packet is stamped and kept in the same step as choosing its
+    /// recipients, so a resuming socket gets it either live or among its missed packets.
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
-        let frames = SocketPacketEncoder.encode(packet)
-        for id in localSocketIDs(options) {
+        let (sent, recipients) = state.withLock { state in
+            (state.recovery?.stamp(packet, options: options) ?? packet, Self.select(options, in: state))
+        }
+        let frames = SocketPacketEncoder.encode(sent)
+        for id in recipients {
             sockets.socket(id: id)?.deliver(frames, volatile: options.volatile)
+        }
+    }
+
+    public func persistSession(_ session: SocketSessionRecord) {
+        state.withLock { $0.recovery?.keep(session) }
+    }
+
+    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
+        state.withLock { $0.recovery?.take(pid: pid, offset: offset) }
+    }
+
+    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
+        state.withLock { state in
+            Self.add(session.sid, to: session.rooms, in: &state)
+            return state.recovery?.missed(after: offset, rooms: session.rooms) ?? []
         }
     }
 
@@ -90,12 +117,14 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func leave(_ options: BroadcastOptions, rooms: Set<String>) {
+        state.withLock { $0.recovery?.leave(options, rooms: rooms) }
         for id in localSocketIDs(options) {
             for room in rooms { sockets.socket(id: id)?.leave(room) }
         }
     }
 
     public func disconnect(_ options: BroadcastOptions, close: Bool) {
+        state.withLock { $0.recovery?.forget(options) }
         for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
     }
 

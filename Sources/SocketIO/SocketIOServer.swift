@@ -12,6 +12,8 @@ public struct SocketIOConfiguration: Sendable {
     public var maxAttachments = 10
     /// Namespaces one connection may join at once.
     public var maxNamespacesPerConnection = 32
+    /// Off (nil) by default: see `ConnectionStateRecovery`.
+    public var connectionStateRecovery: ConnectionStateRecovery?
 
     public init() {}
 }
@@ -46,7 +48,8 @@ public final class SocketIOServer: Sendable {
         let name = name.hasPrefix("/") ? name : "/" + name
         return namespaces.withLock { namespaces in
             if let existing = namespaces[name] { return existing }
-            let namespace = Namespace(name: name, adapterFactory: adapterFactory)
+            let namespace = Namespace(
+                name: name, adapterFactory: adapterFactory, recovery: configuration.connectionStateRecovery)
             namespaces[name] = namespace
             return namespace
         }
@@ -144,11 +147,14 @@ final class SocketIOConnection: EngineSessionDelegate {
             session.send(SocketPacketEncoder.encode(refusal))
             return
         }
+        let resumption = recoverableSession(in: namespace, auth: auth)
         let socket = Socket(
             id: EngineServer.makeID(),
+            pid: namespace.recovery == nil ? nil : EngineServer.makeID(),
             namespace: namespace,
             handshake: SocketHandshake(request: session.request, auth: auth),
-            connection: self
+            connection: self,
+            resuming: resumption
         )
         enum Admission { case admitted, duplicate, tooMany }
         let admission = state.withLock { state -> Admission in
@@ -158,6 +164,9 @@ final class SocketIOConnection: EngineSessionDelegate {
             state.connectTimer?.cancel()
             state.connectTimer = nil
             return .admitted
+        }
+        if admission != .admitted, let resumption {
+            namespace.adapter.persistSession(resumption.session)  // not used: keep it for another try
         }
         switch admission {
         case .admitted:
@@ -172,6 +181,16 @@ final class SocketIOConnection: EngineSessionDelegate {
             )
             session.send(SocketPacketEncoder.encode(refusal))
         }
+    }
+
+    /// The kept session the CONNECT's `auth: {pid, offset}` names, taken from the adapter.
+    private func recoverableSession(in namespace: Namespace, auth: JSONValue) -> (
+        session: SocketSessionRecord, offset: String
+    )? {
+        guard namespace.recovery != nil, let pid = auth["pid"]?.stringValue, let offset = auth["offset"]?.stringValue,
+            let session = namespace.adapter.restoreSession(pid: pid, offset: offset)
+        else { return nil }
+        return (session, offset)
     }
 
     /// A socket left (or was refused): the client may connect to that namespace again.

@@ -136,6 +136,16 @@ public final class RedisAdapter: SocketIOAdapter {
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> { local.localSocketIDs(options) }
     public var localRooms: Set<String> { local.localRooms }
 
+    // Recovery stays on this node (sessions and stamped broadcasts in `local`): a client
+    // that comes back to the same node (sticky load balancing) recovers.
+    public func persistSession(_ session: SocketSessionRecord) { local.persistSession(session) }
+    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
+        local.restoreSession(pid: pid, offset: offset)
+    }
+    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
+        local.resume(session, after: offset)
+    }
+
     // MARK: Broadcast
 
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
