@@ -24,6 +24,7 @@ public struct ChatifyServer: Sendable {
         var engine = EngineConfiguration()
         engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
         engine.maxPayload = configuration.maxPayload
+        engine.allowEIO3 = configuration.allowEIO3
         if configuration.maxConnectionsPerAddress > 0 {
             engine.maxSessionsPerAddress = configuration.maxConnectionsPerAddress
         }

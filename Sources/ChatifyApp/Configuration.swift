@@ -54,6 +54,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `CONNECTION_STATE_RECOVERY`: seconds a disconnected chat socket can be recovered
     /// with its rooms and missed messages (0: off, old clients see unchanged packets).
     public var connectionStateRecovery = 0
+    /// `ALLOW_EIO3`: accept Engine.IO v3 clients (socket.io-client 2.x), as Node's `allowEIO3`.
+    public var allowEIO3 = false
 
     public init() {}
 
@@ -131,6 +133,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("MAX_CONNECTIONS_PER_IP", 0...10_000_000) { maxConnectionsPerAddress = value }
         if let value = try integer("MAX_PAYLOAD", 1024...100_000_000) { maxPayload = value }
         if let value = try integer("CONNECTION_STATE_RECOVERY", 0...86_400) { connectionStateRecovery = value }
+        if let value = try boolean("ALLOW_EIO3") { allowEIO3 = value }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

@@ -31,7 +31,7 @@ public enum PollingBody: Sendable {
     case tooLarge
 }
 
-/// An Engine.IO v4 server: handshakes, sessions and both transports, behind
+/// An Engine.IO v4 server (and v3 with `allowEIO3`): handshakes, sessions and both transports, behind
 /// framework-neutral request types so any HTTP server can carry it.
 public final class EngineServer: Sendable {
     public typealias ConnectionHandler = @Sendable (EngineSession) -> (any EngineSessionDelegate)?
@@ -108,7 +108,9 @@ public final class EngineServer: Sendable {
         if let error = verify(request, transport: .polling) {
             if error == .unknownSession, request.method == .get, let sid = request.query["sid"], takeTombstone(sid) {
                 headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload([EngineOutgoing.noop]))
+                return EngineResponse(
+                    status: .ok, headers: headers, body: Self.encodePayload([EngineOutgoing.noop], for: requestedVersion(request))
+                )
             }
             return errorResponse(error, headers: headers)
         }
@@ -123,7 +125,9 @@ public final class EngineServer: Sendable {
             switch await session.poll() {
             case .payload(let packets):
                 headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload(packets))
+                return EngineResponse(
+                    status: .ok, headers: headers, body: Self.encodePayload(packets, for: session.protocolVersion)
+                )
             case .refused(let error):
                 return errorResponse(error, headers: headers)
             }
@@ -142,7 +146,10 @@ public final class EngineServer: Sendable {
             case .bytes(let bytes):
                 let packets: [EnginePacket]
                 do {
-                    packets = try EngineCodec.decodePayload(bytes)
+                    switch session.protocolVersion {
+                    case .v4: packets = try EngineCodec.decodePayload(bytes)
+                    case .v3: packets = try EngineCodecV3.decodePayload(bytes)
+                    }
                 } catch {
                     logger.debug("closing session after a bad payload", metadata: ["sid": "\(sid)", "error": "\(error)"])
                     session.fail(.parseError)
@@ -168,8 +175,22 @@ public final class EngineServer: Sendable {
         return EngineResponse(
             status: .ok,
             headers: headers,
-            body: EngineCodec.encodePayload([openPacket(for: session, transport: .polling)])
+            body: Self.encodePayload([openPacket(for: session, transport: .polling)], for: session.protocolVersion)
         )
+    }
+
+    private static func encodePayload(
+        _ packets: some Collection<EngineOutgoing>, for version: EngineProtocolVersion
+    ) -> ByteBuffer {
+        switch version {
+        case .v4: return EngineCodec.encodePayload(packets)
+        case .v3: return EngineCodecV3.encodePayload(packets)
+        }
+    }
+
+    /// The protocol a request asks for (`EIO=3` or 4), once `verify` has accepted it.
+    private func requestedVersion(_ request: EngineRequest) -> EngineProtocolVersion {
+        request.query["EIO"] == "3" && configuration.allowEIO3 ? .v3 : .v4
     }
 
     // MARK: - WebSocket
@@ -224,9 +245,10 @@ public final class EngineServer: Sendable {
         defer { openWebSockets.withLock { $0 -= 1 } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                let version = session.protocolVersion
                 while let batch = await session.nextBatch(for: link) {
                     do {
-                        try await writer.write(batch)
+                        try await writer.write(version == .v4 ? batch : batch.map(EngineCodecV3.webSocketFrame))
                     } catch {
                         break
                     }
@@ -237,9 +259,11 @@ public final class EngineServer: Sendable {
                 for try await frame in inbound {
                     let packet: EnginePacket
                     do {
-                        switch frame {
-                        case .text(let text): packet = try EngineCodec.decode(text: text)
-                        case .binary(let bytes): packet = .message(.binary(bytes))
+                        switch (frame, session.protocolVersion) {
+                        case (.text(let text), .v4): packet = try EngineCodec.decode(text: text)
+                        case (.binary(let bytes), .v4): packet = .message(.binary(bytes))
+                        case (.text(let text), .v3): packet = try EngineCodecV3.decode(text: Substring(text).utf8)
+                        case (.binary(let bytes), .v3): packet = try EngineCodecV3.decode(binaryFrame: bytes)
                         }
                     } catch {
                         logger.debug("closing session after a bad frame", metadata: ["sid": "\(session.id)", "error": "\(error)"])
@@ -277,6 +301,7 @@ public final class EngineServer: Sendable {
             configuration: configuration,
             eventLoop: eventLoopGroup.next(),
             statistics: statistics,
+            protocolVersion: requestedVersion(request),
             onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
         )
         var link = EngineSession.LinkID(value: 0)
@@ -394,7 +419,9 @@ public final class EngineServer: Sendable {
         if transport == .polling && request.method != .get {
             return .badHandshakeMethod
         }
-        guard request.query["EIO"] == "4" else { return .unsupportedProtocolVersion }
+        guard request.query["EIO"] == "4" || (request.query["EIO"] == "3" && configuration.allowEIO3) else {
+            return .unsupportedProtocolVersion
+        }
         return nil
     }
 

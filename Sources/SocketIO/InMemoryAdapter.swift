@@ -79,12 +79,20 @@ public final class InMemoryAdapter: SocketIOAdapter {
     /// With recovery on, the packet is stamped and kept in the same step as choosing its
     /// recipients, so a resuming socket gets it either live or among its missed packets.
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
-        let (sent, recipients) = state.withLock { state in
-            (state.recovery?.stamp(packet, options: options) ?? packet, Self.select(options, in: state))
+        let (stamped, recipients) = state.withLock { state in
+            (state.recovery?.stamp(packet, options: options), Self.select(options, in: state))
         }
-        let frames = SocketPacketEncoder.encode(sent)
+        let frames = SocketPacketEncoder.encode(stamped ?? packet)
+        // Only clients that know about recovery (they got a pid) get the offset.
+        var plainFrames: [EngineOutgoing]?
         for id in recipients {
-            sockets.socket(id: id)?.deliver(frames, volatile: options.volatile)
+            guard let socket = sockets.socket(id: id) else { continue }
+            if stamped == nil || socket.pid != nil {
+                socket.deliver(frames, volatile: options.volatile)
+            } else {
+                if plainFrames == nil { plainFrames = SocketPacketEncoder.encode(packet) }
+                socket.deliver(plainFrames ?? frames, volatile: options.volatile)
+            }
         }
     }
 

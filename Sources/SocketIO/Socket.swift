@@ -296,9 +296,13 @@ public final class Socket: Sendable {
             guard connected, connection.session.isOpen else { return }
             namespace.register(self)
             namespace.adapter.addAll(id, rooms: [id])
-            var answer: JSONObject = ["sid": .string(id)]
-            if let pid { answer["pid"] = .string(pid) }
-            send(SocketPacket(type: .connect, namespace: namespace.name, data: .object(answer)))
+            if connection.isLegacyClient {
+                send(SocketPacket(type: .connect, namespace: namespace.name))
+            } else {
+                var answer: JSONObject = ["sid": .string(id)]
+                if let pid { answer["pid"] = .string(pid) }
+                send(SocketPacket(type: .connect, namespace: namespace.name, data: .object(answer)))
+            }
             if let resumption { replayMissed(resumption.session, after: resumption.offset) }
             if let handler = namespace.connectionHandler {
                 await handler(self)
@@ -326,9 +330,7 @@ public final class Socket: Sendable {
     private func refuse(message: String, data: JSONValue?) {
         state.withLock { $0.phase = .disconnected }
         namespace.adapter.deleteAll(id)
-        var payload: JSONObject = ["message": .string(message)]
-        if let data { payload["data"] = data }
-        send(SocketPacket(type: .connectError, namespace: namespace.name, data: .object(payload)))
+        send(connection.refusal(namespace.name, message: message, data: data))
         connection.forget(self)
     }
 

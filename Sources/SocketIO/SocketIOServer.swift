@@ -39,7 +39,10 @@ public final class SocketIOServer: Sendable {
         _ = of("/")
         engine.onConnection { [weak self] session in
             guard let self else { return nil }
-            return SocketIOConnection(server: self, session: session)
+            let connection = SocketIOConnection(server: self, session: session)
+            // Socket.IO v2 clients (Engine.IO v3) are in `/` without asking.
+            if session.protocolVersion == .v3 { connection.connect(to: "/", auth: .object([:])) }
+            return connection
         }
     }
 
@@ -92,6 +95,7 @@ final class SocketIOConnection: EngineSessionDelegate {
         self.server = server
         self.session = session
         self.state = Mutex(State(decoder: SocketPacketDecoder(maxAttachments: server.configuration.maxAttachments)))
+        guard session.protocolVersion == .v4 else { return }
         let timer = session.eventLoop.scheduleTask(in: TimeAmount(server.configuration.connectTimeout)) {
             [weak self] () -> Void in
             self?.connectTimeoutExpired()
@@ -127,9 +131,15 @@ final class SocketIOConnection: EngineSessionDelegate {
         }
     }
 
+    /// Whether the client speaks Socket.IO v4 (the v2 client's protocol) over Engine.IO v3.
+    var isLegacyClient: Bool { session.protocolVersion == .v3 }
+
     private func dispatch(_ packet: SocketPacket) {
         if packet.type == .connect {
-            connect(to: packet.namespace, auth: packet.data ?? .object([:]))
+            // A v2 client puts its query in the namespace (`0/chat?token=…,`); it is not
+            // part of the name.
+            let name = isLegacyClient ? String(packet.namespace.prefix { $0 != "?" }) : packet.namespace
+            connect(to: name, auth: packet.data ?? .object([:]))
             return
         }
         guard let socket = state.withLock({ $0.sockets[packet.namespace] }) else {
@@ -141,16 +151,16 @@ final class SocketIOConnection: EngineSessionDelegate {
         socket.receive(packet)
     }
 
-    private func connect(to name: String, auth: JSONValue) {
+    func connect(to name: String, auth: JSONValue) {
         guard let namespace = server.existingNamespace(name) else {
-            let refusal = SocketPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"])
-            session.send(SocketPacketEncoder.encode(refusal))
+            session.send(SocketPacketEncoder.encode(refusal(name, message: "Invalid namespace", data: nil)))
             return
         }
-        let resumption = recoverableSession(in: namespace, auth: auth)
+        // A v2 client cannot recover; its socket id is the Engine.IO id (`/nsp#id` elsewhere).
+        let resumption = isLegacyClient ? nil : recoverableSession(in: namespace, auth: auth)
         let socket = Socket(
-            id: EngineServer.makeID(),
-            pid: namespace.recovery == nil ? nil : EngineServer.makeID(),
+            id: isLegacyClient ? (name == "/" ? session.id : name + "#" + session.id) : EngineServer.makeID(),
+            pid: namespace.recovery == nil || isLegacyClient ? nil : EngineServer.makeID(),
             namespace: namespace,
             handshake: SocketHandshake(request: session.request, auth: auth),
             connection: self,
@@ -174,13 +184,19 @@ final class SocketIOConnection: EngineSessionDelegate {
         case .duplicate:
             break
         case .tooMany:
-            let refusal = SocketPacket(
-                type: .connectError,
-                namespace: name,
-                data: ["message": "Too many namespaces on one connection"]
-            )
-            session.send(SocketPacketEncoder.encode(refusal))
+            session.send(
+                SocketPacketEncoder.encode(refusal(name, message: "Too many namespaces on one connection", data: nil)))
         }
+    }
+
+    /// CONNECT_ERROR: `{message, data?}`, or for a v2 client its data or the bare message.
+    func refusal(_ namespace: String, message: String, data: JSONValue?) -> SocketPacket {
+        if isLegacyClient {
+            return SocketPacket(type: .connectError, namespace: namespace, data: data ?? .string(message))
+        }
+        var payload: JSONObject = ["message": .string(message)]
+        if let data { payload["data"] = data }
+        return SocketPacket(type: .connectError, namespace: namespace, data: .object(payload))
     }
 
     /// The kept session the CONNECT's `auth: {pid, offset}` names, taken from the adapter.
