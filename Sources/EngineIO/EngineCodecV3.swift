@@ -10,8 +10,8 @@ public enum EngineProtocolVersion: Int, Sendable, Equatable {
 /// Engine.IO v3 framing. Packets are the same as in v4 except binary ones, which carry
 /// their type: a raw type byte before the data in binary frames, `b4<base64>` in text.
 /// A polling payload is `<length>:<packet>` repeated (length in UTF-16 code units, as
-/// JavaScript counts), or, from clients that send binary, records of
-/// `<0 text | 1 binary><length as decimal digit bytes><0xFF><packet>` (length in bytes).
+/// JavaScript counts), or records of `<0 text | 1 binary><length as decimal digit
+/// bytes><0xFF><packet>` (length in bytes) for clients that read binary.
 public enum EngineCodecV3 {
     /// Why a v3 payload is malformed.
     public enum PayloadError: Error, Equatable, Sendable {
@@ -122,25 +122,35 @@ public enum EngineCodecV3 {
         return packets
     }
 
-    /// Encodes a polling response in text framing (binary as `b4<base64>`), which every
-    /// v3 client reads.
-    public static func encodePayload(_ packets: some Collection<EngineOutgoing>) -> ByteBuffer {
+    /// Encodes a polling response. Binary framing (byte lengths, unambiguous whatever
+    /// the characters) unless the client asked for base64 (`b64=1`): then text framing
+    /// with binary messages as `b4<base64>`.
+    public static func encodePayload(_ packets: some Collection<EngineOutgoing>, base64: Bool) -> ByteBuffer {
         var buffer = ByteBuffer()
-        if packets.isEmpty {
+        if packets.isEmpty, base64 {
             buffer.writeString("0:")
             return buffer
         }
         for packet in packets {
-            let text: String
-            switch packet.kind {
-            case .text:
-                text = String(buffer: packet.bytes)
-            case .binary:
-                text = "b4" + String(decoding: Base64.encode(Array(packet.bytes.readableBytesView)), as: UTF8.self)
+            if base64 {
+                let text: String
+                switch packet.kind {
+                case .text: text = String(buffer: packet.bytes)
+                case .binary: text = "b4" + String(decoding: Base64.encode(Array(packet.bytes.readableBytesView)), as: UTF8.self)
+                }
+                buffer.writeString(String(text.utf16.count))
+                buffer.writeInteger(UInt8(ascii: ":"))
+                buffer.writeString(text)
+            } else {
+                let isBinary = packet.kind == .binary
+                buffer.writeInteger(UInt8(isBinary ? 1 : 0))
+                for digit in String(packet.bytes.readableBytes + (isBinary ? 1 : 0)).utf8 {
+                    buffer.writeInteger(digit - UInt8(ascii: "0"))
+                }
+                buffer.writeInteger(UInt8(0xFF))
+                if isBinary { buffer.writeInteger(EnginePacketType.message.rawValue - UInt8(ascii: "0")) }
+                buffer.writeImmutableBuffer(packet.bytes)
             }
-            buffer.writeString(String(text.utf16.count))
-            buffer.writeInteger(UInt8(ascii: ":"))
-            buffer.writeString(text)
         }
         return buffer
     }

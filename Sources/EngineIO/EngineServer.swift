@@ -107,10 +107,7 @@ public final class EngineServer: Sendable {
         }
         if let error = verify(request, transport: .polling) {
             if error == .unknownSession, request.method == .get, let sid = request.query["sid"], takeTombstone(sid) {
-                headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(
-                    status: .ok, headers: headers, body: Self.encodePayload([EngineOutgoing.noop], for: requestedVersion(request))
-                )
+                return payloadResponse([EngineOutgoing.noop], for: requestedVersion(request), request, headers: headers)
             }
             return errorResponse(error, headers: headers)
         }
@@ -124,10 +121,7 @@ public final class EngineServer: Sendable {
         case .get:
             switch await session.poll() {
             case .payload(let packets):
-                headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(
-                    status: .ok, headers: headers, body: Self.encodePayload(packets, for: session.protocolVersion)
-                )
+                return payloadResponse(packets, for: session.protocolVersion, request, headers: headers)
             case .refused(let error):
                 return errorResponse(error, headers: headers)
             }
@@ -170,22 +164,27 @@ public final class EngineServer: Sendable {
         guard let session = openSession(request, transport: .polling) else {
             return errorResponse(.forbidden, headers: headers)
         }
-        headers[.contentType] = "text/plain; charset=UTF-8"
         if let cookie = configuration.handshakeCookie { headers[.setCookie] = cookie }
-        return EngineResponse(
-            status: .ok,
-            headers: headers,
-            body: Self.encodePayload([openPacket(for: session, transport: .polling)], for: session.protocolVersion)
-        )
+        return payloadResponse(
+            [openPacket(for: session, transport: .polling)], for: session.protocolVersion, request, headers: headers)
     }
 
-    private static func encodePayload(
-        _ packets: some Collection<EngineOutgoing>, for version: EngineProtocolVersion
-    ) -> ByteBuffer {
+    /// A polling answer in the session's framing.
+    private func payloadResponse(
+        _ packets: [EngineOutgoing], for version: EngineProtocolVersion, _ request: EngineRequest, headers: HTTPFields
+    ) -> EngineResponse {
+        var headers = headers
+        let body: ByteBuffer
         switch version {
-        case .v4: return EngineCodec.encodePayload(packets)
-        case .v3: return EngineCodecV3.encodePayload(packets)
+        case .v4:
+            headers[.contentType] = "text/plain; charset=UTF-8"
+            body = EngineCodec.encodePayload(packets)
+        case .v3:
+            let base64 = request.query["b64"] != nil
+            headers[.contentType] = base64 ? "text/plain; charset=UTF-8" : "application/octet-stream"
+            body = EngineCodecV3.encodePayload(packets, base64: base64)
         }
+        return EngineResponse(status: .ok, headers: headers, body: body)
     }
 
     /// The protocol a request asks for (`EIO=3` or 4), once `verify` has accepted it.

@@ -7,10 +7,19 @@ import Testing
 /// Engine.IO v3 clients (`EIO=3`), accepted only with `allowEIO3`.
 @Suite("Engine.IO v3 clients")
 struct EngineV3Tests {
-    private func v3Query(sid: String? = nil, transport: String = "polling") -> [String: String] {
+    /// With `b64`, polling answers use text framing, which these tests read as strings.
+    private func v3Query(sid: String? = nil, transport: String = "polling", base64: Bool = true) -> [String: String] {
         var query = ["EIO": "3", "transport": transport]
+        if base64 { query["b64"] = "1" }
         if let sid { query["sid"] = sid }
         return query
+    }
+
+    /// A polling GET's raw body and Content-Type.
+    private func rawGet(_ harness: EngineHarness, _ query: [String: String]) async -> ([UInt8], String?) {
+        let request = EngineRequest(method: .get, path: "/engine.io/", query: query, headers: [:], host: "127.0.0.1:5000")
+        let response = await harness.server.handlePolling(request)
+        return (Array(response.body.readableBytesView), response.headers[.contentType])
     }
 
     private func v3Handshake(_ harness: EngineHarness) async throws -> String {
@@ -58,6 +67,24 @@ struct EngineV3Tests {
         #expect(await events.next() == .message(.text("é")))
         #expect(await events.next() == .message(.binary(ByteBuffer(bytes: [1, 2, 3]))))
         #expect(await harness.request(.get, v3Query(sid: sid)).body == "2:4é6:b4AQID")
+    }
+
+    @Test("without b64, polling answers use the binary framing: byte lengths, raw binary with its type byte")
+    func binaryFramedAnswers() async throws {
+        let harness = EngineHarness { $0.allowEIO3 = true }
+        let (opening, type) = await rawGet(harness, v3Query(base64: false))
+        #expect(type == "application/octet-stream")
+        let separator = try #require(opening.firstIndex(of: 0xFF))
+        #expect(opening.first == 0)
+        let length = opening[1..<separator].reduce(0) { $0 * 10 + Int($1) }
+        #expect(length == opening.count - separator - 1)
+        let open = String(decoding: opening[(separator + 1)...], as: UTF8.self)
+        let sid = String(open.dropFirst(#"0{"sid":""#.count).prefix(20))
+        let text = Array("4😀".utf8)
+        let body: [UInt8] = [0, UInt8(text.count), 0xFF] + text + [1, 3, 0xFF, 4, 7, 8]
+        _ = await harness.request(.post, v3Query(sid: sid), body: .bytes(ByteBuffer(bytes: body)))
+        let (answer, _) = await rawGet(harness, v3Query(sid: sid, base64: false))
+        #expect(answer == [0, 5, 0xFF] + text + [1, 3, 0xFF, 4, 7, 8])
     }
 
     @Test("a malformed v3 payload closes that session", arguments: ["5:4abc", "x:4", "2:b1AA", "4"])
