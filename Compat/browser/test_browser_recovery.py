@@ -177,13 +177,14 @@ def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(re
         alice.wait(lambda b: socket_state(b)["connected"] is False, "alice's page noticed the cut")
 
         sent = []
-        while time.monotonic() - started < CUT_SECONDS - 1:
+        while time.monotonic() - started < CUT_SECONDS - 2:
             text = f"while you were away #{len(sent) + 1}"
             bob.type_message(text).send_keys("\n")
             bob.wait_for_chat_line("bob", text)
             sent.append(text)
         assert len(sent) >= 3, f"bob posted only {len(sent)} messages during the cut"
-        assert not socket_state(alice)["connected"], "alice reconnected while the proxy refused connections"
+        if proxy.refusing.is_set():
+            assert not socket_state(alice)["connected"], "alice reconnected while the proxy refused connections"
 
         after = alice.wait(
             lambda b: (s := socket_state(b)) and s["connected"] and s,

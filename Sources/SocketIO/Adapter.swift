@@ -61,6 +61,10 @@ public protocol SocketIOAdapter: Sendable {
 
     /// Keeps a disconnected socket's session for its client to recover.
     func persistSession(_ session: SocketSessionRecord)
+    /// Takes a socket that lost its connection out of every room and keeps its session
+    /// with those rooms, as one step (so a concurrent `socketsLeave` cannot slip between
+    /// the two); returns the rooms.
+    func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String>
     /// Takes the session back if it is still kept and the broadcasts after `offset` are
     /// too; it can be restored once.
     func restoreSession(pid: String, offset: String) -> SocketSessionRecord?
@@ -72,6 +76,11 @@ public protocol SocketIOAdapter: Sendable {
 
 extension SocketIOAdapter {
     public func persistSession(_ session: SocketSessionRecord) {}
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        let rooms = rooms(of: socketID)
+        deleteAll(socketID)
+        return rooms
+    }
     public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? { nil }
     public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
         addAll(session.sid, rooms: session.rooms)

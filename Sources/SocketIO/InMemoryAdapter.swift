@@ -1,4 +1,5 @@
 import EngineIO
+public import OrderedJSON
 import Synchronization
 
 /// Rooms and broadcasts within this process.
@@ -35,10 +36,13 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func deleteAll(_ socketID: String) {
-        state.withLock { state in
-            guard let rooms = state.roomsBySocket.removeValue(forKey: socketID) else { return }
-            for room in rooms { Self.removeMember(socketID, from: room, in: &state) }
-        }
+        state.withLock { _ = Self.removeAll(socketID, in: &$0) }
+    }
+
+    private static func removeAll(_ socketID: String, in state: inout State) -> Set<String> {
+        guard let rooms = state.roomsBySocket.removeValue(forKey: socketID) else { return [] }
+        for room in rooms { removeMember(socketID, from: room, in: &state) }
+        return rooms
     }
 
     private static func removeMember(_ socketID: String, from room: String, in state: inout State) {
@@ -100,6 +104,14 @@ public final class InMemoryAdapter: SocketIOAdapter {
         state.withLock { $0.recovery?.keep(session) }
     }
 
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        state.withLock { state in
+            let rooms = Self.removeAll(socketID, in: &state)
+            state.recovery?.keep(SocketSessionRecord(sid: socketID, pid: pid, rooms: rooms, data: data))
+            return rooms
+        }
+    }
+
     public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
         state.withLock { $0.recovery?.take(pid: pid, offset: offset) }
     }
@@ -125,15 +137,16 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func leave(_ options: BroadcastOptions, rooms: Set<String>) {
-        state.withLock { $0.recovery?.leave(options, rooms: rooms) }
         for id in localSocketIDs(options) {
             for room in rooms { sockets.socket(id: id)?.leave(room) }
         }
+        // After the live sockets: one that dropped meanwhile has been kept by now.
+        state.withLock { $0.recovery?.leave(options, rooms: rooms) }
     }
 
     public func disconnect(_ options: BroadcastOptions, close: Bool) {
-        state.withLock { $0.recovery?.forget(options) }
         for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
+        state.withLock { $0.recovery?.forget(options) }
     }
 
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] { snapshots(options) }

@@ -218,11 +218,14 @@ public final class Socket: Sendable {
 
     /// Queues already encoded packets (shared by every recipient of a broadcast).
     func deliver(_ frames: [EngineOutgoing], volatile: Bool) {
-        let held = state.withLock { state -> Bool in
-            guard state.heldDeliveries != nil else { return false }
-            if !volatile { state.heldDeliveries?.append(frames) }
-            return true
-        }
+        // Only a recovered socket ever holds deliveries; others skip the lock.
+        let held =
+            recovered
+            && state.withLock { state -> Bool in
+                guard state.heldDeliveries != nil else { return false }
+                if !volatile { state.heldDeliveries?.append(frames) }
+                return true
+            }
         if held { return }
         if volatile {
             connection.session.sendIfWritable(frames)
@@ -387,12 +390,14 @@ public final class Socket: Sendable {
             ack.continuation.resume(throwing: AckError.disconnected)
         }
         guard wasConnected else { return }
-        let rooms = namespace.adapter.rooms(of: id)
-        namespace.adapter.deleteAll(id)
-        namespace.unregister(self)
+        let rooms: Set<String>
         if let pid, ConnectionStateRecovery.isRecoverable(reason) {
-            namespace.adapter.persistSession(SocketSessionRecord(sid: id, pid: pid, rooms: rooms, data: data))
+            rooms = namespace.adapter.removeAndPersist(id, pid: pid, data: data)
+        } else {
+            rooms = namespace.adapter.rooms(of: id)
+            namespace.adapter.deleteAll(id)
         }
+        namespace.unregister(self)
         guard !handlers.isEmpty else { return }
         lane.enqueue { [self] in
             for handler in handlers { await handler(self, reason, rooms) }

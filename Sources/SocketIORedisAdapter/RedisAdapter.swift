@@ -2,7 +2,7 @@ import EngineIO
 import Foundation
 public import Logging
 import NIOCore
-import OrderedJSON
+public import OrderedJSON
 public import SocketIO
 import Synchronization
 
@@ -139,6 +139,9 @@ public final class RedisAdapter: SocketIOAdapter {
     // Recovery stays on this node (sessions and stamped broadcasts in `local`): a client
     // that comes back to the same node (sticky load balancing) recovers.
     public func persistSession(_ session: SocketSessionRecord) { local.persistSession(session) }
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        local.removeAndPersist(socketID, pid: pid, data: data)
+    }
     public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
         local.restoreSession(pid: pid, offset: offset)
     }
