@@ -24,6 +24,7 @@ public struct ChatifyServer: Sendable {
         var engine = EngineConfiguration()
         engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
         engine.maxPayload = configuration.maxPayload
+        engine.allowEIO3 = configuration.allowEIO3
         if configuration.maxConnectionsPerAddress > 0 {
             engine.maxSessionsPerAddress = configuration.maxConnectionsPerAddress
         }
@@ -36,7 +37,17 @@ public struct ChatifyServer: Sendable {
         if let node = configuration.nodeID {
             engine.handshakeCookie = "chatify_node=\(node); Path=/; HttpOnly; SameSite=Lax"
         }
-        self.io = SocketIOServer(engine: EngineServer(configuration: engine, logger: logger), adapter: adapter, logger: logger)
+        var socketIO = SocketIOConfiguration()
+        if configuration.connectionStateRecovery > 0 {
+            // Middlewares run again: the token is checked anew and the user's state rebuilt.
+            socketIO.connectionStateRecovery = ConnectionStateRecovery(
+                maxDisconnectionDuration: .seconds(configuration.connectionStateRecovery), skipMiddlewares: false
+            )
+        }
+        self.io = SocketIOServer(
+            engine: EngineServer(configuration: engine, logger: logger), configuration: socketIO, adapter: adapter,
+            logger: logger
+        )
     }
 
     /// The Hummingbird application serving pages and Socket.IO on `HOST`:`PORT`.

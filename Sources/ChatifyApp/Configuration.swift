@@ -51,6 +51,11 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `MAX_PAYLOAD`: largest polling body or WebSocket message, in bytes (Node's
     /// `maxHttpBufferSize`).
     public var maxPayload = 1_000_000
+    /// `CONNECTION_STATE_RECOVERY`: seconds a disconnected chat socket can be recovered
+    /// with its rooms and missed messages (0: off, old clients see unchanged packets).
+    public var connectionStateRecovery = 0
+    /// `ALLOW_EIO3`: accept Engine.IO v3 clients (socket.io-client 2.x), as Node's `allowEIO3`.
+    public var allowEIO3 = false
 
     public init() {}
 
@@ -127,6 +132,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("MAX_CONNECTIONS_PER_USER", 0...1_000_000) { eventLimits.connectionsPerUser = value }
         if let value = try integer("MAX_CONNECTIONS_PER_IP", 0...10_000_000) { maxConnectionsPerAddress = value }
         if let value = try integer("MAX_PAYLOAD", 1024...100_000_000) { maxPayload = value }
+        if let value = try integer("CONNECTION_STATE_RECOVERY", 0...86_400) { connectionStateRecovery = value }
+        if let value = try boolean("ALLOW_EIO3") { allowEIO3 = value }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

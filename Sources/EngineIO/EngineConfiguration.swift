@@ -80,6 +80,9 @@ public struct EngineConfiguration: Sendable {
     /// The address sessions are counted by: the peer's, unless the application knows
     /// better (a trusted proxy's `X-Forwarded-For`).
     public var clientAddress: @Sendable (EngineRequest) -> String? = { $0.remoteAddress }
+    /// Accepts Engine.IO v3 clients (`EIO=3`: socket.io-client 2.x), as Node's
+    /// `allowEIO3`; off, they get "Unsupported protocol version".
+    public var allowEIO3 = false
 
     public init() {}
 

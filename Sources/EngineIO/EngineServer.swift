@@ -48,7 +48,7 @@ public enum PollingBody: Sendable {
     case tooLarge
 }
 
-/// An Engine.IO v4 server: handshakes, sessions and both transports, behind
+/// An Engine.IO v4 server (and v3 with `allowEIO3`): handshakes, sessions and both transports, behind
 /// framework-neutral request types so any HTTP server can carry it.
 public final class EngineServer: Sendable {
     public typealias ConnectionHandler = @Sendable (EngineSession) -> (any EngineSessionDelegate)?
@@ -124,8 +124,7 @@ public final class EngineServer: Sendable {
         }
         if let error = verify(request, transport: .polling) {
             if error == .unknownSession, request.method == .get, let sid = request.query["sid"], takeTombstone(sid) {
-                headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload([EngineOutgoing.noop]))
+                return payloadResponse([EngineOutgoing.noop], for: requestedVersion(request), request, headers: headers)
             }
             return errorResponse(error, headers: headers)
         }
@@ -139,8 +138,7 @@ public final class EngineServer: Sendable {
         case .get:
             switch await session.poll() {
             case .payload(let packets):
-                headers[.contentType] = "text/plain; charset=UTF-8"
-                return EngineResponse(status: .ok, headers: headers, body: EngineCodec.encodePayload(packets))
+                return payloadResponse(packets, for: session.protocolVersion, request, headers: headers)
             case .refused(let error):
                 return errorResponse(error, headers: headers)
             }
@@ -159,7 +157,10 @@ public final class EngineServer: Sendable {
             case .bytes(let bytes):
                 let packets: [EnginePacket]
                 do {
-                    packets = try EngineCodec.decodePayload(bytes)
+                    switch session.protocolVersion {
+                    case .v4: packets = try EngineCodec.decodePayload(bytes)
+                    case .v3: packets = try EngineCodecV3.decodePayload(bytes)
+                    }
                 } catch {
                     logger.debug("closing session after a bad payload", metadata: ["sid": "\(sid)", "error": "\(error)"])
                     session.fail(.parseError)
@@ -180,13 +181,32 @@ public final class EngineServer: Sendable {
         guard let session = openSession(request, transport: .polling) else {
             return errorResponse(.forbidden, headers: headers)
         }
-        headers[.contentType] = "text/plain; charset=UTF-8"
         if let cookie = configuration.handshakeCookie { headers[.setCookie] = cookie }
-        return EngineResponse(
-            status: .ok,
-            headers: headers,
-            body: EngineCodec.encodePayload([openPacket(for: session, transport: .polling)])
-        )
+        return payloadResponse(
+            [openPacket(for: session, transport: .polling)], for: session.protocolVersion, request, headers: headers)
+    }
+
+    /// A polling answer in the session's framing.
+    private func payloadResponse(
+        _ packets: [EngineOutgoing], for version: EngineProtocolVersion, _ request: EngineRequest, headers: HTTPFields
+    ) -> EngineResponse {
+        var headers = headers
+        let body: ByteBuffer
+        switch version {
+        case .v4:
+            headers[.contentType] = "text/plain; charset=UTF-8"
+            body = EngineCodec.encodePayload(packets)
+        case .v3:
+            let base64 = request.query["b64"] != nil
+            headers[.contentType] = base64 ? "text/plain; charset=UTF-8" : "application/octet-stream"
+            body = EngineCodecV3.encodePayload(packets, base64: base64)
+        }
+        return EngineResponse(status: .ok, headers: headers, body: body)
+    }
+
+    /// The protocol a request asks for (`EIO=3` or 4), once `verify` has accepted it.
+    private func requestedVersion(_ request: EngineRequest) -> EngineProtocolVersion {
+        request.query["EIO"] == "3" && configuration.allowEIO3 ? .v3 : .v4
     }
 
     // MARK: - WebSocket
@@ -241,9 +261,10 @@ public final class EngineServer: Sendable {
         defer { openWebSockets.withLock { $0 -= 1 } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
+                let version = session.protocolVersion
                 while let batch = await session.nextBatch(for: link) {
                     do {
-                        try await writer.write(batch)
+                        try await writer.write(version == .v4 ? batch : batch.map(EngineCodecV3.webSocketFrame))
                     } catch {
                         break
                     }
@@ -254,9 +275,11 @@ public final class EngineServer: Sendable {
                 for try await frame in inbound {
                     let packet: EnginePacket
                     do {
-                        switch frame {
-                        case .text(let text): packet = try EngineCodec.decode(text: text)
-                        case .binary(let bytes): packet = .message(.binary(bytes))
+                        switch (frame, session.protocolVersion) {
+                        case (.text(let text), .v4): packet = try EngineCodec.decode(text: text)
+                        case (.binary(let bytes), .v4): packet = .message(.binary(bytes))
+                        case (.text(let text), .v3): packet = try EngineCodecV3.decode(text: Substring(text).utf8)
+                        case (.binary(let bytes), .v3): packet = try EngineCodecV3.decode(binaryFrame: bytes)
                         }
                     } catch {
                         logger.debug("closing session after a bad frame", metadata: ["sid": "\(session.id)", "error": "\(error)"])
@@ -295,6 +318,7 @@ public final class EngineServer: Sendable {
             configuration: configuration,
             eventLoop: eventLoopGroup.next(),
             statistics: statistics,
+            protocolVersion: requestedVersion(request),
             onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
         )
         var link = EngineSession.LinkID(value: 0)
@@ -412,7 +436,9 @@ public final class EngineServer: Sendable {
         if transport == .polling && request.method != .get {
             return .badHandshakeMethod
         }
-        guard request.query["EIO"] == "4" else { return .unsupportedProtocolVersion }
+        guard request.query["EIO"] == "4" || (request.query["EIO"] == "3" && configuration.allowEIO3) else {
+            return .unsupportedProtocolVersion
+        }
         return nil
     }
 

@@ -36,6 +36,8 @@ public final class EngineSession: Sendable {
     public let id: String
     /// The handshake request (headers, cookies, query, peer address).
     public let request: EngineRequest
+    /// 4, or 3 for an old client: then the client pings and the server answers.
+    public let protocolVersion: EngineProtocolVersion
 
     let configuration: EngineConfiguration
     /// The loop that runs this session's timers; upper layers may schedule theirs on it.
@@ -53,9 +55,11 @@ public final class EngineSession: Sendable {
         configuration: EngineConfiguration,
         eventLoop: any EventLoop,
         statistics: EngineStatistics,
+        protocolVersion: EngineProtocolVersion = .v4,
         onFinish: @escaping @Sendable (EngineSession, _ tombstone: Bool) -> Void
     ) {
         self.id = id
+        self.protocolVersion = protocolVersion
         self.statistics = statistics
         self.request = request
         self.configuration = configuration
@@ -136,6 +140,10 @@ public final class EngineSession: Sendable {
     }
 
     private func schedulePing(_ state: inout State) {
+        if protocolVersion == .v3 {
+            expectClientPing(&state)
+            return
+        }
         state.pingTimer?.cancel()
         state.pingTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.pingInterval)) { [weak self] in
             self?.sendPing()
@@ -157,8 +165,19 @@ public final class EngineSession: Sendable {
         effects.run(self)
     }
 
+    /// v3: the client pings every `pingInterval`; one that stays silent for
+    /// `pingInterval + pingTimeout` is gone.
+    private func expectClientPing(_ state: inout State) {
+        state.pingTimeoutTimer?.cancel()
+        state.pingTimeoutTimer = eventLoop.scheduleTask(
+            in: TimeAmount(configuration.pingInterval + configuration.pingTimeout)
+        ) { [weak self] in
+            self?.close(reason: .pingTimeout)
+        }
+    }
+
     private func receivedPong(_ state: inout State) {
-        guard state.phase == .open else { return }
+        guard state.phase == .open, protocolVersion == .v4 else { return }
         state.pingTimeoutTimer?.cancel()
         state.pingTimeoutTimer = nil
         schedulePing(&state)
@@ -181,6 +200,10 @@ public final class EngineSession: Sendable {
                     receivedPong(&state)
                 case .close:
                     beginClose(&state, reason: .transportClose, clientInitiated: true, effects: &effects)
+                case .ping(let data) where protocolVersion == .v3:
+                    state.outbox.append(.control(.pong, data))
+                    deliverQueued(&state, effects: &effects)
+                    expectClientPing(&state)
                 case .ping, .open, .upgrade, .noop:
                     // v4 clients never ping; the rest carry nothing for an established transport.
                     break

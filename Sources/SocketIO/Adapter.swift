@@ -55,10 +55,47 @@ public protocol SocketIOAdapter: Sendable {
     /// Rooms across the cluster.
     func allRooms() async -> Set<String>
     func close() async
+
+    // Connection state recovery (Node's session-aware adapter). An adapter that keeps
+    // the defaults below never recovers a socket.
+
+    /// Keeps a disconnected socket's session for its client to recover.
+    func persistSession(_ session: SocketSessionRecord)
+    /// Takes a socket that lost its connection out of every room and keeps its session
+    /// with those rooms, as one step (so a concurrent `socketsLeave` cannot slip between
+    /// the two); returns the rooms.
+    func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String>
+    /// Takes the session back if it is still kept and the broadcasts after `offset` are
+    /// too; it can be restored once.
+    func restoreSession(pid: String, offset: String) -> SocketSessionRecord?
+    /// Puts the restored socket back into its rooms and returns, in order, the
+    /// broadcasts to those rooms after `offset` (as one step: a broadcast is either
+    /// among them or reaches the socket as usual).
+    func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket]
+}
+
+extension SocketIOAdapter {
+    public func persistSession(_ session: SocketSessionRecord) {}
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        let rooms = rooms(of: socketID)
+        deleteAll(socketID)
+        return rooms
+    }
+    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? { nil }
+    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
+        addAll(session.sid, rooms: session.rooms)
+        return []
+    }
 }
 
 /// The local side of a namespace an adapter delivers to and acts on.
 public protocol LocalSockets: AnyObject, Sendable {
     var namespaceName: String { get }
     func socket(id: String) -> Socket?
+    /// The server's recovery option, for adapters that keep sessions and broadcasts.
+    var connectionStateRecovery: ConnectionStateRecovery? { get }
+}
+
+extension LocalSockets {
+    public var connectionStateRecovery: ConnectionStateRecovery? { nil }
 }

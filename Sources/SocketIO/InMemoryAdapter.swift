@@ -1,4 +1,5 @@
 import EngineIO
+public import OrderedJSON
 import Synchronization
 
 /// Rooms and broadcasts within this process.
@@ -6,20 +7,25 @@ public final class InMemoryAdapter: SocketIOAdapter {
     private struct State {
         var members: [String: Set<String>] = [:]  // room -> socket ids
         var roomsBySocket: [String: Set<String>] = [:]
+        /// Present when the server has connection state recovery on.
+        var recovery: RecoveryBuffer?
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
     public let sockets: any LocalSockets
 
     public init(sockets: any LocalSockets) {
         self.sockets = sockets
+        self.state = Mutex(State(recovery: sockets.connectionStateRecovery.map(RecoveryBuffer.init)))
     }
 
     public func addAll(_ socketID: String, rooms: Set<String>) {
-        state.withLock { state in
-            state.roomsBySocket[socketID, default: []].formUnion(rooms)
-            for room in rooms { state.members[room, default: []].insert(socketID) }
-        }
+        state.withLock { Self.add(socketID, to: rooms, in: &$0) }
+    }
+
+    private static func add(_ socketID: String, to rooms: Set<String>, in state: inout State) {
+        state.roomsBySocket[socketID, default: []].formUnion(rooms)
+        for room in rooms { state.members[room, default: []].insert(socketID) }
     }
 
     public func delete(_ socketID: String, room: String) {
@@ -30,10 +36,13 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func deleteAll(_ socketID: String) {
-        state.withLock { state in
-            guard let rooms = state.roomsBySocket.removeValue(forKey: socketID) else { return }
-            for room in rooms { Self.removeMember(socketID, from: room, in: &state) }
-        }
+        state.withLock { _ = Self.removeAll(socketID, in: &$0) }
+    }
+
+    private static func removeAll(_ socketID: String, in state: inout State) -> Set<String> {
+        guard let rooms = state.roomsBySocket.removeValue(forKey: socketID) else { return [] }
+        for room in rooms { removeMember(socketID, from: room, in: &state) }
+        return rooms
     }
 
     private static func removeMember(_ socketID: String, from room: String, in state: inout State) {
@@ -51,28 +60,66 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> {
-        state.withLock { state in
-            var selected: Set<String>
-            if options.rooms.isEmpty {
-                selected = Set(state.roomsBySocket.keys)
-            } else {
-                selected = []
-                for room in options.rooms {
-                    if let members = state.members[room] { selected.formUnion(members) }
-                }
+        state.withLock { Self.select(options, in: $0) }
+    }
+
+    private static func select(_ options: BroadcastOptions, in state: State) -> Set<String> {
+        var selected: Set<String>
+        if options.rooms.isEmpty {
+            selected = Set(state.roomsBySocket.keys)
+        } else {
+            selected = []
+            for room in options.rooms {
+                if let members = state.members[room] { selected.formUnion(members) }
             }
-            for room in options.except {
-                if let members = state.members[room] { selected.subtract(members) }
-            }
-            return selected
         }
+        for room in options.except {
+            if let members = state.members[room] { selected.subtract(members) }
+        }
+        return selected
     }
 
     /// Encodes the packet once and queues the same bytes for every selected socket.
+    /// With recovery on, the packet is stamped and kept in the same step as choosing its
+    /// recipients, so a resuming socket gets it either live or among its missed packets.
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
-        let frames = SocketPacketEncoder.encode(packet)
-        for id in localSocketIDs(options) {
-            sockets.socket(id: id)?.deliver(frames, volatile: options.volatile)
+        let (stamped, recipients) = state.withLock { state in
+            (state.recovery?.stamp(packet, options: options), Self.select(options, in: state))
+        }
+        let frames = SocketPacketEncoder.encode(stamped ?? packet)
+        // Only clients that know about recovery (they got a pid) get the offset.
+        var plainFrames: [EngineOutgoing]?
+        for id in recipients {
+            guard let socket = sockets.socket(id: id) else { continue }
+            if stamped == nil || socket.pid != nil {
+                socket.deliver(frames, volatile: options.volatile)
+            } else {
+                if plainFrames == nil { plainFrames = SocketPacketEncoder.encode(packet) }
+                socket.deliver(plainFrames ?? frames, volatile: options.volatile)
+            }
+        }
+    }
+
+    public func persistSession(_ session: SocketSessionRecord) {
+        state.withLock { $0.recovery?.keep(session) }
+    }
+
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        state.withLock { state in
+            let rooms = Self.removeAll(socketID, in: &state)
+            state.recovery?.keep(SocketSessionRecord(sid: socketID, pid: pid, rooms: rooms, data: data))
+            return rooms
+        }
+    }
+
+    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
+        state.withLock { $0.recovery?.take(pid: pid, offset: offset) }
+    }
+
+    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
+        state.withLock { state in
+            Self.add(session.sid, to: session.rooms, in: &state)
+            return state.recovery?.missed(after: offset, rooms: session.rooms) ?? []
         }
     }
 
@@ -93,10 +140,13 @@ public final class InMemoryAdapter: SocketIOAdapter {
         for id in localSocketIDs(options) {
             for room in rooms { sockets.socket(id: id)?.leave(room) }
         }
+        // After the live sockets: one that dropped meanwhile has been kept by now.
+        state.withLock { $0.recovery?.leave(options, rooms: rooms) }
     }
 
     public func disconnect(_ options: BroadcastOptions, close: Bool) {
         for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
+        state.withLock { $0.recovery?.forget(options) }
     }
 
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] { snapshots(options) }

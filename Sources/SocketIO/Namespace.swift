@@ -9,11 +9,12 @@ public final class Namespace: Sendable {
     public let name: String
     public let adapter: any SocketIOAdapter
     private let directory: SocketDirectory
+    var recovery: ConnectionStateRecovery? { directory.connectionStateRecovery }
     private let hooks = Mutex<(middlewares: [Middleware], onConnection: ConnectionHandler?)>(([], nil))
 
-    init(name: String, adapterFactory: AdapterFactory) {
+    init(name: String, adapterFactory: AdapterFactory, recovery: ConnectionStateRecovery? = nil) {
         self.name = name
-        let directory = SocketDirectory(namespaceName: name)
+        let directory = SocketDirectory(namespaceName: name, connectionStateRecovery: recovery)
         self.directory = directory
         self.adapter = adapterFactory.make(directory)
     }
@@ -71,9 +72,13 @@ public struct AdapterFactory: Sendable {
 /// A namespace's local sockets, as its adapter sees them.
 final class SocketDirectory: LocalSockets {
     let namespaceName: String
+    let connectionStateRecovery: ConnectionStateRecovery?
     private let sockets = Mutex<[String: Socket]>([:])
 
-    init(namespaceName: String) { self.namespaceName = namespaceName }
+    init(namespaceName: String, connectionStateRecovery: ConnectionStateRecovery?) {
+        self.namespaceName = namespaceName
+        self.connectionStateRecovery = connectionStateRecovery
+    }
 
     func socket(id: String) -> Socket? { sockets.withLock { $0[id] } }
     var count: Int { sockets.withLock { $0.count } }

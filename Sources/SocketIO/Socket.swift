@@ -94,6 +94,13 @@ public final class Socket: Sendable {
 
     /// The namespace-level id (not the Engine.IO session id).
     public let id: String
+    /// The private session id a client recovers this socket with (recovery on only).
+    public let pid: String?
+    /// This socket is a recovered one: same id, rooms and data as before the client's
+    /// connection dropped, missed broadcasts delivered.
+    public var recovered: Bool { resumption != nil }
+    /// The session being recovered and the client's last offset.
+    private let resumption: (session: SocketSessionRecord, offset: String)?
     public let namespace: Namespace
     public let handshake: SocketHandshake
     let connection: SocketIOConnection
@@ -109,6 +116,8 @@ public final class Socket: Sendable {
         var nextAckID: UInt64 = 0
         var storage: [ObjectIdentifier: any Sendable] = [:]
         var data: JSONValue = .null
+        /// While missed broadcasts are replayed, live ones wait here to keep the order.
+        var heldDeliveries: [[EngineOutgoing]]?
     }
 
     private struct PendingAck {
@@ -116,13 +125,21 @@ public final class Socket: Sendable {
         let timer: Scheduled<Void>
     }
 
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
-    init(id: String, namespace: Namespace, handshake: SocketHandshake, connection: SocketIOConnection) {
-        self.id = id
+    init(
+        id: String, pid: String? = nil, namespace: Namespace, handshake: SocketHandshake, connection: SocketIOConnection,
+        resuming resumption: (session: SocketSessionRecord, offset: String)? = nil
+    ) {
+        self.id = resumption?.session.sid ?? id
+        self.pid = resumption?.session.pid ?? pid
+        self.resumption = resumption
         self.namespace = namespace
         self.handshake = handshake
         self.connection = connection
+        var state = State()
+        if let resumption { state.data = resumption.session.data }
+        self.state = Mutex(state)
     }
 
     /// The Engine.IO session carrying this socket.
@@ -201,6 +218,15 @@ public final class Socket: Sendable {
 
     /// Queues already encoded packets (shared by every recipient of a broadcast).
     func deliver(_ frames: [EngineOutgoing], volatile: Bool) {
+        // Only a recovered socket ever holds deliveries; others skip the lock.
+        let held =
+            recovered
+            && state.withLock { state -> Bool in
+                guard state.heldDeliveries != nil else { return false }
+                if !volatile { state.heldDeliveries?.append(frames) }
+                return true
+            }
+        if held { return }
         if volatile {
             connection.session.sendIfWritable(frames)
         } else {
@@ -253,7 +279,8 @@ public final class Socket: Sendable {
     /// Runs the namespace middlewares and, if they pass, connects.
     func connect() {
         lane.enqueue { [self] in
-            for middleware in namespace.middlewares {
+            let skipMiddlewares = recovered && namespace.recovery?.skipMiddlewares == true
+            for middleware in skipMiddlewares ? [] : namespace.middlewares {
                 do {
                     try await middleware(self)
                 } catch let refusal as ConnectRefusal {
@@ -272,19 +299,41 @@ public final class Socket: Sendable {
             guard connected, connection.session.isOpen else { return }
             namespace.register(self)
             namespace.adapter.addAll(id, rooms: [id])
-            send(SocketPacket(type: .connect, namespace: namespace.name, data: ["sid": .string(id)]))
+            if connection.isLegacyClient {
+                send(SocketPacket(type: .connect, namespace: namespace.name))
+            } else {
+                var answer: JSONObject = ["sid": .string(id)]
+                if let pid { answer["pid"] = .string(pid) }
+                send(SocketPacket(type: .connect, namespace: namespace.name, data: .object(answer)))
+            }
+            if let resumption { replayMissed(resumption.session, after: resumption.offset) }
             if let handler = namespace.connectionHandler {
                 await handler(self)
             }
         }
     }
 
+    /// Back into its rooms, then the missed broadcasts, then whatever arrived meanwhile.
+    private func replayMissed(_ session: SocketSessionRecord, after offset: String) {
+        state.withLock { $0.heldDeliveries = [] }
+        for packet in namespace.adapter.resume(session, after: offset) {
+            connection.session.send(SocketPacketEncoder.encode(packet))
+        }
+        while true {
+            let held = state.withLock { state -> [[EngineOutgoing]] in
+                let held = state.heldDeliveries ?? []
+                state.heldDeliveries = held.isEmpty ? nil : []
+                return held
+            }
+            if held.isEmpty { return }
+            for frames in held { connection.session.send(frames) }
+        }
+    }
+
     private func refuse(message: String, data: JSONValue?) {
         state.withLock { $0.phase = .disconnected }
         namespace.adapter.deleteAll(id)
-        var payload: JSONObject = ["message": .string(message)]
-        if let data { payload["data"] = data }
-        send(SocketPacket(type: .connectError, namespace: namespace.name, data: .object(payload)))
+        send(connection.refusal(namespace.name, message: message, data: data))
         connection.forget(self)
     }
 
@@ -341,8 +390,13 @@ public final class Socket: Sendable {
             ack.continuation.resume(throwing: AckError.disconnected)
         }
         guard wasConnected else { return }
-        let rooms = namespace.adapter.rooms(of: id)
-        namespace.adapter.deleteAll(id)
+        let rooms: Set<String>
+        if let pid, ConnectionStateRecovery.isRecoverable(reason) {
+            rooms = namespace.adapter.removeAndPersist(id, pid: pid, data: data)
+        } else {
+            rooms = namespace.adapter.rooms(of: id)
+            namespace.adapter.deleteAll(id)
+        }
         namespace.unregister(self)
         guard !handlers.isEmpty else { return }
         lane.enqueue { [self] in

@@ -12,6 +12,8 @@ public struct SocketIOConfiguration: Sendable {
     public var maxAttachments = 10
     /// Namespaces one connection may join at once.
     public var maxNamespacesPerConnection = 32
+    /// Off (nil) by default: see `ConnectionStateRecovery`.
+    public var connectionStateRecovery: ConnectionStateRecovery?
 
     public init() {}
 }
@@ -37,7 +39,10 @@ public final class SocketIOServer: Sendable {
         _ = of("/")
         engine.onConnection { [weak self] session in
             guard let self else { return nil }
-            return SocketIOConnection(server: self, session: session)
+            let connection = SocketIOConnection(server: self, session: session)
+            // Socket.IO v2 clients (Engine.IO v3) are in `/` without asking.
+            if session.protocolVersion == .v3 { connection.connect(to: "/", auth: .object([:])) }
+            return connection
         }
     }
 
@@ -46,7 +51,8 @@ public final class SocketIOServer: Sendable {
         let name = name.hasPrefix("/") ? name : "/" + name
         return namespaces.withLock { namespaces in
             if let existing = namespaces[name] { return existing }
-            let namespace = Namespace(name: name, adapterFactory: adapterFactory)
+            let namespace = Namespace(
+                name: name, adapterFactory: adapterFactory, recovery: configuration.connectionStateRecovery)
             namespaces[name] = namespace
             return namespace
         }
@@ -89,6 +95,7 @@ final class SocketIOConnection: EngineSessionDelegate {
         self.server = server
         self.session = session
         self.state = Mutex(State(decoder: SocketPacketDecoder(maxAttachments: server.configuration.maxAttachments)))
+        guard session.protocolVersion == .v4 else { return }
         let timer = session.eventLoop.scheduleTask(in: TimeAmount(server.configuration.connectTimeout)) {
             [weak self] () -> Void in
             self?.connectTimeoutExpired()
@@ -124,9 +131,15 @@ final class SocketIOConnection: EngineSessionDelegate {
         }
     }
 
+    /// Whether the client speaks Socket.IO v4 (the v2 client's protocol) over Engine.IO v3.
+    var isLegacyClient: Bool { session.protocolVersion == .v3 }
+
     private func dispatch(_ packet: SocketPacket) {
         if packet.type == .connect {
-            connect(to: packet.namespace, auth: packet.data ?? .object([:]))
+            // A v2 client puts its query in the namespace (`0/chat?token=…,`); it is not
+            // part of the name.
+            let name = isLegacyClient ? String(packet.namespace.prefix { $0 != "?" }) : packet.namespace
+            connect(to: name, auth: packet.data ?? .object([:]))
             return
         }
         guard let socket = state.withLock({ $0.sockets[packet.namespace] }) else {
@@ -138,17 +151,20 @@ final class SocketIOConnection: EngineSessionDelegate {
         socket.receive(packet)
     }
 
-    private func connect(to name: String, auth: JSONValue) {
+    func connect(to name: String, auth: JSONValue) {
         guard let namespace = server.existingNamespace(name) else {
-            let refusal = SocketPacket(type: .connectError, namespace: name, data: ["message": "Invalid namespace"])
-            session.send(SocketPacketEncoder.encode(refusal))
+            session.send(SocketPacketEncoder.encode(refusal(name, message: "Invalid namespace", data: nil)))
             return
         }
+        // A v2 client cannot recover; its socket id is the Engine.IO id (`/nsp#id` elsewhere).
+        let resumption = isLegacyClient ? nil : recoverableSession(in: namespace, auth: auth)
         let socket = Socket(
-            id: EngineServer.makeID(),
+            id: isLegacyClient ? (name == "/" ? session.id : name + "#" + session.id) : EngineServer.makeID(),
+            pid: namespace.recovery == nil || isLegacyClient ? nil : EngineServer.makeID(),
             namespace: namespace,
             handshake: SocketHandshake(request: session.request, auth: auth),
-            connection: self
+            connection: self,
+            resuming: resumption
         )
         enum Admission { case admitted, duplicate, tooMany }
         let admission = state.withLock { state -> Admission in
@@ -159,19 +175,38 @@ final class SocketIOConnection: EngineSessionDelegate {
             state.connectTimer = nil
             return .admitted
         }
+        if admission != .admitted, let resumption {
+            namespace.adapter.persistSession(resumption.session)  // not used: keep it for another try
+        }
         switch admission {
         case .admitted:
             socket.connect()
         case .duplicate:
             break
         case .tooMany:
-            let refusal = SocketPacket(
-                type: .connectError,
-                namespace: name,
-                data: ["message": "Too many namespaces on one connection"]
-            )
-            session.send(SocketPacketEncoder.encode(refusal))
+            session.send(
+                SocketPacketEncoder.encode(refusal(name, message: "Too many namespaces on one connection", data: nil)))
         }
+    }
+
+    /// CONNECT_ERROR: `{message, data?}`, or for a v2 client its data or the bare message.
+    func refusal(_ namespace: String, message: String, data: JSONValue?) -> SocketPacket {
+        if isLegacyClient {
+            return SocketPacket(type: .connectError, namespace: namespace, data: data ?? .string(message))
+        }
+        var payload: JSONObject = ["message": .string(message)]
+        if let data { payload["data"] = data }
+        return SocketPacket(type: .connectError, namespace: namespace, data: .object(payload))
+    }
+
+    /// The kept session the CONNECT's `auth: {pid, offset}` names, taken from the adapter.
+    private func recoverableSession(in namespace: Namespace, auth: JSONValue) -> (
+        session: SocketSessionRecord, offset: String
+    )? {
+        guard namespace.recovery != nil, let pid = auth["pid"]?.stringValue, let offset = auth["offset"]?.stringValue,
+            let session = namespace.adapter.restoreSession(pid: pid, offset: offset)
+        else { return nil }
+        return (session, offset)
     }
 
     /// A socket left (or was refused): the client may connect to that namespace again.

@@ -2,7 +2,7 @@ import EngineIO
 import Foundation
 public import Logging
 import NIOCore
-import OrderedJSON
+public import OrderedJSON
 public import SocketIO
 import Synchronization
 
@@ -135,6 +135,19 @@ public final class RedisAdapter: SocketIOAdapter {
     public func rooms(of socketID: String) -> Set<String> { local.rooms(of: socketID) }
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> { local.localSocketIDs(options) }
     public var localRooms: Set<String> { local.localRooms }
+
+    // Recovery stays on this node (sessions and stamped broadcasts in `local`): a client
+    // that comes back to the same node (sticky load balancing) recovers.
+    public func persistSession(_ session: SocketSessionRecord) { local.persistSession(session) }
+    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
+        local.removeAndPersist(socketID, pid: pid, data: data)
+    }
+    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
+        local.restoreSession(pid: pid, offset: offset)
+    }
+    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
+        local.resume(session, after: offset)
+    }
 
     // MARK: Broadcast
 

@@ -10,6 +10,8 @@ struct SignedInUser: SocketStorageKey {
         let userID: String
         /// When the handshake's token expires; events after that are refused.
         let expires: Int64
+        /// The token's room (`token:<jti>`), if the token has an id.
+        var tokenRoom: String? = nil
     }
 }
 
@@ -74,18 +76,38 @@ struct ChatEvents: Sendable {
                 }
             }
             socket[SocketEventBucket.self] = SocketEventBucket.Bucket(perSecond: limits.eventsPerSocketPerSecond)
-            socket[SignedInUser.self] = SignedInUser.Value(userID: session.user.id, expires: session.claims.expires)
+            socket[SignedInUser.self] = SignedInUser.Value(
+                userID: session.user.id, expires: session.claims.expires,
+                tokenRoom: session.claims.tokenID.isEmpty ? nil : Self.tokenRoom(session.claims.tokenID)
+            )
             socket.data = Self.socketData(session.user)
             socket.join(Self.userRoom(session.user.id))
             if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
         }
         namespace.onConnection { socket in
+            if socket.recovered { await revalidateRecoveredRooms(socket) }
             socket.on("join") { event in await handle(event) { try await join(event, $0) } }
             socket.on("leave") { event in await handle(event) { try await leave(event, $0) } }
             socket.on("message") { event in await handle(event) { try await post(event, $0) } }
             socket.on("kick_user") { event in await handle(event) { try await kick(event, $0) } }
             socket.on("renew_session") { event in renew(event) }
             installActivity(on: socket)
+        }
+    }
+
+    /// A recovered socket got back the rooms it had when its connection dropped: keep
+    /// only the chat rooms its user is still a member of, and only the current user and
+    /// token rooms (the middleware joined those).
+    private func revalidateRecoveredRooms(_ socket: Socket) async {
+        guard let identity = socket[SignedInUser.self] else { return }
+        let current = socket.rooms
+        for room in current where room != socket.id {
+            if room.hasPrefix("user:") || room.hasPrefix("token:") {
+                if room != Self.userRoom(identity.userID), room != identity.tokenRoom { socket.leave(room) }
+            } else if (try? await chat.roomForMember(key: Self.chatRoom(watchedBy: room) ?? room, userID: identity.userID)) == nil {
+                // Not a member any more, or the store cannot say: the page's join asks again.
+                socket.leave(room)
+            }
         }
     }
 
@@ -161,10 +183,18 @@ struct ChatEvents: Sendable {
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
             throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
         }
-        // Opt-in extras (issue 6): the newest history first, then presence and typing.
         let options = event.args.first
+        let watchesPresence = options?["presence"]?.boolValue == true
+        // The page joins on every connect; a recovered socket is still in the room, and
+        // its user has not left, so nobody is told twice (and what it missed was replayed,
+        // so no history either).
+        if event.socket.recovered, chatRooms.contains(key) {
+            if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
+            return
+        }
+        // Opt-in extras (issue 6): the newest history first, then presence and typing.
         if options?["history"]?.boolValue == true { try await sendRecentHistory(event.socket, room: key, user: user) }
-        if options?["presence"]?.boolValue == true { event.socket.join(Self.watchersRoom(key)) }
+        if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
         event.socket.join(key)
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
         announcePresence(key, on: event.socket.namespace)
@@ -213,7 +243,9 @@ struct ChatEvents: Sendable {
             renewal.subject == identity.userID
         {
             let expires = max(identity.expires, renewal.until)
-            event.socket[SignedInUser.self] = SignedInUser.Value(userID: identity.userID, expires: expires)
+            event.socket[SignedInUser.self] = SignedInUser.Value(
+                userID: identity.userID, expires: expires, tokenRoom: identity.tokenRoom
+            )
             answer = ["expires": .integer(expires)]
         } else {
             answer = ["error": .string("The renewal ticket is not valid.")]

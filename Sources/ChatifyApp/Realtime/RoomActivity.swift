@@ -12,6 +12,11 @@ extension ChatEvents {
     /// Sockets of a room that asked for presence, typing and moderation events.
     static func watchersRoom(_ key: String) -> String { "watch:\(key)" }
 
+    /// The chat room whose presence a watchers room follows; nil for other rooms.
+    static func chatRoom(watchedBy room: String) -> String? {
+        room.hasPrefix("watch:") ? String(room.dropFirst("watch:".count)) : nil
+    }
+
     /// The chat rooms a socket is in, without its own, user, token and watcher rooms.
     static func chatRooms(of rooms: Set<String>, socketID: String) -> Set<String> {
         rooms.filter { $0 != socketID && !$0.hasPrefix("user:") && !$0.hasPrefix("token:") && !$0.hasPrefix("watch:") }

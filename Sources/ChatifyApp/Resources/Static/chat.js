@@ -159,7 +159,9 @@
         input.focus();
     }
 
-    // Joined on every connect, so a reconnection puts the socket back in the room.
+    // Joined on every connect, so a reconnection puts the socket back in the room. A
+    // recovered socket (CONNECTION_STATE_RECOVERY) is still in it: the server then only
+    // re-checks membership and announces nothing.
     socket.on("connect", function () {
         showError("");
         // History only with the first join: a reconnection keeps what is shown.

@@ -1,0 +1,219 @@
+"""Connection state recovery in a real browser: the chat page on the stock
+socket.io-client 4.8.1 reaches chatify (``CONNECTION_STATE_RECOVERY=120``) through a TCP
+proxy that this test cuts: every connection is dropped and new ones are refused for 10 s,
+while another user keeps posting. Afterwards the page has every message, its socket has
+the same id and says ``recovered``, and nobody saw a join notice twice.
+
+No sleep: the proxy's 10 s are the scenario itself; every wait is a condition.
+"""
+
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+import browser_support
+from conftest import ChatifyServer, chatify_binary, server_environment
+
+CUT_SECONDS = 10
+# The client retries with a backoff of up to 5 s (±50 %), so it is back within ~18 s.
+RECONNECT_WAIT = CUT_SECONDS + 20
+
+# Runs before the page's own scripts: keeps the socket the page creates reachable as
+# window.__socket (the page holds it in a closure).
+CAPTURE_SOCKET = """
+(function () {
+    var wrapped;
+    Object.defineProperty(window, "io", {
+        configurable: true,
+        get: function () { return wrapped; },
+        set: function (real) {
+            wrapped = function () { var s = real.apply(this, arguments); window.__socket = s; return s; };
+            Object.assign(wrapped, real);
+        }
+    });
+})();
+"""
+
+
+class CuttableProxy:
+    """Forwards 127.0.0.1:<port> to the server; ``cut`` drops every connection (RST)
+    and refuses new ones (accepted and reset at once) until ``seconds`` have passed."""
+
+    def __init__(self, target_port):
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.lock = threading.Lock()
+        self.connections = set()
+        self.refusing = threading.Event()
+        self.refused = 0
+        self.closed = False
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def _reset(conn):
+        # shutdown first: close alone would not wake the pump thread blocked in recv.
+        for step in (
+            lambda: conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)),
+            lambda: conn.shutdown(socket.SHUT_RDWR),
+            conn.close,
+        ):
+            try:
+                step()
+            except OSError:
+                pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing.is_set():
+                self.refused += 1
+                self._reset(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                self._reset(client)
+                continue
+            with self.lock:
+                self.connections.update((client, upstream))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    def _pump(self, source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            with self.lock:
+                self.connections.discard(source)
+                self.connections.discard(sink)
+            for conn in (source, sink):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def cut(self, seconds):
+        self.refusing.set()
+        with self.lock:
+            dropped = list(self.connections)
+            self.connections.clear()
+        for conn in dropped:
+            self._reset(conn)
+        timer = threading.Timer(seconds, self.refusing.clear)
+        timer.daemon = True
+        timer.start()
+        return len(dropped)
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
+        self.cut(0)
+
+
+@pytest.fixture
+def recovering_server():
+    environment = server_environment()
+    environment["CONNECTION_STATE_RECOVERY"] = "120"
+    process = ChatifyServer(chatify_binary(), environment)
+    try:
+        process.wait_until_listening()
+        yield process
+        assert process.alive(), f"the chatify server exited during this test:\n{process.tail()}"
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def proxy(recovering_server):
+    forwarder = CuttableProxy(recovering_server.port)
+    yield forwarder
+    forwarder.close()
+
+
+def socket_state(browser):
+    return browser.js(
+        "var s = window.__socket; return s ? {id: s.id || null, connected: s.connected, "
+        "recovered: s.recovered === true} : null;"
+    )
+
+
+def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(recovering_server, proxy, tmp_path_factory):
+    sessions = []
+    try:
+        alice = browser_support.Browser("alice", proxy.url, tmp_path_factory.mktemp("chromium-alice"))
+        sessions.append(alice)
+        bob = browser_support.Browser("bob", recovering_server.url, tmp_path_factory.mktemp("chromium-bob"))
+        sessions.append(bob)
+        alice.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE_SOCKET})
+
+        alice.register("alice", "alice@example.com")
+        key = alice.create_room("Signal")
+        bob.register("bob", "bob@example.com")
+        alice.open_chat(key, "alice")
+        bob.join_with_key(key)
+        bob.wait_for_system("bob has joined the room")
+        alice.wait_for_system("bob has joined the room")
+        before = alice.wait(lambda b: (s := socket_state(b)) and s["connected"] and s, "alice's socket is connected")
+
+        started = time.monotonic()
+        assert proxy.cut(CUT_SECONDS) > 0, "the proxy had no connection to drop"
+        alice.wait(lambda b: socket_state(b)["connected"] is False, "alice's page noticed the cut")
+
+        sent = []
+        while time.monotonic() - started < CUT_SECONDS - 2:
+            text = f"while you were away #{len(sent) + 1}"
+            bob.type_message(text).send_keys("\n")
+            bob.wait_for_chat_line("bob", text)
+            sent.append(text)
+        assert len(sent) >= 3, f"bob posted only {len(sent)} messages during the cut"
+        if proxy.refusing.is_set():
+            assert not socket_state(alice)["connected"], "alice reconnected while the proxy refused connections"
+
+        after = alice.wait(
+            lambda b: (s := socket_state(b)) and s["connected"] and s,
+            "alice's socket is connected again",
+            timeout=RECONNECT_WAIT,
+        )
+        back_after = time.monotonic() - started
+        assert back_after >= CUT_SECONDS, "alice came back before the cut ended"
+        assert proxy.refused > 0, "alice never tried to reconnect during the cut"
+        assert after["recovered"] is True, f"the socket was not recovered: {after}"
+        assert after["id"] == before["id"], f"socket id changed: {before['id']} -> {after['id']}"
+
+        for text in sent:
+            alice.wait_for_chat_line("bob", text)
+        bob.type_message("welcome back").send_keys("\n")
+        alice.wait_for_chat_line("bob", "welcome back")
+        alice.type_message("thanks, I missed nothing").send_keys("\n")
+        bob.wait_for_chat_line("alice", "thanks, I missed nothing")
+
+        lines = [m["text"] for m in alice.messages() if not m["system"]]
+        assert lines == sent + ["welcome back", "thanks, I missed nothing"], f"alice's page shows {lines}"
+        # The page re-emits join on every connect; a recovered socket is not announced again.
+        assert alice.system_lines() == ["alice has joined the room", "bob has joined the room"]
+        assert bob.system_lines() == ["bob has joined the room"]
+        assert not alice.text_of(".chat-error"), f"alice's page shows an error: {alice.text_of('.chat-error')!r}"
+        print(
+            f"recovered {back_after:.1f} s after the cut ({CUT_SECONDS} s refused, {proxy.refused} attempts refused); "
+            f"{len(sent)} messages posted meanwhile, all shown once"
+        )
+    finally:
+        for session in sessions:
+            session.quit()
