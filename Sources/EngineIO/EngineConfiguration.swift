@@ -80,6 +80,12 @@ public struct EngineConfiguration: Sendable {
     /// The address sessions are counted by: the peer's, unless the application knows
     /// better (a trusted proxy's `X-Forwarded-For`).
     public var clientAddress: @Sendable (EngineRequest) -> String? = { $0.remoteAddress }
+    /// Node's `httpCompression`: gzip/deflate of polling responses from 1024 bytes on, for
+    /// clients that accept it (nil: never).
+    public var httpCompression: HTTPCompression? = HTTPCompression()
+    /// Node's `perMessageDeflate` (off by default, as there): WebSocket messages from
+    /// `threshold` bytes on are sent compressed when the client offers the extension.
+    public var perMessageDeflate: PerMessageDeflate?
 
     public init() {}
 
@@ -87,5 +93,15 @@ public struct EngineConfiguration: Sendable {
     func upgrades(from transport: EngineTransport) -> [EngineTransport] {
         guard allowUpgrades, transport == .polling, transports.contains(.websocket) else { return [] }
         return [.websocket]
+    }
+}
+
+/// The `permessage-deflate` WebSocket extension's options (RFC 7692), as Node names them.
+public struct PerMessageDeflate: Sendable, Equatable {
+    /// Smallest message, in bytes, sent compressed (Node: 1024).
+    public var threshold: Int
+
+    public init(threshold: Int = 1024) {
+        self.threshold = threshold
     }
 }

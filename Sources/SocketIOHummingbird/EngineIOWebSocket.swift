@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 public import HummingbirdCore
 import HummingbirdWebSocket
+import HummingbirdWSCompression
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -23,6 +24,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             http1: HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) }),
             ws: WebSocketServerConfiguration(
                 maxFrameSize: largestPayload,
+                extensions: extensions(largestPayload: largestPayload),
                 // Engine.IO has its own heartbeat; a second one would only cost traffic.
                 autoPing: .disabled,
                 closeTimeout: .seconds(2)
@@ -31,6 +33,14 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         return .http1WebSocketUpgrade(configuration: configuration) { head, channel, _ in
             self.shouldUpgrade(head, channel: channel)
         }
+    }
+
+    /// `permessage-deflate`, offered back to clients that ask for it, when an endpoint
+    /// enables it (the extension is per server, so the smallest threshold counts).
+    func extensions(largestPayload: Int) -> [WebSocketExtensionFactory] {
+        let thresholds = endpoints.compactMap(\.engine.configuration.perMessageDeflate?.threshold)
+        guard let threshold = thresholds.min() else { return [] }
+        return [.perMessageDeflate(maxDecompressedFrameSize: largestPayload, minFrameSizeToCompress: threshold)]
     }
 
     func shouldUpgrade(
@@ -44,7 +54,8 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             uri: uri,
             headers: head.headerFields,
             authority: head.authority,
-            remoteAddress: channel.remoteAddress
+            remoteAddress: channel.remoteAddress,
+            isSecure: endpoint.isSecure
         )
         let engine = endpoint.engine
         let admission = engine.admitWebSocket(request)
