@@ -51,6 +51,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `MAX_PAYLOAD`: largest polling body or WebSocket message, in bytes (Node's
     /// `maxHttpBufferSize`).
     public var maxPayload = 1_000_000
+    /// Compression and TLS (`HTTP_COMPRESSION*`, `WS_PER_MESSAGE_DEFLATE*`, `TLS_*_FILE`).
+    public var transport = TransportSettings()
 
     public init() {}
 
@@ -127,6 +129,18 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("MAX_CONNECTIONS_PER_USER", 0...1_000_000) { eventLimits.connectionsPerUser = value }
         if let value = try integer("MAX_CONNECTIONS_PER_IP", 0...10_000_000) { maxConnectionsPerAddress = value }
         if let value = try integer("MAX_PAYLOAD", 1024...100_000_000) { maxPayload = value }
+        if let value = try boolean("HTTP_COMPRESSION") { transport.httpCompression = value }
+        if let value = try integer("HTTP_COMPRESSION_THRESHOLD", 0...100_000_000) { transport.httpCompressionThreshold = value }
+        if let value = try boolean("WS_PER_MESSAGE_DEFLATE") { transport.perMessageDeflate = value }
+        if let value = try integer("WS_PER_MESSAGE_DEFLATE_THRESHOLD", 0...100_000_000) {
+            transport.perMessageDeflateThreshold = value
+        }
+        switch (string("TLS_CERT_FILE").flatMap { $0.isEmpty ? nil : $0 }, string("TLS_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil): break
+        case (let certificate?, let key?): transport.tls = TLSFiles(certificateFile: certificate, keyFile: key)
+        case (nil, let key?): throw Problem(variable: "TLS_KEY_FILE", value: key, expected: "TLS_CERT_FILE set as well")
+        case (let certificate?, nil): throw Problem(variable: "TLS_CERT_FILE", value: certificate, expected: "TLS_KEY_FILE set as well")
+        }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.
