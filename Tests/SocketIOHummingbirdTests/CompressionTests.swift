@@ -157,6 +157,33 @@ struct CompressionTests {
         await socket.close()
     }
 
+    @Test("a compressed message that inflates beyond maxPayload closes that socket; others are unaffected")
+    func inflationBomb() async throws {
+        let server = try await Self.echoServer {
+            $0.perMessageDeflate = PerMessageDeflate()
+            $0.maxPayload = 10_000
+        }
+        defer { Task { await server.stop() } }
+        let bystander = try await Self.connectedWebSocket(server, headers: Self.offer)
+        let attacker = try await Self.connectedWebSocket(server, headers: Self.offer)
+        var zeros = ByteBuffer(repeating: UInt8(ascii: "0"), count: 1_000_000)
+        let bomb = try zeros.compressStream(with: ZlibCompressor(algorithm: .deflate), flush: .sync)
+        #expect(bomb.readableBytes < 2_000)
+        try await attacker.send(opcode: 0x1, payload: Array(bomb.readableBytesView.dropLast(4)), rsv1: true)
+        var closeCode: UInt16?
+        while let frame = try await attacker.next() {
+            if case .close(let code) = frame { closeCode = code; break }
+        }
+        // swift-websocket answers a failed inflate with 1011 (not 1009, as a plain frame over the limit gets).
+        #expect(closeCode == 1011, "closed with \(String(describing: closeCode))")
+
+        try await bystander.send(#"42["echo","still here"]"#)
+        let echoed = try #require(try await Self.nextDataFrame(bystander))
+        #expect(String(decoding: echoed.payload, as: UTF8.self) == Self.expectedEcho("still here"))
+        await attacker.close()
+        await bystander.close()
+    }
+
     @Test("permessage-deflate is off by default, as in Node: the offer is ignored, frames stay plain")
     func perMessageDeflateOffByDefault() async throws {
         let server = try await Self.echoServer()
