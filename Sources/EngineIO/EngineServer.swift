@@ -95,8 +95,8 @@ public final class EngineServer: Sendable {
 
     // MARK: - Long-polling
 
-    /// Answers a polling request (handshake, GET or POST) or a CORS preflight; packets
-    /// sent to a GET are compressed as `httpCompression` and the client allow.
+    /// Answers a polling request (handshake, GET or POST) or a CORS preflight; what a GET
+    /// carries is compressed when `httpCompression` and the request's `Accept-Encoding` allow.
     public func handlePolling(_ request: EngineRequest, body: PollingBody? = nil) async -> EngineResponse {
         let response = await answerPolling(request, body: body)
         guard request.method == .get, response.status == .ok, let compression = configuration.httpCompression else {
