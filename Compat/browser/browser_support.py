@@ -77,13 +77,14 @@ def find_executable(name):
 class Browser:
     """One user's browser: its own profile, cookies, tabs and logs."""
 
-    def __init__(self, name, base_url, profile_dir):
+    def __init__(self, name, base_url, profile_dir, accept_insecure_certs=False):
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.origin = urlsplit(self.base_url)
         self.requests = []  # (method or 'websocket', url, page url when seen)
         self.console = []  # Chromium console entries: {level, message, source, timestamp}
         self.browser_ui_requests = []  # requests of Chromium's own pages, not ours
+        self.websocket_handshakes = []  # response headers of every WebSocket handshake
         options = webdriver.ChromeOptions()
         options.binary_location = find_executable("chromium")
         for argument in (
@@ -104,6 +105,8 @@ class Browser:
         ):
             options.add_argument(argument)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+        # A test server with a self-signed certificate (the HTTPS test).
+        options.accept_insecure_certs = accept_insecure_certs
         service = Service(executable_path=find_executable("chromedriver"))
         self.driver = webdriver.Chrome(service=service, options=options)
         self.driver.set_page_load_timeout(WAIT * 2)
@@ -279,6 +282,8 @@ class Browser:
                 self.requests.append((request.get("method"), request.get("url"), document))
             elif method == "Network.webSocketCreated":
                 self.requests.append(("websocket", params.get("url"), None))
+            elif method == "Network.webSocketHandshakeResponseReceived":
+                self.websocket_handshakes.append(params.get("response", {}).get("headers", {}))
         self.console.extend(console)
 
     def resource_urls(self):
@@ -289,12 +294,13 @@ class Browser:
         )
 
     def foreign_urls(self, urls):
-        """The URLs that are not on the test server's origin (http or ws)."""
+        """The URLs that are not on the test server's origin (http and ws, or https and wss)."""
+        schemes = ("https", "wss") if self.origin.scheme == "https" else ("http", "ws")
         foreign = []
         for url in urls:
             parts = urlsplit(url or "")
             same = (
-                parts.scheme in ("http", "ws")
+                parts.scheme in schemes
                 and parts.hostname == self.origin.hostname
                 and parts.port == self.origin.port
             )

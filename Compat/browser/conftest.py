@@ -61,8 +61,9 @@ def server_environment():
 class ChatifyServer:
     """One running server; the tail of its output is kept for error messages."""
 
-    def __init__(self, binary, environment):
+    def __init__(self, binary, environment, scheme="http"):
         self.binary = binary
+        self.scheme = scheme
         self.output = collections.deque(maxlen=500)
         self.port = None
         self._listening = threading.Event()
@@ -105,7 +106,7 @@ class ChatifyServer:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def tail(self, lines=80):
         return "\n".join(list(self.output)[-lines:]) or "(no output)"
@@ -131,10 +132,8 @@ class ChatifyServer:
             pass
 
 
-@pytest.fixture
-def server():
-    """A fresh chatify server for one test, stopped afterwards."""
-    process = ChatifyServer(chatify_binary(), server_environment())
+def running(process):
+    """Yields the started server; fails the test if it died meanwhile; stops it."""
     try:
         process.wait_until_listening()
         yield process
@@ -147,17 +146,60 @@ def server():
         process.stop()
 
 
-@pytest.fixture
-def browser(server, tmp_path_factory):
-    """Factory: ``browser(name)`` -> a ``browser_support.Browser`` on ``server``."""
+def browsers_on(server, tmp_path_factory, **options):
+    """Factory: ``browser(name)`` -> a ``browser_support.Browser`` on ``server``; all quit
+    when the test ends."""
     started = []
 
     def start(name):
         profile = tmp_path_factory.mktemp(f"chromium-{name}")
-        session = browser_support.Browser(name, server.url, profile)
+        session = browser_support.Browser(name, server.url, profile, **options)
         started.append(session)
         return session
 
     yield start
     for session in started:
         session.quit()
+
+
+@pytest.fixture
+def server():
+    """A fresh chatify server for one test, stopped afterwards."""
+    yield from running(ChatifyServer(chatify_binary(), server_environment()))
+
+
+@pytest.fixture
+def browser(server, tmp_path_factory):
+    """Factory: ``browser(name)`` -> a ``browser_support.Browser`` on ``server``."""
+    yield from browsers_on(server, tmp_path_factory)
+
+
+@pytest.fixture
+def tls_files(tmp_path):
+    """A self-signed certificate for 127.0.0.1 and its key, made for this test only."""
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(certificate)],
+        check=True, capture_output=True,
+    )
+    return certificate, key
+
+
+@pytest.fixture
+def https_server(tls_files):
+    """A chatify server serving HTTPS and WSS itself (TLS_CERT_FILE/TLS_KEY_FILE), with
+    permessage-deflate on so the browser's offer is taken."""
+    certificate, key = tls_files
+    environment = server_environment()
+    environment.update(
+        TLS_CERT_FILE=str(certificate), TLS_KEY_FILE=str(key),
+        WS_PER_MESSAGE_DEFLATE="True", WS_PER_MESSAGE_DEFLATE_THRESHOLD="64",
+    )
+    yield from running(ChatifyServer(chatify_binary(), environment, scheme="https"))
+
+
+@pytest.fixture
+def https_browser(https_server, tmp_path_factory):
+    """Factory like ``browser``, for ``https_server``; the self-signed certificate is accepted."""
+    yield from browsers_on(https_server, tmp_path_factory, accept_insecure_certs=True)

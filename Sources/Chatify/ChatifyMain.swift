@@ -18,6 +18,15 @@ struct ChatifyMain {
             FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
             exit(2)
         }
+        // A bad certificate or key stops the start before the store is contacted.
+        if let tls = configuration.transport.tls {
+            do {
+                _ = try tls.serverConfiguration()
+            } catch {
+                FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
+                exit(2)
+            }
+        }
         var logger = Logger(label: "chatify")
         logger.logLevel = configuration.debug ? .debug : .info
         if let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {

@@ -3,6 +3,8 @@ import ChatMemoryStore
 import EngineIO
 import Foundation
 public import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 public import NIOCore
 public import Logging
 import ServiceLifecycle
@@ -34,6 +36,7 @@ public struct ChatifyServer: Sendable {
                     .map { $0.trimmingCharacters(in: .whitespaces) } ?? request.remoteAddress
             }
         }
+        configuration.transport.apply(to: &engine)
         if let node = configuration.nodeID {
             engine.handshakeCookie = "chatify_node=\(node); Path=/; HttpOnly; SameSite=Lax"
         }
@@ -74,7 +77,9 @@ public struct ChatifyServer: Sendable {
         chatEvents.install(on: io.sockets)
         let sockets = io.sockets
 
-        let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]
+        // Checked before anything listens: a bad certificate or key stops the start.
+        let tls = try configuration.transport.tls?.serverConfiguration()
+        let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine, isSecure: tls != nil)]
         let router = Router(context: ChatifyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))
@@ -83,6 +88,7 @@ public struct ChatifyServer: Sendable {
         PageRoutes(
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             trustProxy: configuration.trustProxyHeaders,
+            servesTLS: tls != nil,
             endSockets: { tokenID in await sockets.to(ChatEvents.tokenRoom(tokenID)).disconnectSockets(close: true) },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
             logger: logger
@@ -96,9 +102,10 @@ public struct ChatifyServer: Sendable {
         }
         try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
 
+        let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder()
         return Application(
             router: router,
-            server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),
+            server: try tls.map { try HTTPServerBuilder.tls(plainServer, tlsConfiguration: $0) } ?? plainServer,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Chatify"),
             onServerRunning: onServerRunning,
             logger: logger

@@ -56,6 +56,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var connectionStateRecovery = 0
     /// `ALLOW_EIO3`: accept Engine.IO v3 clients (socket.io-client 2.x), as Node's `allowEIO3`.
     public var allowEIO3 = false
+    /// Compression and TLS (`HTTP_COMPRESSION*`, `WS_PER_MESSAGE_DEFLATE*`, `TLS_*_FILE`).
+    public var transport = TransportSettings()
 
     public init() {}
 
@@ -134,6 +136,18 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("MAX_PAYLOAD", 1024...100_000_000) { maxPayload = value }
         if let value = try integer("CONNECTION_STATE_RECOVERY", 0...86_400) { connectionStateRecovery = value }
         if let value = try boolean("ALLOW_EIO3") { allowEIO3 = value }
+        if let value = try boolean("HTTP_COMPRESSION") { transport.httpCompression = value }
+        if let value = try integer("HTTP_COMPRESSION_THRESHOLD", 0...100_000_000) { transport.httpCompressionThreshold = value }
+        if let value = try boolean("WS_PER_MESSAGE_DEFLATE") { transport.perMessageDeflate = value }
+        if let value = try integer("WS_PER_MESSAGE_DEFLATE_THRESHOLD", 0...100_000_000) {
+            transport.perMessageDeflateThreshold = value
+        }
+        switch (string("TLS_CERT_FILE").flatMap { $0.isEmpty ? nil : $0 }, string("TLS_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }) {
+        case (nil, nil): break
+        case (let certificate?, let key?): transport.tls = TLSFiles(certificateFile: certificate, keyFile: key)
+        case (nil, let key?): throw Problem(variable: "TLS_KEY_FILE", value: key, expected: "TLS_CERT_FILE set as well")
+        case (let certificate?, nil): throw Problem(variable: "TLS_CERT_FILE", value: certificate, expected: "TLS_KEY_FILE set as well")
+        }
     }
 
     /// The process environment over the `.env` file at `dotEnvPath`, if there is one.

@@ -83,6 +83,12 @@ public struct EngineConfiguration: Sendable {
     /// Accepts Engine.IO v3 clients (`EIO=3`: socket.io-client 2.x), as Node's
     /// `allowEIO3`; off, they get "Unsupported protocol version".
     public var allowEIO3 = false
+    /// Node's `httpCompression`: gzip/deflate of polling responses from 1024 bytes on, for
+    /// clients that accept it (nil: never).
+    public var httpCompression: HTTPCompression? = HTTPCompression()
+    /// Node's `perMessageDeflate` (off by default, as there): WebSocket messages from
+    /// `threshold` bytes on are sent compressed when the client offers the extension.
+    public var perMessageDeflate: PerMessageDeflate?
 
     public init() {}
 
@@ -90,5 +96,15 @@ public struct EngineConfiguration: Sendable {
     func upgrades(from transport: EngineTransport) -> [EngineTransport] {
         guard allowUpgrades, transport == .polling, transports.contains(.websocket) else { return [] }
         return [.websocket]
+    }
+}
+
+/// The `permessage-deflate` WebSocket extension's options (RFC 7692), as Node names them.
+public struct PerMessageDeflate: Sendable, Equatable {
+    /// Smallest message, in bytes, sent compressed (Node: 1024).
+    public var threshold: Int
+
+    public init(threshold: Int = 1024) {
+        self.threshold = threshold
     }
 }

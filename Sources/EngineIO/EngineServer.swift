@@ -112,8 +112,17 @@ public final class EngineServer: Sendable {
 
     // MARK: - Long-polling
 
-    /// Answers a polling request (handshake, GET or POST) or a CORS preflight.
+    /// Answers a polling request (handshake, GET or POST) or a CORS preflight; what a GET
+    /// carries is compressed when `httpCompression` and the request's `Accept-Encoding` allow.
     public func handlePolling(_ request: EngineRequest, body: PollingBody? = nil) async -> EngineResponse {
+        let response = await answerPolling(request, body: body)
+        guard request.method == .get, response.status == .ok, let compression = configuration.httpCompression else {
+            return response
+        }
+        return compression.compress(response, for: request)
+    }
+
+    private func answerPolling(_ request: EngineRequest, body: PollingBody?) async -> EngineResponse {
         var headers = corsHeaders(for: request)
         if request.method == .options {
             headers[.accessControlAllowMethods] = "GET, POST"

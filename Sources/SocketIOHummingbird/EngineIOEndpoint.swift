@@ -8,12 +8,16 @@ import NIOCore
 public struct EngineIOEndpoint: Sendable {
     public let path: String
     public let engine: EngineServer
+    /// Whether the server in front of it speaks TLS itself (HTTPS/WSS), which the
+    /// handshake reports to Socket.IO as `secure`.
+    public let isSecure: Bool
 
-    public init(path: String, engine: EngineServer) {
+    public init(path: String, engine: EngineServer, isSecure: Bool = false) {
         var path = path.hasPrefix("/") ? path : "/" + path
         while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
         self.path = path
         self.engine = engine
+        self.isSecure = isSecure
     }
 
     func matches(_ requestPath: String) -> Bool {
@@ -23,7 +27,10 @@ public struct EngineIOEndpoint: Sendable {
 
 extension EngineRequest {
     /// The framework-neutral view of a Hummingbird request.
-    init(method: HTTPRequest.Method, uri: URI, headers: HTTPFields, authority: String?, remoteAddress: SocketAddress?) {
+    init(
+        method: HTTPRequest.Method, uri: URI, headers: HTTPFields, authority: String?, remoteAddress: SocketAddress?,
+        isSecure: Bool
+    ) {
         var query: [String: String] = [:]
         for (key, value) in uri.queryParameters where query[String(key)] == nil {
             query[String(key)] = String(value)
@@ -35,7 +42,7 @@ extension EngineRequest {
             headers: headers,
             host: authority,
             remoteAddress: remoteAddress?.ipAddress,
-            isSecure: false
+            isSecure: isSecure
         )
     }
 }

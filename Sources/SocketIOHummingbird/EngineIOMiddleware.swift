@@ -26,7 +26,8 @@ public struct EngineIOMiddleware<Context: RequestContext>: RouterMiddleware {
             uri: request.uri,
             headers: request.headers,
             authority: request.head.authority,
-            remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress
+            remoteAddress: (context as? any RemoteAddressRequestContext)?.remoteAddress,
+            isSecure: endpoint.isSecure
         )
         var body: PollingBody?
         if request.method == .post {

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 public import HummingbirdCore
 import HummingbirdWebSocket
+import HummingbirdWSCompression
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -13,9 +14,13 @@ import Synchronization
 public struct EngineIOWebSocketUpgrade: Sendable {
     let endpoints: [EngineIOEndpoint]
     let batchers = EventLoopWriteBatchers()
+    /// Frames bypass the WebSocket handler's extensions when written straight into the
+    /// channel, so with `permessage-deflate` on everything goes through the handler.
+    let writesDirectly: Bool
 
     public init(_ endpoints: [EngineIOEndpoint]) {
         self.endpoints = endpoints
+        writesDirectly = endpoints.allSatisfy { $0.engine.configuration.perMessageDeflate == nil }
     }
 
     /// The server builder for `Application(router:server:)`.
@@ -25,6 +30,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             http1: HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) }),
             ws: WebSocketServerConfiguration(
                 maxFrameSize: largestPayload,
+                extensions: extensions(largestPayload: largestPayload),
                 // Engine.IO has its own heartbeat; a second one would only cost traffic.
                 autoPing: .disabled,
                 closeTimeout: .seconds(2)
@@ -33,6 +39,14 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         return .http1WebSocketUpgrade(configuration: configuration) { head, channel, _ in
             self.shouldUpgrade(head, channel: channel)
         }
+    }
+
+    /// `permessage-deflate`, offered back to clients that ask for it, when an endpoint
+    /// enables it (the extension is per server, so the smallest threshold counts).
+    func extensions(largestPayload: Int) -> [WebSocketExtensionFactory] {
+        let thresholds = endpoints.compactMap(\.engine.configuration.perMessageDeflate?.threshold)
+        guard let threshold = thresholds.min() else { return [] }
+        return [.perMessageDeflate(maxDecompressedFrameSize: largestPayload, minFrameSizeToCompress: threshold)]
     }
 
     func shouldUpgrade(
@@ -46,12 +60,13 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             uri: uri,
             headers: head.headerFields,
             authority: head.authority,
-            remoteAddress: channel.remoteAddress
+            remoteAddress: channel.remoteAddress,
+            isSecure: endpoint.isSecure
         )
         let engine = endpoint.engine
         let admission = engine.admitWebSocket(request)
         if case .refused = admission { return .dontUpgrade }
-        let sink = ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop))
+        let sink = writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
         return .upgrade([:]) { inbound, outbound, _ in
             let frames = inbound.messages(maxSize: engine.configuration.maxPayload).map { message -> WebSocketData in
                 switch message {
@@ -68,7 +83,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
 /// encoded, without a detour through `String`.
 struct HummingbirdEngineWriter: EngineWebSocketWriter {
     let outbound: WebSocketOutboundWriter
-    let sink: ChannelFrameSink
+    let sink: ChannelFrameSink?
 
     var directSink: (any EngineFrameSink)? { sink }
 

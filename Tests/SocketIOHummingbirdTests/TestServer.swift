@@ -15,6 +15,7 @@ struct TestServer {
 
     static func start(
         path: String = "/socket.io",
+        secure: Bool = false,
         engine configureEngine: (inout EngineConfiguration) -> Void = { _ in },
         socketIO configureSocketIO: (inout SocketIOConfiguration) -> Void = { _ in },
         setUp: (SocketIOServer) -> Void = { _ in }
@@ -26,7 +27,7 @@ struct TestServer {
         let io = SocketIOServer(engine: EngineServer(configuration: engineConfiguration), configuration: socketConfiguration)
         setUp(io)
 
-        let endpoints = [EngineIOEndpoint(path: path, engine: io.engine)]
+        let endpoints = [EngineIOEndpoint(path: path, engine: io.engine, isSecure: secure)]
         let router = Router()
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))

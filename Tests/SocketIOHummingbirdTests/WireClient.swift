@@ -162,9 +162,10 @@ actor WireWebSocket {
     func send(binary: [UInt8]) async throws { try await send(opcode: 0x2, payload: binary) }
     func sendClose() async throws { try await send(opcode: 0x8, payload: [0x03, 0xE8]) }
 
-    func send(opcode: UInt8, payload: [UInt8]) async throws {
+    /// Sends one final frame; `rsv1` marks it compressed (permessage-deflate).
+    func send(opcode: UInt8, payload: [UInt8], rsv1: Bool = false) async throws {
         var frame = ByteBuffer()
-        frame.writeInteger(0x80 | opcode)
+        frame.writeInteger(0x80 | (rsv1 ? 0x40 : 0) | opcode)
         let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
         if payload.count < 126 {
             frame.writeInteger(UInt8(0x80 | payload.count))
@@ -180,27 +181,41 @@ actor WireWebSocket {
         try await connection.write(frame)
     }
 
+    /// One frame as it came over the wire, with its header bits.
+    struct RawFrame: Sendable {
+        var fin: Bool
+        /// Set on the first frame of a compressed message (RFC 7692).
+        var rsv1: Bool
+        var opcode: UInt8
+        var payload: [UInt8]
+    }
+
+    /// The next frame exactly as sent, nil when the connection ends.
+    func nextRawFrame() async throws -> RawFrame? {
+        guard var header = try await connection.read(exactly: 2) else { return nil }
+        let first: UInt8 = header.readInteger()!
+        let second: UInt8 = header.readInteger()!
+        var length = Int(second & 0x7F)
+        if length == 126 {
+            guard var extended = try await connection.read(exactly: 2) else { return nil }
+            length = Int(extended.readInteger(as: UInt16.self)!)
+        } else if length == 127 {
+            guard var extended = try await connection.read(exactly: 8) else { return nil }
+            length = Int(extended.readInteger(as: UInt64.self)!)
+        }
+        guard let payload = try await connection.read(exactly: length) else { return nil }
+        return RawFrame(
+            fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, opcode: first & 0x0F, payload: Array(payload.readableBytesView)
+        )
+    }
+
     /// The next complete frame (continuations joined), nil when the connection ends.
     func next() async throws -> Frame? {
         var message: [UInt8] = []
         var messageOpcode: UInt8 = 0
-        while true {
-            guard var header = try await connection.read(exactly: 2) else { return nil }
-            let first: UInt8 = header.readInteger()!
-            let second: UInt8 = header.readInteger()!
-            let fin = first & 0x80 != 0
-            let opcode = first & 0x0F
-            var length = Int(second & 0x7F)
-            if length == 126 {
-                guard var extended = try await connection.read(exactly: 2) else { return nil }
-                length = Int(extended.readInteger(as: UInt16.self)!)
-            } else if length == 127 {
-                guard var extended = try await connection.read(exactly: 8) else { return nil }
-                length = Int(extended.readInteger(as: UInt64.self)!)
-            }
-            guard let payload = try await connection.read(exactly: length) else { return nil }
-            let bytes = Array(payload.readableBytesView)
-            switch opcode {
+        while let frame = try await nextRawFrame() {
+            let bytes = frame.payload
+            switch frame.opcode {
             case 0x8:
                 let code = bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
                 return .close(code: code)
@@ -208,13 +223,14 @@ actor WireWebSocket {
             case 0xA: return .pong
             case 0x0: message += bytes
             default:
-                messageOpcode = opcode
+                messageOpcode = frame.opcode
                 message = bytes
             }
-            if fin {
+            if frame.fin {
                 return messageOpcode == 0x1 ? .text(String(decoding: message, as: UTF8.self)) : .binary(message)
             }
         }
+        return nil
     }
 
     /// The next text frame, answering Engine.IO pings on the way.

@@ -15,6 +15,8 @@ struct PageRoutes: Sendable {
     let pages: PageRenderer
     let limits: LoginLimits
     let trustProxy: Bool
+    /// Served over TLS directly (`TLS_CERT_FILE`): every request counts as HTTPS.
+    let servesTLS: Bool
     /// Ends the Socket.IO sessions opened with a token (logout).
     let endSockets: @Sendable (_ tokenID: String) async -> Void
     /// Tells connected sockets about the owner's changes (room settings).
@@ -39,7 +41,7 @@ struct PageRoutes: Sendable {
 
         router.get("/register") { _, _ in self.pages.page("register", FormPage()) }
         router.post("/register") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let email = try form.required("email")
@@ -58,7 +60,7 @@ struct PageRoutes: Sendable {
 
         router.get("/login") { _, _ in self.pages.page("login", FormPage()) }
         router.post("/login") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let password = try form.required("password")
@@ -186,7 +188,7 @@ struct PageRoutes: Sendable {
         // Logging out stays a GET as before (a forged logout harms no one); the token is
         // revoked and its sockets are closed.
         router.get("/logout") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
             if let session = try await self.session(request) {
                 try await self.auth.revoke(session.claims)
                 await self.endSockets(session.claims.tokenID)
@@ -198,7 +200,7 @@ struct PageRoutes: Sendable {
         // ticket its socket presents (`renew_session`) to last as long.
         router.post("/refresh_session") { request, context in
             try await self.changing(request, context, readsForm: false) { session, _ in
-                let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy)
+                let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
                 let (cookies, claims) = self.auth.loginCookies(for: session.user, secure: origin.secure)
                 let ticket = self.auth.signer.issueRenewalTicket(subject: session.user.id, until: claims.expires)
                 let body: JSONValue = ["expires": .integer(claims.expires), "ticket": .string(ticket)]
@@ -247,7 +249,7 @@ struct PageRoutes: Sendable {
         _ body: (Authenticator.Session, RequestOrigin) async throws -> Response
     ) async throws -> Response {
         guard let session = try await session(request) else { return Pages.redirect(to: "/login") }
-        let origin = RequestOrigin(request, context: context, trustProxy: trustProxy)
+        let origin = RequestOrigin(request, context: context, trustProxy: trustProxy, servesTLS: servesTLS)
         var response = try await body(session, origin)
         if auth.shouldRefresh(session.claims), response.headers[.setCookie] == nil {
             for cookie in auth.loginCookies(for: session.user, secure: origin.secure).cookies {

@@ -12,14 +12,14 @@ struct RequestOrigin: Sendable {
     /// Served over HTTPS, directly or (trusted proxy) as `X-Forwarded-Proto` says.
     let secure: Bool
 
-    init(_ request: Request, context: ChatifyRequestContext, trustProxy: Bool) {
+    init(_ request: Request, context: ChatifyRequestContext, trustProxy: Bool, servesTLS: Bool = false) {
         let peer = context.remoteAddress?.ipAddress ?? "unknown"
         if trustProxy, let forwarded = request.headers[.xForwardedFor]?.split(separator: ",").first {
             clientAddress = forwarded.trimmingCharacters(in: .whitespaces)
         } else {
             clientAddress = peer
         }
-        secure = request.uri.scheme == .https
+        secure = servesTLS || request.uri.scheme == .https
             || (trustProxy && request.headers[.xForwardedProto]?.lowercased() == "https")
     }
 }

@@ -32,24 +32,32 @@ struct TestSetupError: Error, CustomStringConvertible {
 /// server within about a second of this process ending (a crash included), and an
 /// `atexit` hook stops it at once on a normal exit and deletes the run folder.
 actor MongoTestServer {
-    static let shared = MongoTestServer()
+    static let shared = MongoTestServer(tls: false)
+    /// A second server that speaks TLS only, with a self-signed certificate made at its
+    /// start (`certificateFile`); its `uri()` trusts that certificate (`tlsCAFile`).
+    static let sharedTLS = MongoTestServer(tls: true)
 
     let base: URL
     let runFolder: URL
+    let tls: Bool
+    /// The TLS server's certificate (PEM), which is its own CA.
+    nonisolated var certificateFile: String { runFolder.appendingPathComponent("server.crt").path }
+    nonisolated var keyFile: String { runFolder.appendingPathComponent("server.key").path }
     private var port: Int?
     private var running = false
     /// Why the first start failed: later tests fail with it at once instead of trying
     /// to install SecantusDB again.
     private var firstStartFailure: String?
 
-    private init() {
+    private init(tls: Bool) {
+        self.tls = tls
         let environment = ProcessInfo.processInfo.environment
         if let folder = environment["MONGO_DIR"], !folder.isEmpty {
             base = URL(fileURLWithPath: folder, relativeTo: repositoryRoot).standardizedFileURL
         } else {
             base = repositoryRoot.appendingPathComponent(".mongo-test")
         }
-        runFolder = base.appendingPathComponent("runs").appendingPathComponent("\(getpid())")
+        runFolder = base.appendingPathComponent("runs").appendingPathComponent(tls ? "\(getpid())-tls" : "\(getpid())")
     }
 
     /// The server's URI; starts the server if it is not running.
@@ -68,7 +76,9 @@ actor MongoTestServer {
         return port
     }
 
-    private func uri(port: Int) -> String { "mongodb://127.0.0.1:\(port)/" }
+    private func uri(port: Int) -> String {
+        tls ? "mongodb://127.0.0.1:\(port)/?tls=true&tlsCAFile=\(certificateFile)" : "mongodb://127.0.0.1:\(port)/"
+    }
 
     func ensureRunning() async throws {
         if running { return }
@@ -94,6 +104,7 @@ actor MongoTestServer {
                 description: "the MongoDB test server could not be started: cannot prepare \(runFolder.path): \(error)")
         }
         self.port = port
+        if tls, !FileManager.default.fileExists(atPath: keyFile) { try await makeCertificate() }
         ServerReaper.register(pidFile: runFolder.appendingPathComponent("server.pid").path, folder: runFolder.path)
         let result = try await runScript("start", port: port, keepData: keepData)
         guard result.status == 0 else {
@@ -117,8 +128,24 @@ actor MongoTestServer {
         }
     }
 
+    /// A self-signed certificate for 127.0.0.1, made for this run only (openssl CLI).
+    private func makeCertificate() async throws {
+        let result = try await runProcess(
+            "/usr/bin/env",
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certificateFile],
+            timeout: .seconds(60))
+        guard result.status == 0 else {
+            throw TestSetupError(description: "openssl could not make the test certificate: \(result.output)")
+        }
+    }
+
     private func runScript(_ command: String, port: Int, keepData: Bool) async throws -> ProcessResult {
         var environment = ProcessInfo.processInfo.environment
+        if tls {
+            environment["MONGO_TLS_CERT_FILE"] = certificateFile
+            environment["MONGO_TLS_KEY_FILE"] = keyFile
+        }
         environment["MONGO_PORT"] = "\(port)"
         environment["MONGO_DIR"] = runFolder.path
         environment["MONGO_VENV"] = base.appendingPathComponent("venv").path
@@ -138,11 +165,11 @@ enum ServerReaper {
         var folder: String
     }
 
-    private static let target = Mutex<Target?>(nil)
+    private static let targets = Mutex<[String: Target]>([:])
     private static let installed = Mutex(false)
 
     static func register(pidFile: String, folder: String) {
-        target.withLock { $0 = Target(pidFile: pidFile, folder: folder) }
+        targets.withLock { $0[folder] = Target(pidFile: pidFile, folder: folder) }
         let first = installed.withLock { done in
             defer { done = true }
             return !done
@@ -152,7 +179,10 @@ enum ServerReaper {
 
     /// SIGTERM, then up to 10 s for a clean exit, then SIGKILL; then the run folder goes.
     static func reap() {
-        guard let target = target.withLock({ $0 }) else { return }
+        for target in targets.withLock({ Array($0.values) }) { reap(target) }
+    }
+
+    private static func reap(_ target: Target) {
         if let text = try? String(contentsOfFile: target.pidFile, encoding: .utf8),
             let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
         {

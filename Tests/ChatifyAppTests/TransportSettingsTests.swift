@@ -1,0 +1,91 @@
+@testable import ChatifyApp
+import EngineIO
+import Foundation
+import Testing
+
+@Suite("Compression and TLS settings")
+struct TransportSettingsTests {
+    @Test("defaults are Node's: polling compression from 1024 bytes, no permessage-deflate, no TLS")
+    func defaults() throws {
+        let transport = try ChatifyConfiguration(environment: [:]).transport
+        var engine = EngineConfiguration()
+        transport.apply(to: &engine)
+        #expect(engine.httpCompression == HTTPCompression(threshold: 1024))
+        #expect(engine.perMessageDeflate == nil)
+        #expect(transport.tls == nil)
+    }
+
+    @Test("the variables are read into the engine's options; malformed ones name the variable")
+    func parsing() throws {
+        let transport = try ChatifyConfiguration(environment: [
+            "HTTP_COMPRESSION": "False", "HTTP_COMPRESSION_THRESHOLD": "10",
+            "WS_PER_MESSAGE_DEFLATE": "True", "WS_PER_MESSAGE_DEFLATE_THRESHOLD": "64",
+            "TLS_CERT_FILE": "cert.pem", "TLS_KEY_FILE": "key.pem",
+        ]).transport
+        var engine = EngineConfiguration()
+        transport.apply(to: &engine)
+        #expect(engine.httpCompression == nil)
+        #expect(engine.perMessageDeflate == PerMessageDeflate(threshold: 64))
+        #expect(transport.tls == TLSFiles(certificateFile: "cert.pem", keyFile: "key.pem"))
+        for (name, value) in [
+            ("HTTP_COMPRESSION", "sometimes"), ("HTTP_COMPRESSION_THRESHOLD", "-1"), ("WS_PER_MESSAGE_DEFLATE_THRESHOLD", "x"),
+        ] {
+            #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: [name: value]) }
+        }
+    }
+
+    @Test("TLS needs both files: one alone is an error naming the one that is set")
+    func tlsPair() {
+        #expect(throws: ChatifyConfiguration.Problem(variable: "TLS_CERT_FILE", value: "c.pem", expected: "TLS_KEY_FILE set as well")) {
+            try ChatifyConfiguration(environment: ["TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": ""])
+        }
+        #expect(throws: ChatifyConfiguration.Problem(variable: "TLS_KEY_FILE", value: "k.pem", expected: "TLS_CERT_FILE set as well")) {
+            try ChatifyConfiguration(environment: ["TLS_KEY_FILE": "k.pem"])
+        }
+    }
+
+    /// A fresh self-signed certificate and key (openssl CLI) in a folder of their own.
+    static func makePair(in folder: URL, name: String) throws -> (certificate: String, key: String) {
+        let certificate = folder.appendingPathComponent("\(name).crt").path
+        let key = folder.appendingPathComponent("\(name).key").path
+        let openssl = Process()
+        openssl.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        openssl.arguments = [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+            "-keyout", key, "-out", certificate,
+        ]
+        openssl.standardOutput = FileHandle.nullDevice
+        openssl.standardError = FileHandle.nullDevice
+        try openssl.run()
+        openssl.waitUntilExit()
+        try #require(openssl.terminationStatus == 0, "openssl req failed")
+        return (certificate, key)
+    }
+
+    @Test("certificate files: a matching pair loads; missing, non-PEM and mismatched files are named in the error")
+    func tlsFiles() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("chatify-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let one = try Self.makePair(in: folder, name: "one")
+        let two = try Self.makePair(in: folder, name: "two")
+
+        _ = try TLSFiles(certificateFile: one.certificate, keyFile: one.key).serverConfiguration()
+
+        func problem(_ files: TLSFiles) -> String? {
+            do {
+                _ = try files.serverConfiguration()
+                return nil
+            } catch {
+                return error.description
+            }
+        }
+        let missing = folder.appendingPathComponent("missing.pem").path
+        #expect(problem(TLSFiles(certificateFile: missing, keyFile: one.key)) == "TLS_CERT_FILE=\(missing) does not exist")
+        #expect(problem(TLSFiles(certificateFile: one.certificate, keyFile: missing)) == "TLS_KEY_FILE=\(missing) does not exist")
+        #expect(problem(TLSFiles(certificateFile: one.key, keyFile: one.key))?.contains("holds no PEM certificate") == true)
+        #expect(problem(TLSFiles(certificateFile: one.certificate, keyFile: one.certificate))?.contains("holds no PEM private key") == true)
+        let mismatch = problem(TLSFiles(certificateFile: one.certificate, keyFile: two.key))
+        #expect(mismatch?.hasPrefix("TLS_KEY_FILE=\(two.key) does not match the certificate") == true, "\(mismatch ?? "loaded")")
+    }
+}
