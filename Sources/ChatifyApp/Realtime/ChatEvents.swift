@@ -28,6 +28,7 @@ struct ChatEvents: Sendable {
     let clock: MessageClock
     let limits: EventLimits
     let userBuckets: UserEventBuckets
+    let presenceRuns = CoalescedRuns()
     let metrics: ChatifyMetrics?
     let logger: Logger
 

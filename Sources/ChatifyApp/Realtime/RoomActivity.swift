@@ -91,9 +91,12 @@ extension ChatEvents {
     }
 
     /// Sends the room's presence to its watchers, without holding up the event that
-    /// changed it (across a cluster the query waits for every node's answer).
+    /// changed it (across a cluster the query waits for every node's answer). Changes
+    /// that come while a room's query runs share one more query after it: a reconnect
+    /// storm costs a few queries per room, not one per socket, and watchers see the
+    /// room's presence in order, ending with its latest state.
     func announcePresence(_ key: String, on namespace: Namespace) {
-        Task {
+        presenceRuns.run(key) {
             let payload = await presence(key, on: namespace)
             namespace.to(Self.watchersRoom(key)).emit("presence", payload)
         }
