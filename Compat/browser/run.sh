@@ -14,14 +14,9 @@ if [[ -n "${CHATIFY_BIN:-}" && "${CHATIFY_BIN}" != /* ]]; then
 fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-ROOT="$PWD"
 
-export CHATIFY_BIN="${CHATIFY_BIN:-$ROOT/.build/debug/chatify}"
-if [[ ! -x "$CHATIFY_BIN" ]]; then
-    echo "browser e2e: server binary $CHATIFY_BIN not found;" \
-        "build it with 'swift build --product chatify' or set CHATIFY_BIN" >&2
-    exit 2
-fi
+source Compat/suite-common.sh
+chatify_binary "browser e2e"
 
 missing=()
 for tool in chromium chromedriver; do
@@ -34,11 +29,7 @@ if (( ${#missing[@]} > 0 )); then
 fi
 
 VENV="${COMPAT_VENV:-.venv-compat}"
-PYTHON="${PYTHON:-python3}"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r Compat/requirements.txt
+suite_venv "$VENV" Compat/requirements.txt
 
 status=0
 "$VENV/bin/python" -m pytest Compat/browser -q -p no:cacheprovider "$@" || status=$?

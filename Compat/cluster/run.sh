@@ -12,14 +12,9 @@ if [[ -n "${CHATIFY_BIN:-}" && "${CHATIFY_BIN}" != /* ]]; then
 fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-ROOT="$PWD"
 
-export CHATIFY_BIN="${CHATIFY_BIN:-$ROOT/.build/debug/chatify}"
-if [[ ! -x "$CHATIFY_BIN" ]]; then
-    echo "cluster compat: server binary $CHATIFY_BIN not found;" \
-        "build it with 'swift build --product chatify' or set CHATIFY_BIN" >&2
-    exit 2
-fi
+source Compat/suite-common.sh
+chatify_binary "cluster compat"
 for tool in redis-server redis-cli nginx curl; do
     command -v "$tool" >/dev/null || [[ -x "/usr/sbin/$tool" ]] || {
         echo "cluster compat: $tool not found (scripts/setup --test installs it)" >&2
@@ -28,11 +23,7 @@ for tool in redis-server redis-cli nginx curl; do
 done
 
 VENV="${COMPAT_VENV:-.venv-compat}"
-PYTHON="${PYTHON:-python3}"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r Compat/requirements.txt
+suite_venv "$VENV" Compat/requirements.txt
 
 status=0
 "$VENV/bin/python" -m pytest Compat/cluster -q -p no:cacheprovider "$@" || status=$?

@@ -11,14 +11,9 @@ if [[ -n "${CHATIFY_BIN:-}" && "${CHATIFY_BIN}" != /* ]]; then
 fi
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-ROOT="$PWD"
 
-export CHATIFY_BIN="${CHATIFY_BIN:-$ROOT/.build/debug/chatify}"
-if [[ ! -x "$CHATIFY_BIN" ]]; then
-    echo "gateway compat: server binary $CHATIFY_BIN not found;" \
-        "build it with 'swift build --product chatify' or set CHATIFY_BIN" >&2
-    exit 2
-fi
+source Compat/suite-common.sh
+chatify_binary "gateway compat"
 
 # The stock Socket.IO browser client the chat page serves (never committed): scripts/setup
 # puts it in Vendor/ (the server gets it as SOCKETIO_CLIENT_JS, see conftest.py).
@@ -27,11 +22,7 @@ if [[ ! -s Vendor/socket.io.min.js ]]; then
 fi
 
 VENV="${COMPAT_VENV:-.venv-compat}"
-PYTHON="${PYTHON:-python3}"
-if [[ ! -x "$VENV/bin/python" ]]; then
-    "$PYTHON" -m venv "$VENV"
-fi
-"$VENV/bin/python" -m pip install -q --disable-pip-version-check -r Compat/requirements.txt
+suite_venv "$VENV" Compat/requirements.txt
 
 status=0
 "$VENV/bin/python" -m pytest Compat/gateway -q -p no:cacheprovider "$@" || status=$?
