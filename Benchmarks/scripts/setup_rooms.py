@@ -41,11 +41,17 @@ assert token, "no access_token_cookie"
 for i in range(count):
     response, _ = request("POST", "/create_room", {"room_name": f"bench room {i}"}, token)
     assert response.status == 302, f"create_room: {response.status}"
-response, page = request("GET", "/my_rooms", token=token)
+# /my_rooms lists 20 rooms a page: read pages until one adds no key.
 keys = []
-for key in re.findall(r'href="/chat/([A-Za-z0-9_-]+)"', page.decode()):
-    if key not in keys:
-        keys.append(key)
+page_number = 1
+while len(keys) < count:
+    response, page = request("GET", f"/my_rooms?page={page_number}", token=token)
+    assert response.status == 200, f"my_rooms page {page_number}: {response.status}"
+    found = [k for k in re.findall(r'href="/chat/([A-Za-z0-9_-]+)"', page.decode()) if k not in keys]
+    if not found:
+        break
+    keys.extend(dict.fromkeys(found))
+    page_number += 1
 assert len(keys) >= count, f"{len(keys)} room keys on /my_rooms, {count} made"
 open(f"{out}/cookie.txt", "w").write(token)
 open(f"{out}/rooms.txt", "w").write("\n".join(keys) + "\n")
