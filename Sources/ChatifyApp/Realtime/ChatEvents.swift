@@ -22,7 +22,7 @@ struct SignedInUser: SocketStorageKey {
 /// with CONNECT_ERROR; only members of an existing room can join it or post to it; a
 /// kicked user's sockets leave the room at once; an empty or over-long message is
 /// refused with a `chat_error` event the page shows.
-struct ChatEvents: Sendable {
+final class ChatEvents: Sendable {
     let chat: ChatService
     let auth: Authenticator
     let clock: MessageClock
@@ -59,7 +59,7 @@ struct ChatEvents: Sendable {
     static func tokenRoom(_ tokenID: String) -> String { "token:\(tokenID)" }
 
     func install(on namespace: Namespace) {
-        namespace.use { socket in
+        namespace.use { [self] socket in
             let session: Authenticator.Session?
             do {
                 session = try await auth.session(headers: socket.handshake.headers, cookies: socket.handshake.cookies)
@@ -85,13 +85,13 @@ struct ChatEvents: Sendable {
             socket.join(Self.userRoom(session.user.id))
             if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
         }
-        namespace.onConnection { socket in
+        namespace.onConnection { [self] socket in
             if socket.recovered { await revalidateRecoveredRooms(socket) }
-            socket.on("join") { event in await handle(event) { try await join(event, $0) } }
-            socket.on("leave") { event in await handle(event) { try await leave(event, $0) } }
-            socket.on("message") { event in await handle(event) { try await post(event, $0) } }
-            socket.on("kick_user") { event in await handle(event) { try await kick(event, $0) } }
-            socket.on("renew_session") { event in renew(event) }
+            socket.on("join") { [self] event in await handle(event) { try await join(event, $0) } }
+            socket.on("leave") { [self] event in await handle(event) { try await leave(event, $0) } }
+            socket.on("message") { [self] event in await handle(event) { try await post(event, $0) } }
+            socket.on("kick_user") { [self] event in await handle(event) { try await kick(event, $0) } }
+            socket.on("renew_session") { [self] event in renew(event) }
             installActivity(on: socket)
         }
     }

@@ -28,11 +28,11 @@ extension ChatEvents {
     }
 
     func installActivity(on socket: Socket) {
-        socket.on("history") { event in await handle(event) { try await history(event, $0) } }
-        socket.on("presence") { event in await handle(event) { try await presenceQuery(event, $0) } }
-        socket.on("typing") { event in await handle(event) { try await typing(event, $0) } }
-        socket.on("moderate") { event in await handle(event) { try await moderate(event, $0) } }
-        socket.onDisconnect { socket, _, rooms in
+        socket.on("history") { [self] event in await handle(event) { try await history(event, $0) } }
+        socket.on("presence") { [self] event in await handle(event) { try await presenceQuery(event, $0) } }
+        socket.on("typing") { [self] event in await handle(event) { try await typing(event, $0) } }
+        socket.on("moderate") { [self] event in await handle(event) { try await moderate(event, $0) } }
+        socket.onDisconnect { [self] socket, _, rooms in
             for key in Self.chatRooms(of: rooms, socketID: socket.id) {
                 await stopTyping(socket, room: key)
                 announcePresence(key, on: socket.namespace)
@@ -96,7 +96,7 @@ extension ChatEvents {
     /// storm costs a few queries per room, not one per socket, and watchers see the
     /// room's presence in order, ending with its latest state.
     func announcePresence(_ key: String, on namespace: Namespace) {
-        presenceRuns.run(key) {
+        presenceRuns.run(key) { [self] in
             let payload = await presence(key, on: namespace)
             namespace.to(Self.watchersRoom(key)).emit("presence", payload)
         }
