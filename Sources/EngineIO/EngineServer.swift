@@ -57,7 +57,7 @@ public final class EngineServer: Sendable {
     let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
     private let sessions = Mutex<[String: EngineSession]>([:])
-    private let connectionHandler = Mutex<ConnectionHandler?>(nil)
+    private let connectionHandler = Mutex(HandlerSlot())
     private let accepting = Mutex(true)
     private let openWebSockets = Mutex(0)
     private let tombstones = Mutex<[String: NIODeadline]>([:])
@@ -77,7 +77,14 @@ public final class EngineServer: Sendable {
 
     /// Called for each new session; the returned delegate receives its messages.
     public func onConnection(_ handler: @escaping ConnectionHandler) {
-        connectionHandler.withLock { $0 = handler }
+        connectionHandler.withLock { $0.handler = handler }
+    }
+
+    /// The handler sits in a struct: a bare closure read through `withLock`'s generic
+    /// `inout` is written back wrapped in two more reabstraction thunks each time, so
+    /// every new session would cost more than the one before (and the stack, at last).
+    private struct HandlerSlot: Sendable {
+        var handler: ConnectionHandler?
     }
 
     public var sessionCount: Int { sessions.withLock { $0.count } }
@@ -333,7 +340,7 @@ public final class EngineServer: Sendable {
         var link = EngineSession.LinkID(value: 0)
         if let openPacket { link = session.attachInitialWebSocket(openPacket: openPacket(session), sink: sink) }
         sessions.withLock { $0[session.id] = session }
-        if let handler = connectionHandler.withLock({ $0 }), let delegate = handler(session) {
+        if let handler = connectionHandler.withLock({ $0.handler }), let delegate = handler(session) {
             session.attach(delegate)
         }
         session.startHeartbeat()

@@ -10,7 +10,15 @@ public final class Namespace: Sendable {
     public let adapter: any SocketIOAdapter
     private let directory: SocketDirectory
     var recovery: ConnectionStateRecovery? { directory.connectionStateRecovery }
-    private let hooks = Mutex<(middlewares: [Middleware], onConnection: ConnectionHandler?)>(([], nil))
+    private let hooks = Mutex(Hooks())
+
+    /// A struct, not a tuple: a closure in a tuple read through `withLock`'s generic
+    /// `inout` is written back wrapped in more reabstraction thunks on every read, so each
+    /// CONNECT would cost more than the one before.
+    private struct Hooks: Sendable {
+        var middlewares: [Middleware] = []
+        var onConnection: ConnectionHandler?
+    }
 
     init(name: String, adapterFactory: AdapterFactory, recovery: ConnectionStateRecovery? = nil) {
         self.name = name
