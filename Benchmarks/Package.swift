@@ -13,8 +13,9 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
-        // Thousands of Engine.IO / Socket.IO WebSocket clients (or raw WebSocket clients)
-        // in one process; one scenario per run, a JSON record on stdout.
+        // Thousands of Engine.IO / Socket.IO clients over WebSocket or long-polling (or raw
+        // WebSocket clients for RawFanoutServer) in one process; one scenario per run, a
+        // JSON record on stdout.
         .executableTarget(
             name: "LoadGenerator",
             dependencies: [
@@ -24,6 +25,16 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ],
             swiftSettings: [.swiftLanguageMode(.v5)]
+        ),
+        // The ceiling: plain WebSocket room fan-out on SwiftNIO, no Engine.IO/Socket.IO.
+        .executableTarget(
+            name: "RawFanoutServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
         ),
     ]
 )
