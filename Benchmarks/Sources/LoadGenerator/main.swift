@@ -1,6 +1,6 @@
-// Load generator: thousands of Engine.IO v4 / Socket.IO v5 clients over WebSocket in one
-// process, speaking the protocol itself (no client library). One scenario per run; one
-// JSON record on stdout. Latency comes from a monotonic timestamp carried in the message
+// Load generator: thousands of Engine.IO v4 / Socket.IO v5 clients over WebSocket or
+// long-polling in one process, speaking the protocol itself (no client library). One
+// scenario per run; one JSON record on stdout. Latency comes from a monotonic timestamp carried in the message
 // text and is recorded in an HdrHistogram (microseconds).
 //
 //   LoadGenerator --scenario fanout --targets 127.0.0.1:5000 --cookie TOKEN --rooms-file keys.txt \
@@ -9,6 +9,8 @@
 // Scenarios: connect (storm), idle, fanout (rooms x members, stepped rate), bigroom.
 // --mode sio (default) speaks Engine.IO/Socket.IO; --mode raw speaks plain WebSocket
 // text frames `join:<room>` / `msg:<room>:<text>` (RawFanoutServer).
+// --transport websocket (default) or polling (sio mode only: Engine.IO long-polling, two
+// HTTP connections per client; the record's scenario becomes e.g. `fanout-polling`).
 
 import Dispatch
 import Foundation
@@ -102,6 +104,69 @@ final class Stats: @unchecked Sendable {
 
 let stats = Stats()
 
+// MARK: the Socket.IO client steps, shared by both transports
+
+private let timestampMarker = Array("t:".utf8)
+
+/// Records the delivery latency of a message whose text carries `t:<monotonic ns>`.
+@inline(__always) func recordTimestamp(in bytes: ByteBufferView) {
+    guard let r = bytes.firstRange(of: timestampMarker) else { return }
+    var value: UInt64 = 0
+    var i = r.upperBound
+    while i < bytes.endIndex {
+        let d = bytes[i]
+        guard d >= 48, d <= 57 else { break }
+        value = value &* 10 &+ UInt64(d - 48); i += 1
+    }
+    stats.record(sentAt: value)
+}
+
+/// One client's Engine.IO open → Socket.IO connect → `join` → joined steps, then the
+/// delivered messages; the transport only carries the packets (one text each).
+final class SocketIOSession {
+    enum Phase { case opening, connecting, joining, joined, closed }
+    enum Reaction { case none, reply(String), joined, failed(String) }
+
+    let room: String
+    private(set) var phase = Phase.opening
+
+    init(room: String) { self.room = room }
+
+    static func messagePacket(room: String, text: String) -> String {
+        #"42["message",{"room":"\#(room)","message":"\#(text)"}]"#
+    }
+
+    func react(to bytes: ByteBufferView) -> Reaction {
+        guard let first = bytes.first else { return .none }
+        switch first {
+        case UInt8(ascii: "2"): return .reply("3")  // ping → pong
+        case UInt8(ascii: "0") where phase == .opening:
+            phase = .connecting; return .reply("40")
+        case UInt8(ascii: "4"):
+            let second = bytes.dropFirst().first
+            if second == UInt8(ascii: "0"), phase == .connecting {
+                phase = .joining
+                return .reply(#"42["join",{"room":"\#(room)"}]"#)
+            } else if second == UInt8(ascii: "4") {
+                phase = .closed
+                return .failed("connect error: \(String(decoding: bytes, as: UTF8.self).prefix(80))")
+            } else if second == UInt8(ascii: "2") {
+                if phase == .joining {
+                    // Our own "has joined" notice (or a chat_error) ends the join.
+                    if bytes.firstRange(of: Array("chat_error".utf8)) != nil {
+                        phase = .closed
+                        return .failed("join refused: \(String(decoding: bytes, as: UTF8.self).prefix(120))")
+                    }
+                    phase = .joined; return .joined
+                }
+                recordTimestamp(in: bytes)
+            }
+            return .none
+        default: return .none
+        }
+    }
+}
+
 // MARK: the client connection (HTTP upgrade + WebSocket framing + EIO/SIO, one handler)
 
 enum Mode { case sio, raw }
@@ -110,7 +175,8 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum State { case upgrading, eioOpening, sioConnecting, joining, joined, closed }
+    // `open`: upgraded, the Socket.IO session (sio mode) runs its own steps up to joined.
+    enum State { case upgrading, open, joining, joined, closed }
 
     let host: String
     let path: String
@@ -123,6 +189,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     var buffer: ByteBuffer?
     var context: ChannelHandlerContext?
     var fragments: [UInt8] = []
+    lazy var session = SocketIOSession(room: room)
 
     init(host: String, path: String, cookie: String, room: String, mode: Mode,
          onJoined: @escaping @Sendable () -> Void, onFailed: @escaping @Sendable (String) -> Void) {
@@ -161,7 +228,7 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
             guard head.hasPrefix("HTTP/1.1 101") else {
                 onFailed("upgrade refused: \(head.prefix(40))"); state = .closed; context.close(promise: nil); return
             }
-            if mode == .sio { state = .eioOpening } else { state = .joining; sendText("join:\(room)") }
+            if mode == .sio { state = .open } else { state = .joining; sendText("join:\(room)") }
         }
         parseFrames(context: context)
         if buffer!.readableBytes == 0 { buffer!.clear() } else { buffer!.discardReadBytes() }
@@ -198,59 +265,25 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    private static let timestampMarker = Array("t:".utf8)
-
     private func handleText(_ payload: ByteBuffer) {
         let bytes = payload.readableBytesView
         switch mode {
         case .raw:
             if state == .joining, bytes.starts(with: Array("joined".utf8)) { state = .joined; onJoined(); return }
-            recordTimestamp(bytes)
+            recordTimestamp(in: bytes)
         case .sio:
-            guard let first = bytes.first else { return }
-            switch first {
-            case UInt8(ascii: "2"): sendText("3")  // ping → pong
-            case UInt8(ascii: "0") where state == .eioOpening:
-                state = .sioConnecting; sendText("40")
-            case UInt8(ascii: "4"):
-                let second = bytes.dropFirst().first
-                if second == UInt8(ascii: "0"), state == .sioConnecting {
-                    state = .joining
-                    sendText(#"42["join",{"room":"\#(room)"}]"#)
-                } else if second == UInt8(ascii: "4") {
-                    onFailed("connect error: \(String(decoding: bytes, as: UTF8.self).prefix(80))"); state = .closed
-                    context?.close(promise: nil)
-                } else if second == UInt8(ascii: "2") {
-                    if state == .joining {
-                        // Our own "has joined" notice (or a chat_error) ends the join.
-                        if bytes.firstRange(of: Array("chat_error".utf8)) != nil {
-                            onFailed("join refused: \(String(decoding: bytes, as: UTF8.self).prefix(120))")
-                            state = .closed; context?.close(promise: nil); return
-                        }
-                        state = .joined; onJoined(); return
-                    }
-                    recordTimestamp(bytes)
-                }
-            default: break
+            switch session.react(to: bytes) {
+            case .reply(let text): sendText(text)
+            case .joined: state = .joined; onJoined()
+            case .failed(let why): onFailed(why); state = .closed; context?.close(promise: nil)
+            case .none: break
             }
         }
     }
 
-    @inline(__always) private func recordTimestamp(_ bytes: ByteBufferView) {
-        guard let r = bytes.firstRange(of: Self.timestampMarker) else { return }
-        var value: UInt64 = 0
-        var i = r.upperBound
-        while i < bytes.endIndex {
-            let d = bytes[i]
-            guard d >= 48, d <= 57 else { break }
-            value = value &* 10 &+ UInt64(d - 48); i += 1
-        }
-        stats.record(sentAt: value)
-    }
-
     func sendMessage(text: String) {
         switch mode {
-        case .sio: sendText(#"42["message",{"room":"\#(room)","message":"\#(text)"}]"#)
+        case .sio: sendText(SocketIOSession.messagePacket(room: room, text: text))
         case .raw: sendText("msg:\(room):\(text)")
         }
     }
@@ -275,6 +308,278 @@ final class ClientHandler: ChannelInboundHandler, @unchecked Sendable {
     }
 }
 
+// MARK: the long-polling transport (Engine.IO v4 over HTTP/1.1 keep-alive)
+
+/// One complete HTTP/1.1 response read from `buffer` (Content-Length or chunked body),
+/// or nil while more bytes are needed. The bytes it used are consumed.
+struct HTTPResponse {
+    var status: Int
+    var body: ByteBuffer
+    var closes: Bool
+
+    static func read(from buffer: inout ByteBuffer) -> HTTPResponse? {
+        let view = buffer.readableBytesView
+        guard let headEnd = view.firstRange(of: [13, 10, 13, 10]) else { return nil }
+        let head = String(decoding: view[view.startIndex..<headEnd.lowerBound], as: UTF8.self).lowercased()
+        let lines = head.split(separator: "\r\n")
+        let status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
+        var length: Int?, chunked = false, closes = false
+        for line in lines.dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let name = line[..<colon], value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            switch name {
+            case "content-length": length = Int(value)
+            case "transfer-encoding": chunked = value.contains("chunked")
+            case "connection": closes = value.contains("close")
+            default: break
+            }
+        }
+        var rest = buffer
+        rest.moveReaderIndex(forwardBy: headEnd.upperBound - view.startIndex)
+        var body = ByteBuffer()
+        if chunked {
+            while true {
+                let chunkView = rest.readableBytesView
+                guard let lineEnd = chunkView.firstRange(of: [13, 10]) else { return nil }
+                let sizeText = String(decoding: chunkView[chunkView.startIndex..<lineEnd.lowerBound], as: UTF8.self)
+                guard let size = Int(sizeText.split(separator: ";").first ?? "", radix: 16) else { return nil }
+                guard rest.readableBytes >= lineEnd.upperBound - chunkView.startIndex + size + 2 else { return nil }
+                rest.moveReaderIndex(forwardBy: lineEnd.upperBound - chunkView.startIndex)
+                if size == 0 { rest.moveReaderIndex(forwardBy: 2); break }  // no trailers expected
+                var chunk = rest.readSlice(length: size)!
+                body.writeBuffer(&chunk)
+                rest.moveReaderIndex(forwardBy: 2)
+            }
+        } else {
+            let size = length ?? 0
+            guard rest.readableBytes >= size else { return nil }
+            body = rest.readSlice(length: size)!
+        }
+        buffer = rest
+        return HTTPResponse(status: status, body: body, closes: closes)
+    }
+}
+
+struct ExchangeFailure: Error {
+    let reason: String
+    init(_ reason: String) { self.reason = reason }
+}
+
+/// One keep-alive HTTP connection carrying one request at a time.
+final class HTTPExchangeHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    var context: ChannelHandlerContext?
+    private var buffer = ByteBuffer()
+    private var pending: ((Result<HTTPResponse, ExchangeFailure>) -> Void)?
+    private(set) var usable = true
+
+    private var unsent: ByteBuffer?
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.context = context
+        // The connect future completes before the channel is active: a first request may wait here.
+        if let request = unsent {
+            unsent = nil
+            context.writeAndFlush(wrapOutboundOut(request), promise: nil)
+        }
+        context.fireChannelActive()
+    }
+
+    func send(_ request: ByteBuffer, completion: @escaping (Result<HTTPResponse, ExchangeFailure>) -> Void) {
+        guard usable else { completion(.failure(ExchangeFailure("connection gone"))); return }
+        pending = completion
+        if let context { context.writeAndFlush(wrapOutboundOut(request), promise: nil) } else { unsent = request }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        buffer.writeBuffer(&incoming)
+        guard let response = HTTPResponse.read(from: &buffer) else { return }
+        if response.closes { usable = false }
+        buffer.discardReadBytes()
+        let completion = pending
+        pending = nil
+        completion?(.success(response))
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        usable = false
+        self.context = nil
+        let completion = pending
+        pending = nil
+        completion?(.failure(ExchangeFailure("connection closed")))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+}
+
+/// A TCP connection (TCP_NODELAY, from `source` when given) with `handler` as its pipeline.
+func openConnection(on group: any EventLoopGroup, host: String, port: Int, source: SocketAddress?,
+                    handler: any ChannelHandler & Sendable) -> EventLoopFuture<any Channel> {
+    var bootstrap = ClientBootstrap(group: group)
+        .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
+        .connectTimeout(.seconds(20))
+        .channelInitializer { channel in channel.pipeline.addHandler(handler) }
+    if let source { bootstrap = bootstrap.bind(to: source) }
+    return bootstrap.connect(host: host, port: port)
+}
+
+/// A request lane of one polling client (its GET loop, or its POSTs): a keep-alive
+/// connection, opened again when the server closed the previous one.
+final class HTTPLane: @unchecked Sendable {
+    let eventLoop: any EventLoop
+    let host: String
+    let port: Int
+    let source: SocketAddress?
+    private var handler: HTTPExchangeHandler?
+    private var channel: (any Channel)?
+
+    init(eventLoop: any EventLoop, host: String, port: Int, source: SocketAddress?) {
+        self.eventLoop = eventLoop; self.host = host; self.port = port; self.source = source
+    }
+
+    func request(_ text: String, completion: @escaping (Result<HTTPResponse, ExchangeFailure>) -> Void) {
+        eventLoop.assertInEventLoop()
+        if let handler, handler.usable {
+            handler.send(ByteBuffer(string: text), completion: completion)
+            return
+        }
+        let handler = HTTPExchangeHandler()
+        self.handler = handler
+        openConnection(on: eventLoop, host: host, port: port, source: source, handler: handler).whenComplete { result in
+            switch result {
+            case .success(let channel):
+                self.channel = channel
+                handler.send(ByteBuffer(string: text), completion: completion)
+            case .failure(let error):
+                completion(.failure(ExchangeFailure("connect: \(error)")))
+            }
+        }
+    }
+
+    func close() -> EventLoopFuture<Void> {
+        guard let channel else { return eventLoop.makeSucceededVoidFuture() }
+        return channel.close().recover { _ in }
+    }
+}
+
+/// An Engine.IO v4 client on long-polling only: a handshake GET, then a GET loop that
+/// reads packets (joined with the record separator 0x1E) and one POST in flight at a
+/// time carrying every packet queued meanwhile. Both lanes send the auth cookie.
+final class PollingClient: LoadClient, @unchecked Sendable {
+    let eventLoop: any EventLoop
+    let session: SocketIOSession
+    var room: String { session.room }
+    var isJoined: Bool { session.phase == .joined }
+    private let hostHeader: String
+    private let path: String
+    private let cookieHeader: String
+    private let getLane: HTTPLane
+    private let postLane: HTTPLane
+    private let onJoined: @Sendable () -> Void
+    private let onFailed: @Sendable (String) -> Void
+    private var sid: String?
+    private var outbox: [String] = []
+    private var posting = false
+    private var closed = false
+    private var requestNumber = 0
+
+    init(eventLoop: any EventLoop, host: String, port: Int, source: SocketAddress?, path: String, cookie: String, room: String,
+         onJoined: @escaping @Sendable () -> Void, onFailed: @escaping @Sendable (String) -> Void) {
+        self.eventLoop = eventLoop
+        self.session = SocketIOSession(room: room)
+        self.hostHeader = "\(host):\(port)"
+        self.path = path
+        self.cookieHeader = cookie.isEmpty ? "" : "Cookie: access_token_cookie=\(cookie)\r\n"
+        self.getLane = HTTPLane(eventLoop: eventLoop, host: host, port: port, source: source)
+        self.postLane = HTTPLane(eventLoop: eventLoop, host: host, port: port, source: source)
+        self.onJoined = onJoined; self.onFailed = onFailed
+    }
+
+    func start() { eventLoop.execute { self.poll() } }
+
+    private func target() -> String {
+        requestNumber += 1
+        return path + (sid.map { "&sid=\($0)" } ?? "") + "&t=\(requestNumber)"
+    }
+
+    private func poll() {
+        guard !closed else { return }
+        let request = "GET \(target()) HTTP/1.1\r\nHost: \(hostHeader)\r\n\(cookieHeader)\r\n"
+        getLane.request(request) { result in
+            switch result {
+            case .success(let response) where response.status == 200:
+                self.receive(response.body)
+                self.poll()
+            case .success(let response):
+                self.fail("poll: HTTP \(response.status) \(String(buffer: response.body).prefix(60))")
+            case .failure(let why):
+                self.fail("poll: \(why.reason)")
+            }
+        }
+    }
+
+    private func receive(_ body: ByteBuffer) {
+        let view = body.readableBytesView
+        for packet in view.split(separator: 0x1E, omittingEmptySubsequences: true) {
+            let bytes = ByteBuffer(bytes: packet).readableBytesView
+            if sid == nil, bytes.first == UInt8(ascii: "0") { sid = Self.sessionID(in: bytes) }
+            if bytes.first == UInt8(ascii: "1") { fail("closed by server"); return }
+            switch session.react(to: bytes) {
+            case .reply(let text): enqueue(text)
+            case .joined: onJoined()
+            case .failed(let why): fail(why); return
+            case .none: break
+            }
+        }
+    }
+
+    private static func sessionID(in open: ByteBufferView) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(open.dropFirst())) as? [String: Any] else { return nil }
+        return object["sid"] as? String
+    }
+
+    private func enqueue(_ packet: String) {
+        outbox.append(packet)
+        flushOutbox()
+    }
+
+    private func flushOutbox() {
+        guard !posting, !closed, sid != nil, !outbox.isEmpty else { return }
+        posting = true
+        let body = outbox.joined(separator: "\u{1E}")
+        outbox.removeAll(keepingCapacity: true)
+        let request = "POST \(target()) HTTP/1.1\r\nHost: \(hostHeader)\r\n\(cookieHeader)"
+            + "Content-Type: text/plain;charset=UTF-8\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        postLane.request(request) { result in
+            self.posting = false
+            switch result {
+            case .success(let response) where response.status == 200: self.flushOutbox()
+            case .success(let response): self.fail("post: HTTP \(response.status)")
+            case .failure(let why): self.fail("post: \(why.reason)")
+            }
+        }
+    }
+
+    private func fail(_ why: String) {
+        guard !closed else { return }
+        closed = true
+        if session.phase != .joined { onFailed(why) }
+        _ = getLane.close(); _ = postLane.close()
+    }
+
+    func sendMessage(text: String) { enqueue(SocketIOSession.messagePacket(room: room, text: text)) }
+
+    func close() -> EventLoopFuture<Void> {
+        eventLoop.flatSubmit {
+            self.closed = true
+            return self.getLane.close().and(self.postLane.close()).map { _ in }
+        }
+    }
+}
+
 // MARK: connecting many clients
 
 let mode: Mode = options.string("mode", "sio") == "raw" ? .raw : .sio
@@ -284,7 +589,7 @@ let targets = options.list("targets", "127.0.0.1:5000").map { t -> (String, Int)
 }
 let sources = options.list("sources", "")  // source addresses in 127.0.0.0/8
 let cookie = options.string("cookie", "")
-let path = options.string("path", mode == .sio ? "/socket.io/?EIO=4&transport=websocket" : "/ws")
+let path = options.string("path", mode == .raw ? "/ws" : "/socket.io/?EIO=4&transport=\(options.string("transport", "websocket"))")
 let threads = options.int("threads", 1)
 let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
 let serverPids = options.list("server-pid", "")
@@ -298,10 +603,28 @@ func serverSample() -> ProcSample {
 }
 func selfSample() -> ProcSample { ProcSample.read(pid: "self") ?? ProcSample(cpuSeconds: 0, rssKB: 0) }
 
-final class Client: @unchecked Sendable {
+enum Transport: String { case websocket, polling }
+let transport: Transport = options.string("transport", "websocket") == "polling" ? .polling : .websocket
+
+/// A connected client of either transport, as the scenarios drive it.
+protocol LoadClient: AnyObject, Sendable {
+    var room: String { get }
+    var isJoined: Bool { get }
+    var eventLoop: any EventLoop { get }
+    /// Sends one chat message; call on `eventLoop`.
+    func sendMessage(text: String)
+    func close() -> EventLoopFuture<Void>
+}
+
+final class WebSocketClient: LoadClient, @unchecked Sendable {
     let handler: ClientHandler
     let channel: any Channel
     init(handler: ClientHandler, channel: any Channel) { self.handler = handler; self.channel = channel }
+    var room: String { handler.room }
+    var isJoined: Bool { handler.state == .joined }
+    var eventLoop: any EventLoop { channel.eventLoop }
+    func sendMessage(text: String) { handler.sendMessage(text: text) }
+    func close() -> EventLoopFuture<Void> { channel.close() }
 }
 
 final class Counter: @unchecked Sendable {
@@ -314,11 +637,11 @@ final class Counter: @unchecked Sendable {
 /// Connects `rooms.count` clients (client i joins rooms[i]) with at most `concurrency`
 /// handshakes in flight; returns the clients that joined, and the connect-to-joined
 /// latency histogram.
-func connectAll(rooms: [String], concurrency: Int) -> (clients: [Client], failed: Int, seconds: Double, latency: Histogram<UInt64>, failures: [String: Int]) {
+func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient], failed: Int, seconds: Double, latency: Histogram<UInt64>, failures: [String: Int]) {
     let counter = Counter()
     var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
     let latencyLock = NIOLock()
-    var clients: [Client?] = Array(repeating: nil, count: rooms.count)
+    var clients: [(any LoadClient)?] = Array(repeating: nil, count: rooms.count)
     let clientsLock = NIOLock()
     let semaphore = DispatchSemaphore(value: concurrency)
     let done = DispatchGroup()
@@ -339,35 +662,37 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [Client], failed
             semaphore.signal()
             done.leave()
         }
-        let handler = ClientHandler(host: "\(host):\(port)", path: path, cookie: cookie, room: room, mode: mode,
-                                    onJoined: { finish(true, "") }, onFailed: { finish(false, $0) })
-        var bootstrap = ClientBootstrap(group: group)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(20))
-            .channelInitializer { channel in channel.pipeline.addHandler(handler) }
-        if !sources.isEmpty, let address = try? SocketAddress(ipAddress: sources[i % sources.count], port: 0) {
-            bootstrap = bootstrap.bind(to: address)
-        }
+        let source = sources.isEmpty ? nil : try? SocketAddress(ipAddress: sources[i % sources.count], port: 0)
         let index = i
         // A handshake that never finishes must not hold its concurrency slot for ever.
         group.next().scheduleTask(in: .seconds(Int64(options.int("join-timeout", 30)))) { finish(false, "timeout") }
-        bootstrap.connect(host: host, port: port).whenComplete { result in
-            switch result {
-            case .success(let channel):
-                clientsLock.withLock { clients[index] = Client(handler: handler, channel: channel) }
-            case .failure(let error):
-                finish(false, "connect: \(error)")
+        switch transport {
+        case .polling:
+            let client = PollingClient(eventLoop: group.next(), host: host, port: port, source: source, path: path, cookie: cookie,
+                                       room: room, onJoined: { finish(true, "") }, onFailed: { finish(false, $0) })
+            clientsLock.withLock { clients[index] = client }
+            client.start()
+        case .websocket:
+            let handler = ClientHandler(host: "\(host):\(port)", path: path, cookie: cookie, room: room, mode: mode,
+                                        onJoined: { finish(true, "") }, onFailed: { finish(false, $0) })
+            openConnection(on: group, host: host, port: port, source: source, handler: handler).whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    clientsLock.withLock { clients[index] = WebSocketClient(handler: handler, channel: channel) }
+                case .failure(let error):
+                    finish(false, "connect: \(error)")
+                }
             }
         }
     }
     if done.wait(timeout: .now() + 120) == .timedOut { FileHandle.standardError.write("connect: timed out waiting\n".data(using: .utf8)!) }
     let seconds = Double(nowNanos() - start) / 1e9
-    let joinedClients = clientsLock.withLock { clients.compactMap { $0 }.filter { $0.handler.state == .joined } }
+    let joinedClients = clientsLock.withLock { clients.compactMap { $0 }.filter { $0.isJoined } }
     return (joinedClients, counter.failed, seconds, latencyLock.withLock { latency }, counter.failures)
 }
 
-func closeAll(_ clients: [Client]) {
-    let futures = clients.map { $0.channel.close() }
+func closeAll(_ clients: [any LoadClient]) {
+    let futures = clients.map { $0.close() }
     _ = try? EventLoopFuture.andAllComplete(futures, on: group.next()).wait()
 }
 
@@ -392,7 +717,9 @@ func roomKeys(count: Int) -> [String] {
 
 let scenario = options.string("scenario", "fanout")
 let label = options.string("server", "server")
-var base: [String: Any] = ["server": label, "scenario": scenario, "transport": "websocket", "mode": "\(mode)"]
+// A polling run is its own scenario in the results (fanout-polling), not a second fanout.
+var base: [String: Any] = ["server": label, "scenario": transport == .polling ? "\(scenario)-polling" : scenario,
+                           "transport": transport.rawValue, "mode": "\(mode)"]
 let generatorStart = selfSample()
 
 switch scenario {
@@ -451,8 +778,8 @@ case "fanout", "bigroom":
     let keys = roomKeys(count: roomsCount)
     let rooms = (0..<(roomsCount * members)).map { keys[$0 % roomsCount] }
     let result = connectAll(rooms: rooms, concurrency: options.int("concurrency", 200))
-    var perRoom: [String: [Client]] = [:]
-    for c in result.clients { perRoom[c.handler.room, default: []].append(c) }
+    var perRoom: [String: [any LoadClient]] = [:]
+    for c in result.clients { perRoom[c.room, default: []].append(c) }
     let senders = perRoom.values.flatMap { $0.prefix(sendersPerRoom) }
     if senders.isEmpty {
         FileHandle.standardError.write("no client joined: \(result.failures)\n".data(using: .utf8)!)
@@ -482,7 +809,7 @@ case "fanout", "bigroom":
             while sent < due {
                 let c = senders[next % senders.count]; next += 1
                 let text = "t:\(nowNanos()):\(next)"
-                c.channel.eventLoop.execute { c.handler.sendMessage(text: text) }
+                c.eventLoop.execute { c.sendMessage(text: text) }
                 sent += 1
             }
             usleep(500)
@@ -509,7 +836,7 @@ case "fanout", "bigroom":
         let good = received > 0 && Double(lost) <= maxLoss * Double(expected) && ms(h.valueAtPercentile(99)) <= p99Limit
         step["good"] = good
         steps.append(step)
-        FileHandle.standardError.write("[\(label) \(scenario)] rate \(rate): delivered/s \(Int(Double(received) / sendSeconds)) p99 \(ms(h.valueAtPercentile(99))) ms lost \(lost) \(good ? "ok" : "STOP")\n".data(using: .utf8)!)
+        FileHandle.standardError.write("[\(label) \(base["scenario"] ?? scenario)] rate \(rate): delivered/s \(Int(Double(received) / sendSeconds)) p99 \(ms(h.valueAtPercentile(99))) ms lost \(lost) \(good ? "ok" : "STOP")\n".data(using: .utf8)!)
         if good { lastGood = step } else { break }
     }
     base["rooms"] = roomsCount
