@@ -14,6 +14,7 @@ swift build -c release --package-path "$root" --product chatify --scratch-path "
 swift build -c release --package-path "$here" --scratch-path "$here/.build-bench" >&2
 chatify="$root/.build-release/release/chatify"
 lg="$here/.build-bench/release/LoadGenerator"
+rawserver="$here/.build-bench/release/RawFanoutServer"
 for v in asgi flask report; do
   [[ -x .venv-$v/bin/python ]] || { python3 -m venv .venv-$v && .venv-$v/bin/pip install -q -r peers/requirements-$v.txt; }
 done
@@ -22,10 +23,15 @@ secret="bench-$(date +%s)"
 if (( quick )); then
   CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600 --step 2 --drain 1)
   BIG=(--members 300 --rates 5,10,20,40,80 --step 2 --drain 1)
+  # Long-polling costs two TCP connections and a request per delivery batch per client.
+  POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800 --step 2 --drain 1)
 else
   CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 5 --drain 2)
   BIG=(--members 1000 --rates 2,5,10,20,40,80,160 --step 5 --drain 2)
+  POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800,1600,3200 --step 5 --drain 2)
 fi
+# The machine's load is part of every result: the runs are not niced, but others may be.
+uptime >"$raw/load-start.txt"
 
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.2; done; return 1; }
 
@@ -41,15 +47,21 @@ run_server() { # name port
                "$chatify" >"$work/server.log" 2>&1 & pid=$! ;;
     asgi)    (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-asgi/bin/python asgi_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
     flask)   (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-flask/bin/python flask_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
+    raw-nio) "$rawserver" --port "$port" >"$work/server.log" 2>&1 & pid=$! ;;
   esac
   wait_port "$port"
+  local mode=(--mode sio)
   if [[ $name == chatify ]]; then
     python3 scripts/setup_rooms.py "http://127.0.0.1:$port" 2000 "$work"
+  elif [[ $name == raw-nio ]]; then
+    # The ceiling has no auth and no Socket.IO: plain WebSocket text frames.
+    mode=(--mode raw); : >"$work/cookie.txt"
+    seq -f "room%g" 0 1999 >"$work/rooms.txt"
   else
     .venv-asgi/bin/python -c "import jwt,time; print(jwt.encode({'sub':'bench','type':'access','exp':int(time.time())+86400}, '$secret', algorithm='HS256'), end='')" >"$work/cookie.txt"
     seq -f "room%g" 0 1999 >"$work/rooms.txt"
   fi
-  local common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name")
+  local common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name" "${mode[@]}")
   echo "== $name: connect storm" >&2
   timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
   for n in "${IDLE[@]}"; do
@@ -61,10 +73,17 @@ run_server() { # name port
   timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout.json" || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout.json"
   echo "== $name: big room" >&2
   timeout 300 "$lg" --scenario bigroom "${common[@]}" "${BIG[@]}" >"$work/bigroom.json" || echo "{\"server\":\"$name\",\"scenario\":\"bigroom\",\"error\":\"failed\"}" >"$work/bigroom.json"
+  if [[ $name != raw-nio ]]; then  # the ceiling speaks WebSocket only
+    echo "== $name: fan-out over long-polling" >&2
+    timeout 300 "$lg" --scenario fanout --transport polling "${common[@]}" "${POLL[@]}" >"$work/fanout-polling.json" \
+      || echo "{\"server\":\"$name\",\"scenario\":\"fanout-polling\",\"error\":\"failed\"}" >"$work/fanout-polling.json"
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 }
 
 run_server chatify 5301
 run_server asgi 5302
 run_server flask 5303
+run_server raw-nio 5304
+uptime >"$raw/load-end.txt"
 .venv-report/bin/python scripts/report.py "$raw" "$here/results" $([[ $quick == 1 ]] && echo quick || echo full)

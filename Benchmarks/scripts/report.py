@@ -13,8 +13,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 raw, out, kind = sys.argv[1], sys.argv[2], sys.argv[3]
-servers = ["chatify", "asgi", "flask"]
-names = {"chatify": "chatify (Swift)", "asgi": "python-socketio/uvicorn", "flask": "Flask-SocketIO/eventlet"}
+servers = ["chatify", "asgi", "flask", "raw-nio"]
+names = {"chatify": "chatify (Swift)", "asgi": "python-socketio/uvicorn", "flask": "Flask-SocketIO/eventlet",
+         "raw-nio": "raw-nio (ceiling)"}
+stepped = ("fanout", "bigroom", "fanout-polling")
 records, flat = [], []
 for server in servers:
     for path in sorted(glob.glob(os.path.join(raw, server, "*.json"))):
@@ -28,7 +30,7 @@ for server in servers:
         if r.get("scenario") is None:
             continue
         sc = r.get("scenario")
-        if sc in ("fanout", "bigroom"):
+        if sc in stepped:
             g = r.get("last_good")
             if not g and r.get("steps"):
                 # No step met the bar: show the first (lowest) step, marked.
@@ -55,6 +57,14 @@ stamp = datetime.datetime.utcnow().strftime("%Y-%m-%d")
 json.dump({"date": stamp, "kind": kind, "records": flat}, open(os.path.join(out, "latest.json"), "w"), indent=1)
 
 
+def load(name):
+    """The `uptime` line the runner saved, or None (older raw folders have none)."""
+    try:
+        return open(os.path.join(raw, name)).read().strip()
+    except OSError:
+        return None
+
+
 def f(v, d=1):
     if v is None:
         return "–"
@@ -62,7 +72,10 @@ def f(v, d=1):
 
 
 lines = [f"# Benchmark results {stamp} ({kind} run)", "",
-         "Measured on one 2-core machine, generator and server on the same host (loopback).", "",
+         "Measured on one 2-core machine, generator and server on the same host (loopback).", ""]
+if load("load-start.txt"):
+    lines += [f"Machine load (`uptime`) at the start: `{load('load-start.txt')}`; at the end: `{load('load-end.txt')}`.", ""]
+lines += [
          "| server | scenario | last good msgs/s | delivered/s | p50 ms | p99 ms | connects/s | RSS/conn KB | server CPU µs/delivery or /connect | note |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
 for row in flat:
@@ -77,21 +90,23 @@ for row in flat:
                  f"{f(row.get('rss_per_conn_kb'), 1)} | {f(cpu, 1)} | {note.strip()} |")
 open(os.path.join(out, f"{stamp}.md"), "w").write("\n".join(lines) + "\n")
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+fig, axes = plt.subplots(1, 4, figsize=(20, 4.5))
+panel = {"fanout": axes[0], "bigroom": axes[1], "fanout-polling": axes[2]}
 for r in records:
-    if r.get("scenario") in ("fanout", "bigroom") and r.get("steps"):
-        ax = axes[0] if r["scenario"] == "fanout" else axes[1]
+    if r.get("scenario") in panel and r.get("steps"):
         steps = r["steps"]
-        ax.plot([s["offered_msgs_per_s"] for s in steps], [max(s["p99_ms"], 0.01) for s in steps], marker="o", label=names[r["server"]])
-for ax, title in ((axes[0], "room fan-out: p99 vs offered rate"), (axes[1], "one big room: p99 vs offered rate")):
+        panel[r["scenario"]].plot([s["offered_msgs_per_s"] for s in steps], [max(s["p99_ms"], 0.01) for s in steps],
+                                  marker="o", label=names[r["server"]])
+for ax, title in ((axes[0], "room fan-out: p99 vs offered rate"), (axes[1], "one big room: p99 vs offered rate"),
+                  (axes[2], "room fan-out, long-polling only")):
     ax.set_xscale("log"); ax.set_yscale("log"); ax.axhline(50, color="grey", ls="--", lw=0.8)
     ax.set_xlabel("offered messages/s"); ax.set_ylabel("p99 latency (ms)"); ax.set_title(title); ax.legend(fontsize=8)
 labels, values = [], []
 for row in flat:
     if row["scenario"].startswith("idle") and row.get("rss_per_conn_kb") is not None:
         labels.append(f"{row['server']}\n{row['scenario'][5:]}"); values.append(row["rss_per_conn_kb"])
-axes[2].bar(labels, values, color="tab:blue"); axes[2].set_ylabel("KB RSS per idle WebSocket connection")
-axes[2].set_title("memory per idle connection"); axes[2].tick_params(axis="x", labelsize=7)
+axes[3].bar(labels, values, color="tab:blue"); axes[3].set_ylabel("KB RSS per idle WebSocket connection")
+axes[3].set_title("memory per idle connection"); axes[3].tick_params(axis="x", labelsize=7)
 fig.tight_layout()
 fig.savefig(os.path.join(out, "chart.png"), dpi=90)
 print("\n".join(lines))
