@@ -21,7 +21,7 @@ done
 
 secret="bench-$(date +%s)"
 if (( quick )); then
-  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600 --step 2 --drain 1)
+  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 2 --drain 1)
   BIG=(--members 300 --rates 5,10,20,40,80 --step 2 --drain 1)
   # Long-polling costs two TCP connections and a request per delivery batch per client.
   POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800 --step 2 --drain 1)
