@@ -62,13 +62,15 @@ run_server() { # name port
     seq -f "room%g" 0 1999 >"$work/rooms.txt"
   fi
   local common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name" "${mode[@]}")
-  echo "== $name: connect storm" >&2
-  timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
+  # Idle first, on a fresh server: after the connect storm its RSS already holds the
+  # storm's high-water mark, and the growth per connection would read too low.
   for n in "${IDLE[@]}"; do
     echo "== $name: idle $n" >&2
     timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${common[@]}" >"$work/idle-$n.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
   done
+  echo "== $name: connect storm" >&2
+  timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
   echo "== $name: fan-out" >&2
   timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout.json" || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout.json"
   echo "== $name: big room" >&2
