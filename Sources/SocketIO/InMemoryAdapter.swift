@@ -67,6 +67,10 @@ public final class InMemoryAdapter: SocketIOAdapter {
         var selected: Set<String>
         if options.rooms.isEmpty {
             selected = Set(state.roomsBySocket.keys)
+        } else if options.rooms.count == 1, let room = options.rooms.first {
+            // The usual case (one chat room): share the member set instead of rebuilding
+            // it; with 1,000 members a union costs ~10 reallocations and 1,000 rehashes.
+            selected = state.members[room] ?? []
         } else {
             selected = []
             for room in options.rooms {
