@@ -77,10 +77,22 @@ def register(base, name):
 
 
 def create_room(base, cookie, name):
+    """Creates a room and returns its key, found by its name on the /my_rooms pages.
+
+    /my_rooms is paged (20 a page, oldest first): taking the last link of page 1, as this
+    did before, gave the 20th room's key for every room after it, so 80 of the 100 "rooms"
+    were one room holding most of the clients."""
     jar = {"access_token_cookie": cookie}
     requests.post(base + "/create_room", data={"room_name": name}, cookies=jar, allow_redirects=False, timeout=30)
-    page = requests.get(base + "/my_rooms", cookies=jar, timeout=30).text
-    return re.findall(r'href="/chat/([A-Za-z0-9_-]+)"', page)[-1]
+    link = re.compile(r'href="/chat/([A-Za-z0-9_-]+)">' + re.escape(name) + "</a>")
+    for page_number in range(1, 1000):
+        page = requests.get(base + "/my_rooms", params={"page": page_number}, cookies=jar, timeout=30).text
+        found = link.search(page)
+        if found:
+            return found.group(1)
+        if 'class="room-name"' not in page:
+            break
+    raise SystemExit(f"room {name!r} not found on /my_rooms")
 
 
 class Stats:
@@ -154,6 +166,7 @@ async def main():
     try:
         cookies = [register(base, f"soaker{index}") for index in range(args.users)]
         rooms = [create_room(base, cookies[0], f"soak room {index}") for index in range(args.rooms)]
+        assert len(set(rooms)) == len(rooms), f"only {len(set(rooms))} distinct rooms of {len(rooms)}"
         # Each user is a member of a few rooms; the room owner (user 0) of all.
         memberships = [rooms] + [
             [rooms[(user * args.rooms_per_user + k) % len(rooms)] for k in range(args.rooms_per_user)]
