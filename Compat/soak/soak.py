@@ -49,6 +49,13 @@ def metric(text, name, labels=""):
     return 0.0
 
 
+def closed_by_reason(text):
+    """chatify_sessions_closed_total by reason: many ping_timeout closes while clients
+    still think they are connected mean the generator (one Python process) fell behind."""
+    found = re.findall(r'^chatify_sessions_closed_total\{reason="([a-z_]+)"\} (\S+)$', text, re.MULTILINE)
+    return {reason: float(count) for reason, count in found}
+
+
 def start_server(binary):
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(
@@ -147,6 +154,8 @@ async def sample(pid, base, deadline, series):
         series.append({
             "t": round(time.monotonic() - start), "rss_kb": rss_kb(pid), "fds": open_fds(pid),
             "websocket": metric(metrics, "chatify_connections", 'transport="websocket"'),
+            # The machine's load: generator and server share its cores with whatever else runs.
+            "load_1min": round(os.getloadavg()[0], 2),
         })
         await asyncio.sleep(10)
 
@@ -194,7 +203,9 @@ async def main():
                 break
             await asyncio.sleep(1)
         fds_after, rss_after = open_fds(process.pid), rss_kb(process.pid)
-        left = metric(requests.get(base + "/metrics", timeout=10).text, "chatify_connections", 'transport="websocket"')
+        final_metrics = requests.get(base + "/metrics", timeout=10).text
+        left = metric(final_metrics, "chatify_connections", 'transport="websocket"')
+        closed = closed_by_reason(final_metrics)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -208,7 +219,7 @@ async def main():
         "lost": stats.lost, "errors": len(stats.errors), "first_errors": stats.errors[:10],
         "rss_kb": {"before": rss_before, "after_warmup": rss_warm, "end_of_load": rss_end, "after_all_left": rss_after},
         "rss_drift_after_warmup": round(drift, 4), "fds": {"before": fds_before, "after": fds_after},
-        "sessions_left": left, "peak_websockets": max((p["websocket"] for p in series), default=0), "series": series,
+        "sessions_left": left, "sessions_closed_by_reason": closed, "peak_websockets": max((p["websocket"] for p in series), default=0), "series": series,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")
