@@ -49,6 +49,13 @@ def metric(text, name, labels=""):
     return 0.0
 
 
+def closed_by_reason(text):
+    """chatify_sessions_closed_total by reason: many ping_timeout closes while clients
+    still think they are connected mean the generator (one Python process) fell behind."""
+    found = re.findall(r'^chatify_sessions_closed_total\{reason="([a-z_]+)"\} (\S+)$', text, re.MULTILINE)
+    return {reason: float(count) for reason, count in found}
+
+
 def start_server(binary):
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(
@@ -77,10 +84,22 @@ def register(base, name):
 
 
 def create_room(base, cookie, name):
+    """Creates a room and returns its key, found by its name on the /my_rooms pages.
+
+    /my_rooms is paged (20 a page, oldest first): taking the last link of page 1, as this
+    did before, gave the 20th room's key for every room after it, so 80 of the 100 "rooms"
+    were one room holding most of the clients."""
     jar = {"access_token_cookie": cookie}
     requests.post(base + "/create_room", data={"room_name": name}, cookies=jar, allow_redirects=False, timeout=30)
-    page = requests.get(base + "/my_rooms", cookies=jar, timeout=30).text
-    return re.findall(r'href="/chat/([A-Za-z0-9_-]+)"', page)[-1]
+    link = re.compile(r'href="/chat/([A-Za-z0-9_-]+)">' + re.escape(name) + "</a>")
+    for page_number in range(1, 1000):
+        page = requests.get(base + "/my_rooms", params={"page": page_number}, cookies=jar, timeout=30).text
+        found = link.search(page)
+        if found:
+            return found.group(1)
+        if 'class="room-name"' not in page:
+            break
+    raise SystemExit(f"room {name!r} not found on /my_rooms")
 
 
 class Stats:
@@ -135,6 +154,8 @@ async def sample(pid, base, deadline, series):
         series.append({
             "t": round(time.monotonic() - start), "rss_kb": rss_kb(pid), "fds": open_fds(pid),
             "websocket": metric(metrics, "chatify_connections", 'transport="websocket"'),
+            # The machine's load: generator and server share its cores with whatever else runs.
+            "load_1min": round(os.getloadavg()[0], 2),
         })
         await asyncio.sleep(10)
 
@@ -154,6 +175,7 @@ async def main():
     try:
         cookies = [register(base, f"soaker{index}") for index in range(args.users)]
         rooms = [create_room(base, cookies[0], f"soak room {index}") for index in range(args.rooms)]
+        assert len(set(rooms)) == len(rooms), f"only {len(set(rooms))} distinct rooms of {len(rooms)}"
         # Each user is a member of a few rooms; the room owner (user 0) of all.
         memberships = [rooms] + [
             [rooms[(user * args.rooms_per_user + k) % len(rooms)] for k in range(args.rooms_per_user)]
@@ -181,7 +203,9 @@ async def main():
                 break
             await asyncio.sleep(1)
         fds_after, rss_after = open_fds(process.pid), rss_kb(process.pid)
-        left = metric(requests.get(base + "/metrics", timeout=10).text, "chatify_connections", 'transport="websocket"')
+        final_metrics = requests.get(base + "/metrics", timeout=10).text
+        left = metric(final_metrics, "chatify_connections", 'transport="websocket"')
+        closed = closed_by_reason(final_metrics)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -195,7 +219,7 @@ async def main():
         "lost": stats.lost, "errors": len(stats.errors), "first_errors": stats.errors[:10],
         "rss_kb": {"before": rss_before, "after_warmup": rss_warm, "end_of_load": rss_end, "after_all_left": rss_after},
         "rss_drift_after_warmup": round(drift, 4), "fds": {"before": fds_before, "after": fds_after},
-        "sessions_left": left, "peak_websockets": max((p["websocket"] for p in series), default=0), "series": series,
+        "sessions_left": left, "sessions_closed_by_reason": closed, "peak_websockets": max((p["websocket"] for p in series), default=0), "series": series,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(summary, indent=1) + "\n")

@@ -2,7 +2,8 @@
 ///
 /// Works on raw buffers: a polling client may send or receive close to `maxPayload`
 /// bytes of it, and byte-by-byte collection code is too slow for that in debug builds.
-enum Base64 {
+/// Package-wide: the app's JWT code builds its URL-safe variant on it.
+package enum Base64 {
     static let alphabet: [UInt8] = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
 
     static let decodeTable: [UInt8] = {
@@ -40,7 +41,7 @@ enum Base64 {
         }
     }
 
-    static func encode(_ bytes: [UInt8]) -> [UInt8] {
+    package static func encode(_ bytes: [UInt8]) -> [UInt8] {
         let length = encodedLength(bytes.count)
         return bytes.withUnsafeBytes { input in
             [UInt8](unsafeUninitializedCapacity: length) { output, initialized in
@@ -98,7 +99,7 @@ enum Base64 {
         return valid ? output : nil
     }
 
-    static func decode(_ bytes: some Collection<UInt8>) -> [UInt8]? {
+    package static func decode(_ bytes: some Collection<UInt8>) -> [UInt8]? {
         if let result = bytes.withContiguousStorageIfAvailable({ decode(UnsafeRawBufferPointer($0)) }) {
             return result
         }

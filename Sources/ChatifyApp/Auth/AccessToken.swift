@@ -1,4 +1,5 @@
 import Crypto
+import EngineIO
 public import Foundation
 import OrderedJSON
 
@@ -31,13 +32,21 @@ public enum TokenError: Error, Equatable, Sendable {
 /// and deployments (the old default among them) use shorter secrets. Timestamps are
 /// whole seconds, and the `type` claim must be `access`, as Flask-JWT-Extended checks.
 public struct AccessTokenSigner: Sendable {
-    let key: SymmetricKey
+    /// HMAC keyed once: its padded key is already hashed in, and each token copies it
+    /// (the hash states are copy-on-write) instead of padding and hashing the key again.
+    let keyedMAC: HMAC<SHA256>
     /// How long a new token is valid.
     public let lifetime: TimeInterval
 
     public init(secret: String, lifetime: TimeInterval = 900) {
-        self.key = SymmetricKey(data: Array(secret.utf8))
+        self.keyedMAC = HMAC<SHA256>(key: SymmetricKey(data: Array(secret.utf8)))
         self.lifetime = lifetime
+    }
+
+    func mac(_ signingInput: [UInt8]) -> HashedAuthenticationCode<SHA256> {
+        var mac = keyedMAC
+        mac.update(data: signingInput)
+        return mac.finalize()
     }
 
     public func issue(subject: String, now: Date = Date(), csrf: String? = nil) -> (token: String, claims: AccessClaims) {
@@ -69,7 +78,7 @@ public struct AccessTokenSigner: Sendable {
         if let until { payload["until"] = .integer(until) }
         payload["exp"] = .integer(claims.expires)
         let signingInput = Self.encodedHeader + "." + Base64URL.encode(Array(JSONValue.object(payload).jsonString.utf8))
-        let signature = HMAC<SHA256>.authenticationCode(for: Array(signingInput.utf8), using: key)
+        let signature = mac(Array(signingInput.utf8))
         return (signingInput + "." + Base64URL.encode(Array(signature)), claims)
     }
 
@@ -91,14 +100,17 @@ public struct AccessTokenSigner: Sendable {
     }
 
     func verify(_ token: String, type: String, now: Date) throws(TokenError) -> (claims: AccessClaims, payload: JSONObject) {
-        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        // Split by bytes: a token is ASCII, and splitting by Characters was a large share
+        // of a verification. Three dots or more is malformed, so no need to split further.
+        let parts = token.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else { throw .malformed }
         guard let header = try? JSONValue(parsing: headerBytes), case .object = header else { throw .malformed }
         guard header["alg"]?.stringValue == "HS256" else { throw .unsupportedAlgorithm }
-        let signingInput = Array((parts[0] + "." + parts[1]).utf8)
-        guard HMAC<SHA256>.isValidAuthenticationCode(signature, authenticating: signingInput, using: key) else {
+        let signingInput = Array(token.utf8[..<parts[1].endIndex])
+        // `==` on a MAC compares in constant time.
+        guard mac(signingInput) == signature else {
             throw .badSignature
         }
         guard let payload = try? JSONValue(parsing: payloadBytes), case .object(let claims) = payload,
@@ -123,24 +135,52 @@ public struct AccessTokenSigner: Sendable {
     static let encodedHeader = Base64URL.encode(Array(#"{"alg":"HS256","typ":"JWT"}"#.utf8))
 }
 
-/// URL-safe base64 without padding, as JWTs use it.
+/// URL-safe base64 without padding, as JWTs use it: the standard alphabet's `+` and `/`
+/// as `-` and `_`. Byte-wise over EngineIO's codec (Foundation's string replacing was
+/// most of a token's cost).
 enum Base64URL {
     static func encode(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var encoded = Base64.encode(bytes)
+        while encoded.last == UInt8(ascii: "=") { encoded.removeLast() }
+        for index in encoded.indices {
+            switch encoded[index] {
+            case UInt8(ascii: "+"): encoded[index] = UInt8(ascii: "-")
+            case UInt8(ascii: "/"): encoded[index] = UInt8(ascii: "_")
+            default: break
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
-    static func decode(_ text: Substring) -> [UInt8]? {
-        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        switch base64.count % 4 {
+    /// Each byte as the standard alphabet spells it: `-` and `_` as `+` and `/`; the
+    /// standard's own `+`, `/` and `=` padding, which URL-safe base64 does not use, and
+    /// any other byte outside the alphabet as `!`, which the decoder refuses. A table, so
+    /// decoding is one lookup a byte.
+    static let toStandard: [UInt8] = (0...255).map { value -> UInt8 in
+        let byte = UInt8(value)
+        switch byte {
+        case UInt8(ascii: "-"): return UInt8(ascii: "+")
+        case UInt8(ascii: "_"): return UInt8(ascii: "/")
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            return byte
+        default: return UInt8(ascii: "!")
+        }
+    }
+
+    static func decode(_ text: Substring) -> [UInt8]? { decode(text.utf8) }
+
+    static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
+        var standard = [UInt8]()
+        standard.reserveCapacity(text.count + 2)
+        toStandard.withUnsafeBufferPointer { table in
+            for byte in text { standard.append(table[Int(byte)]) }
+        }
+        switch standard.count % 4 {
         case 0: break
-        case 2: base64 += "=="
-        case 3: base64 += "="
+        case 2: standard += Array("==".utf8)
+        case 3: standard.append(UInt8(ascii: "="))
         default: return nil
         }
-        return Data(base64Encoded: base64).map(Array.init)
+        return Base64.decode(standard)
     }
 }

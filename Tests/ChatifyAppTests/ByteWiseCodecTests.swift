@@ -1,0 +1,57 @@
+@testable import ChatifyApp
+import Foundation
+import HTTPTypes
+import Testing
+
+/// The JWT, form and cookie codecs were moved off Foundation's string functions for speed;
+/// these hold them to what Foundation answered before.
+@Suite("Byte-wise codecs answer as the Foundation calls they replace")
+struct ByteWiseCodecTests {
+    @Test("URL-safe base64 is Foundation's base64 with - and _ and no padding, both ways")
+    func base64URL() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<70 {
+            let bytes = (0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let expected = Data(bytes).base64EncodedString()
+                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+                .replacingOccurrences(of: "=", with: "")
+            let encoded = Base64URL.encode(bytes)
+            #expect(encoded == expected)
+            #expect(Base64URL.decode(Substring(encoded)) == bytes)
+        }
+    }
+
+    @Test("URL-safe base64 refuses padding, the standard alphabet's + and /, other bytes and impossible lengths")
+    func base64URLRefusals() {
+        for text in ["QQ==", "a+bc", "a/bc", "ab c", "abcde", "é012", "QQ=", "%41"] {
+            #expect(Base64URL.decode(Substring(text)) == nil, "\(text)")
+        }
+        #expect(Base64URL.decode("") == [])
+    }
+
+    @Test("form components decode as + to space then removingPercentEncoding, falling back the same way")
+    func formComponents() {
+        let samples = [
+            "a+b", "%", "%zz", "%FF", "%C3%A9", "a%2", "%00", "%2b", "%%41", "+%2B+", "caf%C3%A9+au+lait", "%e2%82%ac",
+            "%C3", "100%", "%41%4", "%G1", "plain", "", "é+%C3%A9", "%ED%A0%80",
+        ]
+        for sample in samples {
+            let spaced = sample.replacingOccurrences(of: "+", with: " ")
+            #expect(FormBody.decodeComponent(Substring(sample)) == (spaced.removingPercentEncoding ?? spaced), "\(sample)")
+        }
+    }
+
+    @Test("cookie pairs are trimmed of exactly CharacterSet.whitespaces")
+    func cookieTrimming() {
+        let samples = [
+            " a=b ", "\ta=b\t", "\u{00A0}a=b\u{3000}", "\u{200B}a=b\u{200B}", "\na=b\r", "   ", "", "a = b",
+            " \u{301}a=b", "\u{2009}x\u{202F}", "\u{FEFF}a=b", "\u{85}a=b",
+        ]
+        for sample in samples {
+            #expect(trimmingWhitespace(Substring(sample)) == sample.trimmingCharacters(in: .whitespaces), "\(Array(sample.unicodeScalars))")
+        }
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .cookie, value: "a=1;\t b=\"2\" ; c"))
+        #expect(parseCookies(headers) == ["a": "1", "b": "2"])
+    }
+}
