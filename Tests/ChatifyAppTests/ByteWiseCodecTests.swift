@@ -54,4 +54,17 @@ struct ByteWiseCodecTests {
         headers.append(HTTPField(name: .cookie, value: "a=1;\t b=\"2\" ; c"))
         #expect(parseCookies(headers) == ["a": "1", "b": "2"])
     }
+
+    // Fixtures/fuzz/regressions/cookie-prepended-mark, found by Fuzz/FormCookieFuzz.
+    @Test("a mark that joins the next Character (U+06DD, U+0301) hides no ; = or quote of a Cookie header")
+    func cookieSeparatorsNextToMarks() {
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .cookie, value: "a=x\u{6DD};b=\"y\u{6DD}\"; c\u{6DD}=z; d=\u{301}w"))
+        #expect(parseCookies(headers) == ["a": "x\u{6DD}", "b": "y\u{6DD}", "c\u{6DD}": "z", "d": "\u{301}w"])
+        // What the fuzzer checks: written again as one quoted header, the same cookies.
+        let cookies = parseCookies(headers)
+        var rewritten = HTTPFields()
+        rewritten[.cookie] = cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")
+        #expect(parseCookies(rewritten) == cookies)
+    }
 }

@@ -105,17 +105,19 @@ func trimmingWhitespace(_ text: Substring) -> String {
     return String(String.UnicodeScalarView(scalars[first...last]))
 }
 
-/// Cookies of a request header, by name (first one wins).
+/// Cookies of a request header, by name (first one wins). Cut by Unicode scalars, not
+/// Characters: a prepended or combining mark next to a `;`, `=` or quote would otherwise
+/// form one Character with it and hide the separator (found by FormCookieFuzz).
 public func parseCookies(_ headers: HTTPFields) -> [String: String] {
     var cookies: [String: String] = [:]
     for header in headers[values: .cookie] {
-        for pair in header.split(separator: ";") {
-            let trimmed = trimmingWhitespace(pair)
+        for pair in header.unicodeScalars.split(separator: ";") {
+            let trimmed = trimmingWhitespace(Substring(pair)).unicodeScalars
             guard let equals = trimmed.firstIndex(of: "=") else { continue }
-            let name = String(trimmed[..<equals])
-            var value = String(trimmed[trimmed.index(after: equals)...])
-            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
-            if cookies[name] == nil { cookies[name] = value }
+            let name = String(String.UnicodeScalarView(trimmed[..<equals]))
+            var value = trimmed[trimmed.index(after: equals)...]
+            if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
+            if cookies[name] == nil { cookies[name] = String(String.UnicodeScalarView(value)) }
         }
     }
     return cookies
