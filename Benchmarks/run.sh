@@ -35,6 +35,19 @@ uptime >"$raw/load-start.txt"
 
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.2; done; return 1; }
 
+# Waits (at most 60 s) until the server uses under 5 % of a core over half a second, so
+# one scenario's teardown (thousands of disconnects) is not billed to the next one.
+wait_quiet() { # pid
+  local hz before after
+  hz=$(getconf CLK_TCK)
+  for _ in $(seq 120); do
+    before=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null) || return 0
+    sleep 0.5
+    after=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null) || return 0
+    (( (after - before) * 100 < hz * 5 / 2 )) && return 0
+  done
+}
+
 run_server() { # name port
   local name=$1 port=$2 pid work="$raw/$1"
   mkdir -p "$work"
@@ -65,17 +78,22 @@ run_server() { # name port
   # Idle first, on a fresh server: after the connect storm its RSS already holds the
   # storm's high-water mark, and the growth per connection would read too low.
   for n in "${IDLE[@]}"; do
+    wait_quiet "$pid"
     echo "== $name: idle $n" >&2
     timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${common[@]}" >"$work/idle-$n.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
   done
+  wait_quiet "$pid"
   echo "== $name: connect storm" >&2
   timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
+  wait_quiet "$pid"
   echo "== $name: fan-out" >&2
   timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout.json" || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout.json"
+  wait_quiet "$pid"
   echo "== $name: big room" >&2
   timeout 300 "$lg" --scenario bigroom "${common[@]}" "${BIG[@]}" >"$work/bigroom.json" || echo "{\"server\":\"$name\",\"scenario\":\"bigroom\",\"error\":\"failed\"}" >"$work/bigroom.json"
   if [[ $name != raw-nio ]]; then  # the ceiling speaks WebSocket only
+    wait_quiet "$pid"
     echo "== $name: fan-out over long-polling" >&2
     timeout 300 "$lg" --scenario fanout --transport polling "${common[@]}" "${POLL[@]}" >"$work/fanout-polling.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"fanout-polling\",\"error\":\"failed\"}" >"$work/fanout-polling.json"
