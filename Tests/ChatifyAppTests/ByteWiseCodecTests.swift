@@ -67,4 +67,10 @@ struct ByteWiseCodecTests {
         rewritten[.cookie] = cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")
         #expect(parseCookies(rewritten) == cookies)
     }
+
+    @Test("a combining mark after & or = in a form body hides no field")
+    func formSeparatorsNextToMarks() {
+        let form = FormBody(decoding: "a=1&\u{301}b=2&c=\u{301}3")
+        #expect(form.fields == ["a": "1", "\u{301}b": "2", "c": "\u{301}3"])
+    }
 }

@@ -15,10 +15,12 @@ public struct FormBody: Sendable {
     }
 
     public init(decoding text: String) {
-        for pair in text.split(separator: "&", omittingEmptySubsequences: true) {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = Self.decodeComponent(parts[0])
-            let value = parts.count > 1 ? Self.decodeComponent(parts[1]) : ""
+        // Cut by bytes, as cookies are: a combining mark after `&` or `=` would otherwise
+        // form one Character with it and hide the separator.
+        for pair in text.utf8.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let parts = pair.split(separator: UInt8(ascii: "="), maxSplits: 1, omittingEmptySubsequences: false)
+            let name = Self.decodeComponent(Substring(parts[0]))
+            let value = parts.count > 1 ? Self.decodeComponent(Substring(parts[1])) : ""
             if fields[name] == nil { fields[name] = value }
         }
     }
