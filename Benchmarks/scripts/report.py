@@ -75,6 +75,8 @@ lines = [f"# Benchmark results {stamp} ({kind} run)", "",
          "Measured on one 2-core machine, generator and server on the same host (loopback).", ""]
 if load("load-start.txt"):
     lines += [f"Machine load (`uptime`) at the start: `{load('load-start.txt')}`; at the end: `{load('load-end.txt')}`.", ""]
+if load("seconds.txt"):
+    lines += [f"Whole run, build included: {int(load('seconds.txt')) / 60:.1f} min.", ""]
 lines += [
          "| server | scenario | last good msgs/s | delivered/s | p50 ms | p99 ms | connects/s | RSS/conn KB | server CPU µs/delivery or /connect | note |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]

@@ -646,8 +646,14 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient]
     let semaphore = DispatchSemaphore(value: concurrency)
     let done = DispatchGroup()
     let start = nowNanos()
+    // A server that stops accepting (eventlet's pool of 1,024) would otherwise cost one
+    // join timeout per remaining client; past this many failures the rest are not tried.
+    let maxFailures = options.int("max-failures", 200)
+    var attempted = 0
     for (i, room) in rooms.enumerated() {
         semaphore.wait()
+        if counter.lock.withLock({ counter.failed >= maxFailures }) { semaphore.signal(); break }
+        attempted += 1
         done.enter()
         let (host, port) = targets[i % targets.count]
         let began = nowNanos()
@@ -688,7 +694,9 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient]
     if done.wait(timeout: .now() + 120) == .timedOut { FileHandle.standardError.write("connect: timed out waiting\n".data(using: .utf8)!) }
     let seconds = Double(nowNanos() - start) / 1e9
     let joinedClients = clientsLock.withLock { clients.compactMap { $0 }.filter { $0.isJoined } }
-    return (joinedClients, counter.failed, seconds, latencyLock.withLock { latency }, counter.failures)
+    let notTried = rooms.count - attempted
+    return (joinedClients, counter.lock.withLock { counter.failed } + notTried, seconds, latencyLock.withLock { latency },
+            counter.lock.withLock { notTried > 0 ? counter.failures.merging(["not tried (server stopped accepting)": notTried]) { $0 + $1 } : counter.failures })
 }
 
 func closeAll(_ clients: [any LoadClient]) {
