@@ -19,6 +19,7 @@ public final class MemoryStore: ChatStore {
 
     /// Memory is not a database: each room keeps only its newest messages.
     public static let messagesKeptPerRoom = 1000
+    private static let trimmedTogether = 250
 
     private let state = Mutex(State())
 
@@ -154,10 +155,13 @@ public final class MemoryStore: ChatStore {
         state.withLock { state in
             state.lastMessageNumber += 1
             let message = ChatMessage(id: String(state.lastMessageNumber), new)
-            var kept = state.messages[new.roomID] ?? []
-            kept.append(message)
-            if kept.count > Self.messagesKeptPerRoom { kept.removeFirst(kept.count - Self.messagesKeptPerRoom) }
-            state.messages[new.roomID] = kept
+            // Appended in place: a copy taken out of the dictionary copied the room's whole
+            // history on every message. The oldest are dropped in batches, so trimming
+            // costs O(1) per message; readers see only the newest `messagesKeptPerRoom`.
+            state.messages[new.roomID, default: []].append(message)
+            if let count = state.messages[new.roomID]?.count, count >= Self.messagesKeptPerRoom + Self.trimmedTogether {
+                state.messages[new.roomID]?.removeFirst(count - Self.messagesKeptPerRoom)
+            }
             return message
         }
     }
@@ -172,7 +176,7 @@ public final class MemoryStore: ChatStore {
             bound = .max
         }
         return state.withLock { state in
-            let older = (state.messages[roomID] ?? []).filter { (Int($0.id) ?? 0) < bound }
+            let older = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter { (Int($0.id) ?? 0) < bound }
             let page = Array(older.suffix(max(limit, 0)))
             let hasMore = older.count > page.count
             return MessagePage(messages: page, olderCursor: hasMore ? page.first?.id : nil)

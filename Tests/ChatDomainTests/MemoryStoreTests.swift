@@ -1,0 +1,52 @@
+import ChatDomain
+import ChatMemoryStore
+import Foundation
+import Testing
+
+@Suite("Memory store history")
+struct MemoryStoreHistoryTests {
+    func post(_ text: String, in room: String, to store: MemoryStore) async throws -> ChatMessage {
+        try await store.insertMessage(
+            NewChatMessage(roomID: room, userID: "u1", username: "alice", text: text, timestamp: "12:00",
+                           createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+        )
+    }
+
+    @Test("each room keeps exactly its newest 1,000 messages, whatever the trimming batch")
+    func keepsTheNewest() async throws {
+        let store = MemoryStore()
+        let kept = MemoryStore.messagesKeptPerRoom
+        var posted: [ChatMessage] = []
+        for number in 1...(kept + 601) {
+            posted.append(try await post("m\(number)", in: "busy", to: store))
+            // Every count past the cap must read the same: the newest `kept`, oldest first.
+            if number == kept + 1 || number == kept + 249 || number == kept + 250 || number == kept + 601 {
+                let page = try #require(try await store.messages(inRoom: "busy", before: nil, limit: 5000))
+                #expect(page.messages.count == kept)
+                #expect(page.messages.first?.content.text == "m\(number - kept + 1)")
+                #expect(page.messages.last?.content.text == "m\(number)")
+                #expect(page.olderCursor == nil)
+            }
+        }
+        _ = try await post("quiet", in: "other", to: store)
+        let other = try #require(try await store.messages(inRoom: "other", before: nil, limit: 50))
+        #expect(other.messages.map(\.content.text) == ["quiet"])
+    }
+
+    @Test("paging back from the newest stops at the oldest message kept")
+    func pagingStopsAtTheCap() async throws {
+        let store = MemoryStore()
+        let kept = MemoryStore.messagesKeptPerRoom
+        for number in 1...(kept + 100) { _ = try await post("m\(number)", in: "busy", to: store) }
+        var cursor: String? = nil
+        var seen: [String] = []
+        repeat {
+            let page = try #require(try await store.messages(inRoom: "busy", before: cursor, limit: 100))
+            seen = page.messages.map(\.content.text) + seen
+            cursor = page.olderCursor
+        } while cursor != nil
+        #expect(seen.count == kept)
+        #expect(seen.first == "m101")
+        #expect(seen.last == "m\(kept + 100)")
+    }
+}
