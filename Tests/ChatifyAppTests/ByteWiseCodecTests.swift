@@ -63,9 +63,27 @@ struct ByteWiseCodecTests {
         #expect(parseCookies(headers) == ["a": "x\u{6DD}", "b": "y\u{6DD}", "c\u{6DD}": "z", "d": "\u{301}w"])
         // What the fuzzer checks: written again as one quoted header, the same cookies.
         let cookies = parseCookies(headers)
-        var rewritten = HTTPFields()
-        rewritten[.cookie] = cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")
-        #expect(parseCookies(rewritten) == cookies)
+        #expect(parseCookies(oneQuotedCookieHeader(cookies)) == cookies)
+    }
+
+    // Fixtures/fuzz/regressions/cookie-greek-question-mark, found by Fuzz/FormCookieFuzz.
+    // The parser was right; the fuzzer's rewrite was not: `fields[.cookie] = value` in
+    // swift-http-types splits the value at "; " comparing Characters, and U+037E (GREEK
+    // QUESTION MARK) is canonically equivalent to ";", so "\u{37E} " was split as well.
+    @Test("U+037E is not a Cookie separator, and a header written as one field reads back the same")
+    func cookieGreekQuestionMark() throws {
+        var headers = HTTPFields()
+        headers.append(HTTPField(name: .cookie, value: "a=x\u{37E} b=1; c=2"))
+        #expect(parseCookies(headers) == ["a": "x\u{37E} b=1", "c": "2"])
+        #expect(parseCookies(oneQuotedCookieHeader(parseCookies(headers))) == parseCookies(headers))
+
+        let input = try Data(contentsOf: regressionInput("cookie-greek-question-mark"))
+        var fuzzed = HTTPFields()
+        fuzzed.append(HTTPField(name: .cookie, value: String(decoding: input.dropFirst(), as: UTF8.self)))
+        let cookies = parseCookies(fuzzed)
+        #expect(cookies.count == 1)
+        #expect(cookies["&"]?.unicodeScalars.contains("\u{37E}") == true)
+        #expect(parseCookies(oneQuotedCookieHeader(cookies)) == cookies)
     }
 
     @Test("a combining mark after & or = in a form body hides no field")
@@ -73,4 +91,16 @@ struct ByteWiseCodecTests {
         let form = FormBody(decoding: "a=1&\u{301}b=2&c=\u{301}3")
         #expect(form.fields == ["a": "1", "\u{301}b": "2", "c": "\u{301}3"])
     }
+}
+
+/// The cookies as one quoted Cookie field, as a client sends them (FormCookieFuzz's check).
+func oneQuotedCookieHeader(_ cookies: [String: String]) -> HTTPFields {
+    var fields = HTTPFields()
+    fields.append(HTTPField(name: .cookie, value: cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")))
+    return fields
+}
+
+func regressionInput(_ name: String) -> URL {
+    URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/fuzz/regressions/\(name)")
 }
