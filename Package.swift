@@ -219,6 +219,8 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 // Inflates what the server compressed, deflates what the test client sends.
                 .product(name: "CompressNIO", package: "compress-nio"),
             ],

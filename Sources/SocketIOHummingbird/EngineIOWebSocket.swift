@@ -106,15 +106,20 @@ extension EngineOutgoing {
 }
 
 /// Writes packets straight into a WebSocket's channel, through its loop's batcher, and
-/// counts those not yet handed to the kernel so a slow reader is noticed.
+/// counts those not yet handed to the kernel so a slow reader is noticed. Frames are
+/// encoded whole here (once per broadcast, see `EncodedFrames`) and written past NIO's
+/// frame encoder, which would otherwise allocate a header buffer for every recipient.
 final class ChannelFrameSink: EngineFrameSink {
     let channel: any Channel
     private let batcher: EventLoopWriteBatcher
     private let waiting = Atomic<Int>(0)
+    private let writer: NIOLoopBoundBox<EncodedFrameWriter.Attachment>
 
     init(channel: any Channel, batcher: EventLoopWriteBatcher) {
         self.channel = channel
         self.batcher = batcher
+        // Made wherever the upgrade is decided; read and written only on the loop.
+        writer = NIOLoopBoundBox.makeBoxSendingValue(.notYet, eventLoop: channel.eventLoop)
     }
 
     func offer(_ packets: [EngineOutgoing], limit: Int) -> Bool {
@@ -128,17 +133,103 @@ final class ChannelFrameSink: EngineFrameSink {
     }
 
     /// On the loop: writes the packets; the kernel taking them ends their wait.
-    func write(_ packets: [EngineOutgoing]) {
+    func write(_ packets: [EngineOutgoing], frames: inout EncodedFrames) {
         guard let last = packets.indices.last else { return }
-        for packet in packets[..<last] {
-            channel.write(packet.frame, promise: nil)
-        }
         let written = channel.eventLoop.makePromise(of: Void.self)
-        channel.write(packets[last].frame, promise: written)
         let count = packets.count
         written.futureResult.whenComplete { [self] _ in
             waiting.subtract(count, ordering: .relaxed)
         }
+        if let context = attachedWriter()?.context {
+            for packet in packets[..<last] {
+                context.write(NIOAny(frames.frame(for: packet)), promise: nil)
+            }
+            context.write(NIOAny(frames.frame(for: packets[last])), promise: written)
+        } else {
+            for packet in packets[..<last] {
+                channel.write(packet.frame, promise: nil)
+            }
+            channel.write(packets[last].frame, promise: written)
+        }
+    }
+
+    /// On the loop, after `write`.
+    func flush() {
+        if let context = attachedWriter()?.context { context.flush() } else { channel.flush() }
+    }
+
+    /// The writer below the frame encoder, added on the first write (the upgrade has
+    /// put the encoder in place by then); nil when the pipeline has no encoder.
+    private func attachedWriter() -> EncodedFrameWriter? {
+        switch writer.value {
+        case .attached(let handler): return handler
+        case .unavailable: return nil
+        case .notYet:
+            let operations = channel.pipeline.syncOperations
+            guard let encoder = try? operations.handler(type: WebSocketFrameEncoder.self) else {
+                writer.value = .unavailable
+                return nil
+            }
+            let handler = EncodedFrameWriter()
+            do {
+                try operations.addHandler(handler, position: .before(encoder))
+                writer.value = .attached(handler)
+                return handler
+            } catch {
+                writer.value = .unavailable
+                return nil
+            }
+        }
+    }
+}
+
+/// Sits between the WebSocket frame encoder and the socket; whole frames written from its
+/// context skip the encoder. Writes that come from above still pass through unchanged.
+final class EncodedFrameWriter: ChannelOutboundHandler, RemovableChannelHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum Attachment {
+        case notYet
+        case attached(EncodedFrameWriter)
+        case unavailable
+    }
+
+    private(set) var context: ChannelHandlerContext?
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
+}
+
+/// Whole server frames (FIN set, unmasked), each packet encoded once: a broadcast hands
+/// the same packet to every member in a row, so the last frame made is kept for the next.
+struct EncodedFrames {
+    private var lastPacket: EngineOutgoing?
+    private var lastFrame = ByteBuffer()
+
+    mutating func frame(for packet: EngineOutgoing) -> ByteBuffer {
+        if packet == lastPacket { return lastFrame }
+        lastFrame = Self.encode(packet)
+        lastPacket = packet
+        return lastFrame
+    }
+
+    static func encode(_ packet: EngineOutgoing) -> ByteBuffer {
+        let length = packet.bytes.readableBytes
+        var frame = ByteBuffer()
+        frame.reserveCapacity(length + 10)
+        frame.writeInteger(UInt8(0x80) | (packet.kind == .text ? 0x1 : 0x2))
+        if length < 126 {
+            frame.writeInteger(UInt8(length))
+        } else if length <= Int(UInt16.max) {
+            frame.writeInteger(UInt8(126))
+            frame.writeInteger(UInt16(length))
+        } else {
+            frame.writeInteger(UInt8(127))
+            frame.writeInteger(UInt64(length))
+        }
+        frame.writeImmutableBuffer(packet.bytes)
+        return frame
     }
 }
 
@@ -177,13 +268,14 @@ final class EventLoopWriteBatcher: Sendable {
             pending.writes = []
             return writes
         }
+        var frames = EncodedFrames()
         for (sink, packets) in writes {
-            sink.write(packets)
+            sink.write(packets, frames: &frames)
         }
         // One flush per connection, after all of its writes.
         var flushed = Set<ObjectIdentifier>()
         for (sink, _) in writes where flushed.insert(ObjectIdentifier(sink)).inserted {
-            sink.channel.flush()
+            sink.flush()
         }
     }
 }
