@@ -22,10 +22,11 @@ done
 
 secret="bench-$(date +%s)"
 if (( quick )); then
-  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 2 --drain 1)
-  BIG=(--members 300 --rates 5,10,20,40,80 --step 2 --drain 1)
+  # Rates four times apart, so each server's stepping ends within a few steps.
+  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 100,400,1600,6400 --step 2 --drain 0.5)
+  BIG=(--members 300 --rates 5,20,80 --step 2 --drain 0.5)
   # Long-polling costs two TCP connections and a request per delivery batch per client.
-  POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800 --step 2 --drain 1)
+  POLL=(--rooms 10 --members 20 --rates 25,100,400 --step 2 --drain 0.5)
 else
   # 15,000 idle connections: the nofile hard limit here is 20,000 per process.
   CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 3 --drain 1)
@@ -57,8 +58,10 @@ wait_quiet() { # pid
 server_pid=
 trap '[[ -n $server_pid ]] && kill "$server_pid" 2>/dev/null' EXIT
 
-run_server() { # name port
-  local name=$1 port=$2 pid work="$raw/$1"
+# Starts the server and sets pid and common (the generator's arguments for it). Chatify
+# keeps its users in memory, so a restart registers the benchmark user and rooms again.
+start_server() { # name port
+  local name=$1 port=$2 work="$raw/$1"
   mkdir -p "$work"
   case $name in
     # The abuse limits are lifted (the peers have none): the benchmark measures the
@@ -66,10 +69,10 @@ run_server() { # name port
     chatify) PORT=$port MONGODB_LOCAL_URI= JWT_SECRET_KEY=$secret JWT_ACCESS_TOKEN_EXPIRES=86400 FLASK_DEBUG=False LOG_LEVEL=error \
                MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0 SOCKET_EVENTS_PER_SECOND=1000000 \
                USER_EVENTS_PER_SECOND=1000000 REGISTRATIONS_PER_HOUR=1000000 MAX_ROOMS_PER_SOCKET=1000000 \
-               "$chatify" >"$work/server.log" 2>&1 & pid=$! ;;
-    asgi)    (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-asgi/bin/python asgi_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
-    flask)   (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-flask/bin/python flask_peer.py) >"$work/server.log" 2>&1 & pid=$! ;;
-    raw-nio) "$rawserver" --port "$port" >"$work/server.log" 2>&1 & pid=$! ;;
+               "$chatify" >>"$work/server.log" 2>&1 & pid=$! ;;
+    asgi)    (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-asgi/bin/python asgi_peer.py) >>"$work/server.log" 2>&1 & pid=$! ;;
+    flask)   (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-flask/bin/python flask_peer.py) >>"$work/server.log" 2>&1 & pid=$! ;;
+    raw-nio) "$rawserver" --port "$port" >>"$work/server.log" 2>&1 & pid=$! ;;
   esac
   server_pid=$pid
   wait_port "$port"
@@ -86,17 +89,30 @@ run_server() { # name port
   fi
   # A join that takes 10 s has failed; after 200 failures the generator stops trying, so a
   # server that stops accepting (Flask-SocketIO at 1,024) does not burn the time budget.
-  local common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name"
-                --join-timeout 10 --max-failures 200 "${mode[@]}")
+  common=(--targets "127.0.0.1:$port" --cookie "$(cat "$work/cookie.txt")" --rooms-file "$work/rooms.txt" --server-pid "$pid" --server "$name"
+          --join-timeout 10 --max-failures 200 "${mode[@]}")
+}
+
+stop_server() {
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  server_pid=
+}
+
+run_server() { # name port
+  local name=$1 port=$2 pid common work="$raw/$1"
   # Idle first, on a fresh server: after the connect storm its RSS already holds the
   # storm's high-water mark, and the growth per connection would read too low.
+  start_server "$name" "$port"
   for n in "${IDLE[@]}"; do
     wait_quiet "$pid"
     echo "== $name: idle $n" >&2
     timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${common[@]}" >"$work/idle-$n.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
   done
-  wait_quiet "$pid"
+  # Then a fresh server again: python-socketio needs minutes to tear down 15,000
+  # connections, and would serve the next scenarios while doing it.
+  stop_server
+  start_server "$name" "$port"
   echo "== $name: connect storm" >&2
   timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
   wait_quiet "$pid"
@@ -111,7 +127,7 @@ run_server() { # name port
     timeout 300 "$lg" --scenario fanout --transport polling "${common[@]}" "${POLL[@]}" >"$work/fanout-polling.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"fanout-polling\",\"error\":\"failed\"}" >"$work/fanout-polling.json"
   fi
-  kill "$pid"; wait "$pid" 2>/dev/null || true
+  stop_server
 }
 
 run_server chatify 5301
