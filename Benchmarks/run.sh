@@ -23,13 +23,14 @@ done
 secret="bench-$(date +%s)"
 if (( quick )); then
   # Rates four times apart, so each server's stepping ends within a few steps.
-  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); FAN=(--rooms 10 --members 20 --rates 100,400,1600,6400 --step 2 --drain 0.5)
-  BIG=(--members 300 --rates 5,20,80 --step 2 --drain 0.5)
+  CONNECT=(--clients 1000 --rooms 50); IDLE=(2000); IDLE_TIMES=(--settle 1 --hold 2)
+  FAN=(--rooms 10 --members 20 --rates 100,400,1600,6400 --step 1.5 --drain 0.5)
+  BIG=(--members 300 --rates 5,20,80 --step 1.5 --drain 0.5)
   # Long-polling costs two TCP connections and a request per delivery batch per client.
-  POLL=(--rooms 10 --members 20 --rates 25,100,400 --step 2 --drain 0.5)
+  POLL=(--rooms 10 --members 20 --rates 25,100,400 --step 1.5 --drain 0.5)
 else
   # 15,000 idle connections: the nofile hard limit here is 20,000 per process.
-  CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 3 --drain 1)
+  CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); IDLE_TIMES=(); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 3 --drain 1)
   BIG=(--members 1000 --rates 2,5,10,20,40,80,160 --step 3 --drain 1)
   POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800,1600,3200 --step 3 --drain 1)
 fi
@@ -106,7 +107,7 @@ run_server() { # name port
   for n in "${IDLE[@]}"; do
     wait_quiet "$pid"
     echo "== $name: idle $n" >&2
-    timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${common[@]}" >"$work/idle-$n.json" \
+    timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${IDLE_TIMES[@]}" "${common[@]}" >"$work/idle-$n.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
   done
   # Then a fresh server again: python-socketio needs minutes to tear down 15,000
