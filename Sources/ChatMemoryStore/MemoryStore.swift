@@ -158,11 +158,16 @@ public final class MemoryStore: ChatStore {
             // Appended in place: a copy taken out of the dictionary copied the room's whole
             // history on every message. The oldest are dropped in batches, so trimming
             // costs O(1) per message; readers see only the newest `messagesKeptPerRoom`.
-            state.messages[new.roomID, default: []].append(message)
-            if let count = state.messages[new.roomID]?.count, count >= Self.messagesKeptPerRoom + Self.trimmedTogether {
-                state.messages[new.roomID]?.removeFirst(count - Self.messagesKeptPerRoom)
-            }
+            Self.append(message, to: &state.messages[new.roomID, default: []])
             return message
+        }
+    }
+
+    /// One dictionary lookup per message: the room's history is borrowed in place.
+    private static func append(_ message: ChatMessage, to history: inout [ChatMessage]) {
+        history.append(message)
+        if history.count >= messagesKeptPerRoom + trimmedTogether {
+            history.removeFirst(history.count - messagesKeptPerRoom)
         }
     }
 

@@ -695,8 +695,12 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient]
     let seconds = Double(nowNanos() - start) / 1e9
     let joinedClients = clientsLock.withLock { clients.compactMap { $0 }.filter { $0.isJoined } }
     let notTried = rooms.count - attempted
-    return (joinedClients, counter.lock.withLock { counter.failed } + notTried, seconds, latencyLock.withLock { latency },
-            counter.lock.withLock { notTried > 0 ? counter.failures.merging(["not tried (server stopped accepting)": notTried]) { $0 + $1 } : counter.failures })
+    var (failed, failures) = counter.lock.withLock { (counter.failed, counter.failures) }
+    if notTried > 0 {
+        failed += notTried
+        failures["not tried (server stopped accepting)"] = notTried
+    }
+    return (joinedClients, failed, seconds, latencyLock.withLock { latency }, failures)
 }
 
 func closeAll(_ clients: [any LoadClient]) {
