@@ -60,7 +60,6 @@ public final class EngineServer: Sendable {
     private let connectionHandler = Mutex(HandlerSlot())
     private let accepting = Mutex(true)
     private let openWebSockets = Mutex(0)
-    private let tombstones = Mutex<[String: NIODeadline]>([:])
     private let sessionsPerAddress = Mutex<[String: Int]>([:])
     /// Packet and session counters, for metrics.
     public let statistics = EngineStatistics()
@@ -139,9 +138,6 @@ public final class EngineServer: Sendable {
             return EngineResponse(status: .noContent, headers: headers)
         }
         if let error = verify(request, transport: .polling) {
-            if error == .unknownSession, request.method == .get, let sid = request.query["sid"], takeTombstone(sid) {
-                return payloadResponse([EngineOutgoing.noop], for: requestedVersion(request), request, headers: headers)
-            }
             return errorResponse(error, headers: headers)
         }
         guard let sid = request.query["sid"] else {
@@ -335,7 +331,7 @@ public final class EngineServer: Sendable {
             eventLoop: eventLoopGroup.next(),
             statistics: statistics,
             protocolVersion: requestedVersion(request),
-            onFinish: { [weak self] session, tombstone in self?.remove(session, tombstone: tombstone) }
+            onFinish: { [weak self] session in self?.remove(session) }
         )
         var link = EngineSession.LinkID(value: 0)
         if let openPacket { link = session.attachInitialWebSocket(openPacket: openPacket(session), sink: sink) }
@@ -348,22 +344,13 @@ public final class EngineServer: Sendable {
         return (session, link)
     }
 
-    private func remove(_ session: EngineSession, tombstone: Bool) {
+    private func remove(_ session: EngineSession) {
         let removed = sessions.withLock { sessions in
             guard sessions[session.id] === session else { return false }
             sessions[session.id] = nil
             return true
         }
         if removed { releaseSlot(for: session.request) }
-        guard tombstone else { return }
-        let now = NIODeadline.now()
-        tombstones.withLock { tombstones in
-            if tombstones.count >= Self.maxTombstones {
-                tombstones = tombstones.filter { $0.value > now }
-                if tombstones.count >= Self.maxTombstones { tombstones.removeAll() }
-            }
-            tombstones[session.id] = now + Self.tombstoneLifetime
-        }
     }
 
     // MARK: - Sessions per address
@@ -399,18 +386,6 @@ public final class EngineServer: Sendable {
             counts[address] = count > 0 ? count : nil
         }
     }
-
-    /// A client that closes over polling sends `1` in a POST while its GET may still be
-    /// on the way; that late GET is answered with a noop rather than an error.
-    private func takeTombstone(_ sid: String) -> Bool {
-        tombstones.withLock { tombstones in
-            guard let expiry = tombstones.removeValue(forKey: sid) else { return false }
-            return expiry > .now()
-        }
-    }
-
-    static let tombstoneLifetime = TimeAmount.seconds(5)
-    static let maxTombstones = 10_000
 
     /// 20 characters of URL-safe base64 over 15 bytes from the system's CSPRNG.
     public static func makeID() -> String {

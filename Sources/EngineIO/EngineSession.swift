@@ -42,9 +42,8 @@ public final class EngineSession: Sendable {
     let configuration: EngineConfiguration
     /// The loop that runs this session's timers; upper layers may schedule theirs on it.
     public let eventLoop: any EventLoop
-    /// Tells the server the session is gone; `tombstone` when a client closed a polling
-    /// session while no GET was pending (its GET may still be on the way).
-    let onFinish: @Sendable (EngineSession, _ tombstone: Bool) -> Void
+    /// Tells the server the session is gone.
+    let onFinish: @Sendable (EngineSession) -> Void
     let statistics: EngineStatistics
     private let state: Mutex<State>
 
@@ -56,7 +55,7 @@ public final class EngineSession: Sendable {
         eventLoop: any EventLoop,
         statistics: EngineStatistics,
         protocolVersion: EngineProtocolVersion = .v4,
-        onFinish: @escaping @Sendable (EngineSession, _ tombstone: Bool) -> Void
+        onFinish: @escaping @Sendable (EngineSession) -> Void
     ) {
         self.id = id
         self.protocolVersion = protocolVersion
@@ -258,9 +257,10 @@ public final class EngineSession: Sendable {
                     return
                 }
                 if state.phase == .closing {
-                    // A close is waiting for this GET: hand over the rest and the close packet.
+                    // A close is waiting for this GET. The server's close hands over the rest
+                    // and the close packet; the client's own close is answered with a noop.
                     var batch = state.outbox.takeAll()
-                    batch.append(.close)
+                    batch.append(state.closedByClient ? .noop : .close)
                     effects.pollAnswers.append((continuation, .payload(batch)))
                     finish(&state, effects: &effects)
                     return
@@ -522,17 +522,20 @@ public final class EngineSession: Sendable {
                 state.outbox.discardAll()
                 effects.pollAnswers.append((poll, .payload(batch)))
                 finish(&state, effects: &effects)
-            } else if !clientInitiated && (reason == .forcedClose || reason == .serverShutdown) {
+            } else if clientInitiated {
+                // The client sends its close in a POST while its GET may still be on the way:
+                // the session is over for the layers above at once, but stays (one heartbeat
+                // period at most) for that GET, which gets a noop instead of an error.
+                state.outbox.discardAll()
+                state.closedByClient = true
+                keepForFinalPoll(&state)
+                effects.delegate = state.delegate
+                state.delegate = nil
+            } else if reason == .forcedClose || reason == .serverShutdown {
                 // Nobody is polling right now: keep the session one heartbeat period so the
                 // next GET collects what is queued and the close packet.
-                state.phase = .closing
-                state.closingTimer = eventLoop.scheduleTask(
-                    in: TimeAmount(configuration.pingInterval + configuration.pingTimeout)
-                ) { [weak self] in
-                    self?.expireClosing()
-                }
+                keepForFinalPoll(&state)
             } else {
-                effects.tombstone = clientInitiated
                 finish(&state, effects: &effects)
             }
         case .websocket:
@@ -545,6 +548,15 @@ public final class EngineSession: Sendable {
                 state.activeLink?.direct.removeAll()
                 effects.linkAnswers.append((waiter, batch.isEmpty ? nil : batch))
             }
+        }
+    }
+
+    private func keepForFinalPoll(_ state: inout State) {
+        state.phase = .closing
+        state.closingTimer = eventLoop.scheduleTask(
+            in: TimeAmount(configuration.pingInterval + configuration.pingTimeout)
+        ) { [weak self] in
+            self?.expireClosing()
         }
     }
 
@@ -577,9 +589,12 @@ public final class EngineSession: Sendable {
         state.pingTimer?.cancel()
         state.pingTimeoutTimer?.cancel()
         effects.finished = true
-        if effects.closed == nil, let reason = state.closeReason { effects.closed = reason }
-        effects.delegate = state.delegate
-        state.delegate = nil
+        if let delegate = state.delegate {
+            // Told now, unless it was told when the client closed.
+            if effects.closed == nil, let reason = state.closeReason { effects.closed = reason }
+            effects.delegate = delegate
+            state.delegate = nil
+        }
     }
 
     func attach(_ delegate: any EngineSessionDelegate) {
@@ -615,6 +630,8 @@ public final class EngineSession: Sendable {
         var upgradeTimer: Scheduled<Void>?
         var closingTimer: Scheduled<Void>?
         var closeReason: EngineCloseReason?
+        /// The client closed a polling session; its last GET gets a noop.
+        var closedByClient = false
 
         init(transport: EngineTransport) { self.transport = transport }
 
@@ -664,7 +681,7 @@ public final class EngineSession: Sendable {
         var messages: [EngineMessage] = []
         var closed: EngineCloseReason?
         var finished = false
-        var tombstone = false
+        /// Set when the delegate is detached: it hears of the close, once.
         var delegate: (any EngineSessionDelegate)?
 
         func run(_ session: EngineSession) {
@@ -673,10 +690,8 @@ public final class EngineSession: Sendable {
             if !messages.isEmpty, let delegate = session.delegate {
                 for message in messages { delegate.session(session, didReceive: message) }
             }
-            if finished {
-                session.onFinish(session, tombstone)
-                if let reason = closed { delegate?.session(session, didCloseWith: reason) }
-            }
+            if finished { session.onFinish(session) }
+            if let delegate, let reason = closed { delegate.session(session, didCloseWith: reason) }
         }
     }
 }

@@ -119,6 +119,21 @@ struct EngineServerTests {
         #expect(await harness.get(sid).status == .badRequest)
     }
 
+    @Test("a GET that found the session just before the client's close POST landed gets a noop, not an error")
+    func clientCloseRacingGet() async throws {
+        let harness = EngineHarness()
+        let sid = try await harness.handshake()
+        // The GET has passed the session lookup when the POST's close is handled.
+        let session = try #require(harness.server.session(id: sid))
+        _ = await harness.post(sid, "1")
+        guard case .payload(let packets) = await session.poll() else {
+            Issue.record("the racing GET was refused")
+            return
+        }
+        #expect(packets == [.noop])
+        #expect(harness.server.session(id: sid) == nil, "answered: the session is gone")
+    }
+
     @Test("a server close hands queued packets and a close packet to the pending GET")
     func serverCloseWithPendingGet() async throws {
         let harness = EngineHarness()
