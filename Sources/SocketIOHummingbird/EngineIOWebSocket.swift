@@ -94,6 +94,7 @@ struct HummingbirdEngineWriter: EngineWebSocketWriter {
     }
 
     func close() async {
+        await sink?.releaseAll()
         try? await outbound.close(.normalClosure, reason: nil)
     }
 }
@@ -109,17 +110,31 @@ extension EngineOutgoing {
 /// counts those not yet handed to the kernel so a slow reader is noticed. Frames are
 /// encoded whole here (once per broadcast, see `EncodedFrames`) and written past NIO's
 /// frame encoder, which would otherwise allocate a header buffer for every recipient.
+///
+/// A write stays alone on the wire until the kernel has taken it: packets that come
+/// meanwhile are held and leave together in the next write, in a later turn of the loop.
+/// That is how Node's engine.io flushes (a transport is unwritable from a send until the
+/// send completes), and clients are written against it: one that reads the frames of a
+/// single TCP read synchronously can miss a second frame that arrived with the first.
 final class ChannelFrameSink: EngineFrameSink {
     let channel: any Channel
     private let batcher: EventLoopWriteBatcher
     private let waiting = Atomic<Int>(0)
     private let writer: NIOLoopBoundBox<EncodedFrameWriter.Attachment>
+    private let flight: NIOLoopBoundBox<Flight>
+
+    /// On the loop: whether a write is on its way to the kernel, and what waits for it.
+    private struct Flight {
+        var writing = false
+        var held: [EngineOutgoing] = []
+    }
 
     init(channel: any Channel, batcher: EventLoopWriteBatcher) {
         self.channel = channel
         self.batcher = batcher
         // Made wherever the upgrade is decided; read and written only on the loop.
         writer = NIOLoopBoundBox.makeBoxSendingValue(.notYet, eventLoop: channel.eventLoop)
+        flight = NIOLoopBoundBox.makeBoxSendingValue(Flight(), eventLoop: channel.eventLoop)
     }
 
     func offer(_ packets: [EngineOutgoing], limit: Int) -> Bool {
@@ -132,13 +147,28 @@ final class ChannelFrameSink: EngineFrameSink {
         return true
     }
 
-    /// On the loop: writes the packets; the kernel taking them ends their wait.
-    func write(_ packets: [EngineOutgoing], frames: inout EncodedFrames) {
+    /// On the loop: writes the packets, or holds them behind a write still under way.
+    /// Returns whether anything was written (and so needs a flush).
+    func write(_ packets: [EngineOutgoing], frames: inout EncodedFrames) -> Bool {
+        guard !packets.isEmpty else { return false }
+        if flight.value.writing || !flight.value.held.isEmpty {
+            flight.value.held.append(contentsOf: packets)
+            return false
+        }
+        writeNow(packets, frames: &frames)
+        return true
+    }
+
+    private func writeNow(_ packets: [EngineOutgoing], frames: inout EncodedFrames) {
         guard let last = packets.indices.last else { return }
+        flight.value.writing = true
         let written = channel.eventLoop.makePromise(of: Void.self)
         let count = packets.count
         written.futureResult.whenComplete { [self] _ in
             waiting.subtract(count, ordering: .relaxed)
+            flight.value.writing = false
+            // After the flush that completed this write has returned.
+            if !flight.value.held.isEmpty { channel.eventLoop.execute { self.releaseHeld() } }
         }
         if let context = attachedWriter()?.context {
             for packet in packets[..<last] {
@@ -151,6 +181,23 @@ final class ChannelFrameSink: EngineFrameSink {
             }
             channel.write(packets[last].frame, promise: written)
         }
+    }
+
+    /// On the loop: sends what was held, in one write; while a write is under way only
+    /// when `behindWriteUnderWay` (the connection is about to close).
+    func releaseHeld(behindWriteUnderWay: Bool = false) {
+        guard behindWriteUnderWay || !flight.value.writing, !flight.value.held.isEmpty else { return }
+        let held = flight.value.held
+        flight.value.held = []
+        var frames = EncodedFrames()
+        writeNow(held, frames: &frames)
+        flush()
+    }
+
+    /// Sends whatever is held, before the close frame: nothing queued before a close
+    /// may be lost.
+    func releaseAll() async {
+        try? await channel.eventLoop.submit { [self] in releaseHeld(behindWriteUnderWay: true) }.get()
     }
 
     /// On the loop, after `write`.
@@ -269,14 +316,13 @@ final class EventLoopWriteBatcher: Sendable {
             return writes
         }
         var frames = EncodedFrames()
-        for (sink, packets) in writes {
-            sink.write(packets, frames: &frames)
+        var written: [ChannelFrameSink] = []
+        var seen = Set<ObjectIdentifier>()
+        for (sink, packets) in writes where sink.write(packets, frames: &frames) {
+            if seen.insert(ObjectIdentifier(sink)).inserted { written.append(sink) }
         }
         // One flush per connection, after all of its writes.
-        var flushed = Set<ObjectIdentifier>()
-        for (sink, _) in writes where flushed.insert(ObjectIdentifier(sink)).inserted {
-            sink.flush()
-        }
+        for sink in written { sink.flush() }
     }
 }
 

@@ -70,4 +70,73 @@ struct EncodedFrameTests {
         #expect(sink.offer(packets, limit: 4), "written and flushed: nothing waits any more")
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
+
+    @Test("a packet offered while a write is under way leaves after it, in a write of its own")
+    func heldBehindWriteUnderWay() throws {
+        let wire = WireRecorder()
+        let channel = EmbeddedChannel(handlers: [wire, WebSocketFrameEncoder()])
+        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        let connect = EngineOutgoing.message(text: "40{\"sid\":\"a\"}")
+        let auth = EngineOutgoing.message(text: "42[\"auth\",{}]")
+        let later = EngineOutgoing.message(text: "42[\"later\"]")
+        // Offered back to back, as a CONNECT answer and the connection handler's first emit are.
+        #expect(sink.offer([connect], limit: 10))
+        #expect(sink.offer([auth], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed == [[EncodedFrames.encode(connect)]], "the second packet waits for the first write")
+        #expect(sink.offer([later], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.count == 1, "still under way: nothing more is written")
+
+        wire.completeWrites()
+        channel.embeddedEventLoop.run()
+        #expect(
+            wire.flushed == [[EncodedFrames.encode(connect)], [EncodedFrames.encode(auth), EncodedFrames.encode(later)]],
+            "what was held leaves together, in order, once the kernel took the first write")
+        wire.completeWrites()
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("before a close, held packets are written behind the write under way")
+    func heldPacketsAreReleasedBeforeClose() throws {
+        let wire = WireRecorder()
+        let channel = EmbeddedChannel(handlers: [wire, WebSocketFrameEncoder()])
+        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        #expect(sink.offer([.message(text: "first")], limit: 10))
+        #expect(sink.offer([.message(text: "last words")], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.count == 1)
+        sink.releaseHeld(behindWriteUnderWay: true)
+        #expect(wire.flushed.last == [EncodedFrames.encode(.message(text: "last words"))])
+        wire.completeWrites()
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+}
+
+/// Records what reaches the socket, one array per flush, and keeps every write under way
+/// (its promise pending) until the test completes it, as a kernel that has not taken it yet.
+final class WireRecorder: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private(set) var flushed: [[ByteBuffer]] = []
+    private var batch: [ByteBuffer] = []
+    private var underWay: [EventLoopPromise<Void>] = []
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        batch.append(unwrapOutboundIn(data))
+        if let promise { underWay.append(promise) }
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        guard !batch.isEmpty else { return }
+        flushed.append(batch)
+        batch = []
+    }
+
+    func completeWrites() {
+        let promises = underWay
+        underWay = []
+        for promise in promises { promise.succeed() }
+    }
 }
