@@ -178,7 +178,10 @@ let package = Package(
         .testTarget(name: "ChatDomainTests", dependencies: ["ChatDomain", "ChatMemoryStore"], swiftSettings: strict),
         .testTarget(
             name: "ChatifyAppTests",
-            dependencies: ["ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON"],
+            dependencies: [
+                "ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON",
+                .product(name: "Mustache", package: "swift-mustache"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -306,14 +306,18 @@ def raw_websocket(base, cookie):
 
 def assert_closed_by_server(connection):
     deadline = time.monotonic() + ss.TIMEOUT
+    frames = []
     while time.monotonic() < deadline:
         try:
             frame = connection.recv()
+        except websocket.WebSocketTimeoutException:
+            break
         except (websocket.WebSocketConnectionClosedException, ConnectionError, OSError):
             return
         if frame in ("", None):
             return
-    raise AssertionError("the server did not close the offending WebSocket")
+        frames.append(frame[:80])
+    raise AssertionError(f"the server did not close the offending WebSocket; it sent {frames}")
 
 
 def polling_session(base, cookie):
@@ -391,6 +395,34 @@ def test_bad_packets_close_only_their_session_while_200_clients_chat(start_serve
         sender.disconnect()
         for client in clients:
             client.disconnect()
+
+
+def test_a_connect_with_too_many_keys_closes_only_its_session(server):
+    owner, guest, key = two_users_and_room(server.url, "host", "guest")
+    bystander = socketio.Client(reconnection=False)
+    bystander.connect(server.url, headers={"Cookie": guest.cookie}, transports=["websocket"], wait_timeout=10)
+    try:
+        bystander.call("join", {"room": key})
+        # 10,001 keys (the parser's limit is 10,000 per object): about 150 KB, well under
+        # MAX_PAYLOAD, sent before any namespace is joined.
+        auth = "{" + ",".join(f'"k{index}":0' for index in range(10_001)) + "}"
+        attacker = websocket.create_connection(ws_url(server.url), header=[f"Cookie: {owner.cookie}"], timeout=ss.TIMEOUT)
+        assert attacker.recv().startswith("0{")
+        attacker.send("40" + auth)
+        assert_closed_by_server(attacker)
+        sender = socketio.Client(reconnection=False)
+        sender.connect(server.url, headers={"Cookie": owner.cookie}, transports=["websocket"], wait_timeout=10)
+        try:
+            got = threading.Event()
+            bystander.on("message", lambda data: data.get("message") == "still here" and got.set())
+            sender.call("join", {"room": key})
+            sender.call("message", {"room": key, "message": "still here"})
+            assert got.wait(ss.TIMEOUT), "the bystander did not get the message sent after the attack"
+        finally:
+            sender.disconnect()
+        assert bystander.connected, "the bystander lost its connection"
+    finally:
+        bystander.disconnect()
 
 
 # --------------------------------------------------------------------------- observability

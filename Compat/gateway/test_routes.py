@@ -519,6 +519,75 @@ def test_username_and_email_with_html_are_escaped_on_the_dashboard(server):
     assert "<img" not in dashboard.text and "<svg" not in dashboard.text
 
 
+# A `<`, `>` or `"` that a combining mark or a prepended character joins into one grapheme
+# cluster: escaping that compares whole characters lets it through.
+COMBINING_ROOM_NAMES = ['\u06dd<meta http-equiv=refresh content="0;url=/x">', 'den"\u0301 data-injected="1']
+COMBINING_USER_SUFFIXES = ["<i>\u0301", ">\u0301"]
+
+
+def html_escaped(value):
+    """`value` as the pages escape it."""
+    for raw, entity in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"), ("'", "&#39;")):
+        value = value.replace(raw, entity)
+    return value
+
+
+def assert_escaped_only(response, values, where):
+    """Each of `values` is in the page escaped, never raw, and none of its markup became
+    an element or an attribute."""
+    body = response.text
+    assert response.status_code == 200, f"{where}: status {response.status_code}"
+    for value in values:
+        assert value not in body, f"{where}: {value!r} appears unescaped in the HTML"
+        assert html_escaped(value) in body, f"{where}: {html_escaped(value)!r} is not in the page"
+    for raw in ("<meta http-equiv", "<i>", ">\u0301", '"\u0301', 'data-injected="1"'):
+        assert raw not in body, f"{where}: {raw!r} appears raw in the HTML"
+    page = gs.summarise(body)
+    assert "i" not in page.tags, f"{where}: the user's <i> became an element"
+    names = {name for _, name, _ in page.attribute_values}
+    assert not names & {"http-equiv", "data-injected"}, f"{where}: the user's text made attributes {names}"
+
+
+@pytest.mark.parametrize("room_name", COMBINING_ROOM_NAMES)
+def test_text_with_combining_marks_is_escaped_on_every_page(server, room_name):
+    owner = gs.register(server.url, gs.unique("owner") + COMBINING_USER_SUFFIXES[0])
+    member = gs.register(server.url, gs.unique("member") + COMBINING_USER_SUFFIXES[1])
+    key = gs.create_room(server.url, owner, room_name)
+    gs.join_room(server.url, member, key)
+    pages = [
+        ("/dashboard", owner, [owner.username]),
+        ("/dashboard", member, [member.username]),
+        ("/my_rooms", owner, [room_name]),
+        ("/rooms", owner, [room_name]),
+        ("/rooms", member, [room_name]),
+        (f"/chat/{key}", owner, [room_name]),
+        (f"/chat/{key}", member, [room_name]),
+        (f"/room/{key}/settings", owner, [room_name, owner.username, member.username]),
+        (f"/room/{key}/settings", member, [room_name, owner.username, member.username]),
+        (f"/delete_room/{key}", owner, [room_name]),
+    ]
+    for path, user, values in pages:
+        response = gs.http(server.url, "GET", path, token=user.token)
+        assert_escaped_only(response, values, f"{path} as {user.username!r}")
+    # Banned members are listed on the owner's settings page.
+    ban = gs.http(
+        server.url, "POST", f"/room/{key}/moderate", token=owner.token, form={"user_id": member.id, "action": "ban"}
+    )
+    assert ban.status_code in (200, 302, 303), f"ban: {ban.status_code} {ban.text[:200]!r}"
+    settings = gs.http(server.url, "GET", f"/room/{key}/settings", token=owner.token)
+    assert_escaped_only(settings, [room_name, member.username], "/room/<key>/settings with a ban")
+
+
+def test_ordinary_text_is_escaped_once(server):
+    owner = gs.register(server.url, "O'Brien & Co " + gs.unique(""))
+    key = gs.create_room(server.url, owner, 'Tom & Jerry\'s "den"')
+    for path in ("/dashboard", "/my_rooms", f"/chat/{key}", f"/room/{key}/settings"):
+        body = gs.http(server.url, "GET", path, token=owner.token).text
+        assert "&amp;amp;" not in body and "&amp;#39;" not in body and "&amp;quot;" not in body, f"{path}: escaped twice"
+    assert "O&#39;Brien &amp; Co" in gs.http(server.url, "GET", "/dashboard", token=owner.token).text
+    assert "Tom &amp; Jerry&#39;s &quot;den&quot;" in gs.http(server.url, "GET", f"/chat/{key}", token=owner.token).text
+
+
 # --------------------------------------------------------------------------- methods, as Flask answers them
 
 # The old backend's routes and methods (ORIGINAL-BACKEND.md), with a sample path each;

@@ -8,6 +8,7 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendabl
         case invalidUTF8
         case controlCharacterInString
         case tooDeep(limit: Int)
+        case tooManyKeys(limit: Int)
         case trailingData
     }
 
@@ -24,6 +25,7 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendabl
         case .invalidUTF8: return "invalid UTF-8 in JSON at byte \(offset)"
         case .controlCharacterInString: return "unescaped control character in JSON string at byte \(offset)"
         case .tooDeep(let limit): return "JSON nested deeper than \(limit) levels at byte \(offset)"
+        case .tooManyKeys(let limit): return "JSON object with more than \(limit) keys at byte \(offset)"
         case .trailingData: return "unexpected data after JSON value at byte \(offset)"
         }
     }
@@ -31,8 +33,15 @@ public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendabl
 
 extension JSONValue {
     /// Nesting limit: deep enough for any real payload, shallow enough that a hostile
-    /// payload cannot exhaust the stack.
+    /// payload cannot exhaust the stack (of the parser, and of everything that walks the
+    /// value recursively afterwards: serializing, comparing, freeing it).
     public static let maximumDepth = 128
+
+    /// Keys one object may have. Parsing is linear, so this is not about CPU time: it
+    /// bounds the hash index and the per-key work of whoever handles the object (relaying,
+    /// serializing, the Redis adapter) far below what a 1 MB payload could hold (~100,000
+    /// keys), while staying far above what a chat or Socket.IO payload ever carries.
+    public static let maximumKeysPerObject = 10_000
 
     /// Parses one complete JSON text (RFC 8259, as `JSON.parse` accepts it).
     public init(parsing text: String) throws(JSONParseError) {
@@ -150,6 +159,7 @@ struct JSONParser {
             skipWhitespace()
             guard position < bytes.count else { throw fail(.unexpectedEnd) }
             guard bytes[position] == UInt8(ascii: "\"") else { throw fail(.unexpectedByte(bytes[position])) }
+            let keyStart = position
             let key = try parseString()
             skipWhitespace()
             guard position < bytes.count else { throw fail(.unexpectedEnd) }
@@ -157,6 +167,9 @@ struct JSONParser {
             position += 1
             let value = try parseValue(depth: depth)
             object[key] = value
+            guard object.count <= JSONValue.maximumKeysPerObject else {
+                throw JSONParseError(reason: .tooManyKeys(limit: JSONValue.maximumKeysPerObject), offset: keyStart)
+            }
             skipWhitespace()
             guard position < bytes.count else { throw fail(.unexpectedEnd) }
             switch bytes[position] {

@@ -15,9 +15,18 @@ public enum JSONValue: Sendable, Equatable {
     case binary([UInt8])
 }
 
-/// An ordered JSON object. Lookups are linear: Socket.IO objects are small.
+/// An ordered JSON object.
+///
+/// Small objects (most Socket.IO payloads) are searched by a scan of their entries; past
+/// `indexedFrom` entries a hash index of positions is kept, so that building or reading an
+/// object of n keys costs O(n), not O(n²), even when a client sends thousands of keys.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     public private(set) var entries: [Entry]
+    /// Where each key is in `entries`; nil while the object is small enough to scan.
+    private var positions: [String: Int]?
+
+    /// Below this many entries a scan is cheaper than hashing the key.
+    static let indexedFrom = 16
 
     public struct Entry: Sendable, Equatable {
         public var key: String
@@ -28,16 +37,25 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         }
     }
 
-    public init() { entries = [] }
+    public init() {
+        entries = []
+        positions = nil
+    }
 
     public init(_ pairs: [(String, JSONValue)]) {
-        entries = []
+        self.init()
         entries.reserveCapacity(pairs.count)
         for (key, value) in pairs { self[key] = value }
     }
 
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)
+    }
+
+    /// Objects are equal when they have the same entries in the same order; the index is
+    /// only a cache of the positions.
+    public static func == (lhs: JSONObject, rhs: JSONObject) -> Bool {
+        lhs.entries == rhs.entries
     }
 
     public var count: Int { entries.count }
@@ -47,14 +65,41 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// Setting an existing key replaces its value in place (as `JSON.parse` does for
     /// a repeated key); setting `nil` removes it.
     public subscript(key: String) -> JSONValue? {
-        get { entries.first(where: { $0.key == key })?.value }
+        get { position(of: key).map { entries[$0].value } }
         set {
-            if let index = entries.firstIndex(where: { $0.key == key }) {
-                if let newValue { entries[index].value = newValue } else { entries.remove(at: index) }
+            if let index = position(of: key) {
+                if let newValue {
+                    entries[index].value = newValue
+                } else {
+                    // Removal shifts the later entries: rare, so the index is rebuilt.
+                    entries.remove(at: index)
+                    rebuildPositions()
+                }
             } else if let newValue {
                 entries.append(Entry(key: key, value: newValue))
+                if positions != nil {
+                    positions?[key] = entries.count - 1
+                } else if entries.count >= Self.indexedFrom {
+                    rebuildPositions()
+                }
             }
         }
+    }
+
+    private func position(of key: String) -> Int? {
+        if let positions { return positions[key] }
+        return entries.firstIndex(where: { $0.key == key })
+    }
+
+    private mutating func rebuildPositions() {
+        guard entries.count >= Self.indexedFrom else {
+            positions = nil
+            return
+        }
+        var rebuilt: [String: Int] = [:]
+        rebuilt.reserveCapacity(entries.count)
+        for (index, entry) in entries.enumerated() { rebuilt[entry.key] = index }
+        positions = rebuilt
     }
 }
 

@@ -108,6 +108,99 @@ struct OrderedJSONTests {
         #expect(JSONValue.binary([7]).jsonString == #"{"type":"Buffer","data":[7]}"#)
     }
 
+    @Test("parsing an object costs time in proportion to its number of keys")
+    func objectParsingIsLinear() throws {
+        let keys = JSONValue.maximumKeysPerObject
+        let small = Self.objectText(keys: keys / 8)
+        let large = Self.objectText(keys: keys)
+        let ratio = try Self.growth(small: { _ = try JSONValue(parsing: small) }, large: { _ = try JSONValue(parsing: large) })
+        #expect(ratio < 30, "\(keys) keys took \(ratio) times as long as \(keys / 8)")
+    }
+
+    @Test("building an object costs time in proportion to its number of keys")
+    func objectBuildingIsLinear() {
+        func build(_ count: Int) {
+            var object = JSONObject()
+            for index in 0..<count { object["key\(index)"] = .integer(Int64(index)) }
+            #expect(object.count == count)
+        }
+        let ratio = Self.growth(small: { build(5_000) }, large: { build(40_000) })
+        #expect(ratio < 30, "40,000 keys took \(ratio) times as long as 5,000")
+    }
+
+    /// How many times longer `large` (eight times the work of `small` if linear, sixty-four
+    /// times if quadratic) takes than `small`. Each time is the fastest of several runs, to
+    /// keep a busy machine's pauses out of the ratio; `large` runs again only while the
+    /// ratio looks too high.
+    static func growth(small: () throws -> Void, large: () throws -> Void) rethrows -> Double {
+        let clock = ContinuousClock()
+        var smallTime = try clock.measure(small)
+        for _ in 0..<4 { smallTime = min(smallTime, try clock.measure(small)) }
+        var largeTime = try clock.measure(large)
+        for _ in 0..<2 where largeTime >= smallTime * 30 { largeTime = min(largeTime, try clock.measure(large)) }
+        return largeTime / smallTime
+    }
+
+    static func objectText(keys: Int) -> [UInt8] {
+        Array(("{" + (0..<keys).map { #""key\#($0)":\#($0)"# }.joined(separator: ",") + "}").utf8)
+    }
+
+    @Test("an object with more keys than the limit is refused with the limit named")
+    func keysPerObjectLimit() throws {
+        let limit = JSONValue.maximumKeysPerObject
+        let atLimit = try JSONValue(parsing: Self.objectText(keys: limit))
+        #expect(atLimit.objectValue?.count == limit)
+        #expect {
+            try JSONValue(parsing: Self.objectText(keys: limit + 1))
+        } throws: { error in
+            guard let error = error as? JSONParseError else { return false }
+            return error.reason == .tooManyKeys(limit: limit) && error.description.contains("more than \(limit) keys")
+        }
+        // The limit is per object: many objects of a few keys each are fine.
+        let manySmall = "[" + Array(repeating: #"{"a":1,"b":2}"#, count: limit).joined(separator: ",") + "]"
+        #expect(try JSONValue(parsing: manySmall).arrayValue?.count == limit)
+    }
+
+    @Test("objects nested beyond the limit are refused like arrays")
+    func objectDepthLimit() {
+        let deep = String(repeating: #"{"a":"#, count: JSONValue.maximumDepth + 1) + "1"
+            + String(repeating: "}", count: JSONValue.maximumDepth + 1)
+        #expect {
+            try JSONValue(parsing: deep)
+        } throws: { error in
+            (error as? JSONParseError)?.reason == .tooDeep(limit: JSONValue.maximumDepth)
+        }
+    }
+
+    @Test("a large object keeps key order, and a repeated key its first position and last value")
+    func largeObjectOrderAndDuplicates() throws {
+        let keys = (0..<100).map { "k\($0)" }.reversed()
+        let members = keys.map { #""\#($0)":1"# } + [#""k50":"last""#, #""k99":2"#]
+        let value = try JSONValue(parsing: "{" + members.joined(separator: ",") + "}")
+        let object = try #require(value.objectValue)
+        #expect(object.keys == Array(keys))
+        #expect(object["k50"] == "last")
+        #expect(object["k99"] == 2)
+        #expect(object["k0"] == 1)
+        #expect(object["missing"] == nil)
+    }
+
+    @Test("editing a large object keeps positions and lookups right")
+    func largeObjectEditing() {
+        var object = JSONObject((0..<40).map { ("k\($0)", JSONValue.integer(Int64($0))) })
+        object["k3"] = nil
+        object["k39"] = "changed"
+        object["new"] = true
+        #expect(object.count == 40)
+        #expect(object.keys.first == "k0" && object.keys[3] == "k4" && object.keys.last == "new")
+        #expect(object["k3"] == nil && object["k4"] == 4 && object["k39"] == "changed" && object["new"] == true)
+        // Equal entries make equal objects, however each was built.
+        var rebuilt = JSONObject()
+        for entry in object.entries { rebuilt[entry.key] = entry.value }
+        #expect(rebuilt == object)
+        #expect(rebuilt != JSONObject(object.entries.reversed().map { ($0.key, $0.value) }))
+    }
+
     @Test("object edits keep positions; removing a key drops it")
     func objectEditing() {
         var object: JSONObject = ["a": 1, "b": 2]

@@ -182,13 +182,25 @@ struct SocketIOEventTests {
 
     @Test("a malformed packet closes that connection only")
     func malformedPacketClosesOnlyThatConnection() async throws {
+        try await expectOnlySenderClosed(by: "2{}", connectFirst: true)
+    }
+
+    @Test("a CONNECT whose auth has more keys than the JSON limit closes that connection only")
+    func connectWithTooManyKeysClosesOnlyThatConnection() async throws {
+        let keys = (0...JSONValue.maximumKeysPerObject).map { #""k\#($0)":0"# }
+        try await expectOnlySenderClosed(by: "0{" + keys.joined(separator: ",") + "}", connectFirst: false)
+    }
+
+    /// One client sends `packet` (after its CONNECT when `connectFirst`): its connection is
+    /// closed, and another client of the same server still gets its ack.
+    func expectOnlySenderClosed(by packet: String, connectFirst: Bool) async throws {
         let io = makeServer()
         io.sockets.onConnection { socket in socket.on("echo") { event in event.ack?.send(event.args) } }
         let bad = try await RawClient(io)
         let good = try await RawClient(io)
-        _ = try await bad.connect()
+        if connectFirst { _ = try await bad.connect() }
         _ = try await good.connect()
-        bad.send("2{}")
+        bad.send(packet)
         #expect(await bad.waitForClose())
         good.send(#"21["echo","fine"]"#)
         #expect(await good.next() == #"31["fine"]"#)

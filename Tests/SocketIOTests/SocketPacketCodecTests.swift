@@ -84,6 +84,25 @@ struct SocketPacketCodecTests {
         #expect(throws: expected) { try decoder.decode(text: text) }
     }
 
+    @Test("a payload past the JSON key or depth limit is refused as invalid JSON")
+    func payloadPastJSONLimits() {
+        let keys = (0...JSONValue.maximumKeysPerObject).map { #""k\#($0)":0"# }
+        var decoder = SocketPacketDecoder()
+        #expect {
+            try decoder.decode(text: "0{" + keys.joined(separator: ",") + "}")
+        } throws: { error in
+            guard case .invalidJSON(let detail) = error as? SocketDecodingError else { return false }
+            return detail.contains("more than \(JSONValue.maximumKeysPerObject) keys")
+        }
+        let deep = String(repeating: "[", count: JSONValue.maximumDepth + 1)
+        #expect {
+            try decoder.decode(text: #"2["message","# + deep)
+        } throws: { error in
+            guard case .invalidJSON(let detail) = error as? SocketDecodingError else { return false }
+            return detail.contains("deeper than \(JSONValue.maximumDepth) levels")
+        }
+    }
+
     // Fixtures/fuzz/regressions/socket-event-name-infinity, found by Fuzz/SocketFuzz.
     @Test("an event named by a number out of Double's range is refused: it would re-encode as null")
     func eventNamedByInfinity() throws {

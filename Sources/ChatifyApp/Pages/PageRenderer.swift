@@ -3,26 +3,55 @@ import HTTPTypes
 import Hummingbird
 import Mustache
 
-/// Renders the pages from the Mustache templates bundled with the module. Mustache
-/// escapes every `{{value}}`; the templates never use the raw `{{{value}}}` form, so no
-/// user text reaches a page as HTML.
+/// Renders the pages from the Mustache templates bundled with the module. Every
+/// `{{value}}` is escaped by `HTMLEscaping` (see `ByteWiseHTMLContentType`); the templates
+/// never use the raw `{{{value}}}` form, so no user text reaches a page as HTML.
 public struct PageRenderer: Sendable {
     let library: MustacheLibrary
 
     public enum LoadError: Error, CustomStringConvertible {
         case templatesMissing(String)
+        case invalidTemplate(name: String, detail: String)
         public var description: String {
             switch self {
             case .templatesMissing(let detail): return "page templates not found: \(detail)"
+            case .invalidTemplate(let name, let detail): return "page template \(name) is invalid: \(detail)"
             }
         }
     }
 
     public static func load() async throws -> PageRenderer {
+        PageRenderer(library: try library(templates: templateFiles()))
+    }
+
+    /// The bundled templates, each named by its file name without `.mustache`.
+    static func templateFiles() throws -> [(name: String, text: String)] {
         guard let folder = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
             throw LoadError.templatesMissing("no Templates folder in the ChatifyApp resources")
         }
-        return PageRenderer(library: try await MustacheLibrary(directory: folder.path))
+        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+            .filter { $0.pathExtension == "mustache" }
+        guard !files.isEmpty else { throw LoadError.templatesMissing("no .mustache file in \(folder.path)") }
+        return try files.map { file in
+            (file.deletingPathExtension().lastPathComponent, try String(contentsOf: file, encoding: .utf8))
+        }
+    }
+
+    /// The templates, each switched to `ByteWiseHTMLContentType` before its first tag.
+    /// The switch lasts to the end of the template and covers the blocks a page puts in
+    /// `base`; the library starts every template and partial on its own HTML escaping
+    /// otherwise, so it is added here rather than left to each file to remember.
+    static func library(templates: [(name: String, text: String)]) throws -> MustacheLibrary {
+        MustacheContentTypes.register(ByteWiseHTMLContentType(), named: ByteWiseHTMLContentType.name)
+        var library = MustacheLibrary()
+        for (name, text) in templates {
+            do {
+                try library.register("{{% CONTENT_TYPE: \(ByteWiseHTMLContentType.name) }}" + text, named: name)
+            } catch {
+                throw LoadError.invalidTemplate(name: name, detail: "\(error)")
+            }
+        }
+        return library
     }
 
     /// A page, 200 unless told otherwise.
@@ -44,7 +73,7 @@ enum Pages {
 
     /// A 302 with the body Flask writes, so a client that shows it sees the same thing.
     static func redirect(to location: String, setCookies: [String] = []) -> Response {
-        let escaped = escape(location)
+        let escaped = HTMLEscaping.escape(location)
         let body = """
             <!doctype html>
             <html lang=en>
@@ -63,9 +92,9 @@ enum Pages {
         let body = """
             <!doctype html>
             <html lang=en>
-            <title>\(status.code) \(escape(title))</title>
-            <h1>\(escape(title))</h1>
-            <p>\(escape(message))</p>
+            <title>\(status.code) \(HTMLEscaping.escape(title))</title>
+            <h1>\(HTMLEscaping.escape(title))</h1>
+            <p>\(HTMLEscaping.escape(message))</p>
 
             """
         return html(body, status: status, headers: headers)
@@ -89,21 +118,5 @@ enum Pages {
             headers: [.contentType: "application/json"],
             body: ResponseBody(byteBuffer: ByteBuffer(string: text + "\n"))
         )
-    }
-
-    static func escape(_ text: String) -> String {
-        var escaped = ""
-        escaped.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": escaped += "&amp;"
-            case "<": escaped += "&lt;"
-            case ">": escaped += "&gt;"
-            case "\"": escaped += "&quot;"
-            case "'": escaped += "&#39;"
-            default: escaped.append(character)
-            }
-        }
-        return escaped
     }
 }
