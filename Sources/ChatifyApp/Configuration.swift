@@ -5,7 +5,9 @@ public import Foundation
 /// python-dotenv).
 public struct ChatifyConfiguration: Sendable, Equatable {
     public var secretKey = "your-secret-key-change-this"
-    public var jwtSecretKey = "jwt-secret-key-change-this"
+    public var jwtSecretKey = ChatifyConfiguration.defaultJWTSecretKey
+    /// The old backend's placeholder: known to everyone, so a start with it is warned about.
+    public static let defaultJWTSecretKey = "jwt-secret-key-change-this"
     /// Where the token is read from: `cookies` and/or `headers` (`Authorization: Bearer`).
     public var jwtTokenLocation: Set<String> = ["cookies"]
     public var jwtAccessCookiePath = "/"
@@ -91,7 +93,13 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             }
         }
         if let value = string("SECRET_KEY") { secretKey = value }
-        if let value = string("JWT_SECRET_KEY") { jwtSecretKey = value }
+        if let value = string("JWT_SECRET_KEY") {
+            // An empty key signs tokens anyone can forge.
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw Problem(variable: "JWT_SECRET_KEY", value: value, expected: "a secret that is not empty")
+            }
+            jwtSecretKey = value
+        }
         if let value = string("JWT_TOKEN_LOCATION") {
             let locations = Set(
                 value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" || $0 == "'" || $0 == "\"" })

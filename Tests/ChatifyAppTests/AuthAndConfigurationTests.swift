@@ -85,6 +85,17 @@ struct ConfigurationTests {
         #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["FLASK_DEBUG": "maybe"]) }
     }
 
+    @Test("an empty JWT secret is refused, naming the variable")
+    func emptyJWTSecret() {
+        for empty in ["", "  "] {
+            #expect {
+                try ChatifyConfiguration(environment: ["JWT_SECRET_KEY": empty])
+            } throws: { error in
+                (error as? ChatifyConfiguration.Problem)?.variable == "JWT_SECRET_KEY"
+            }
+        }
+    }
+
     @Test(".env lines as python-dotenv reads them; the environment wins")
     func dotEnv() throws {
         let values = DotEnv.parse("""
