@@ -183,6 +183,10 @@ def test_pages_refresh_a_token_past_half_its_life(server):
     assert page.status_code == 200
     renewed = gs.auth_cookie_of(page)
     assert gs.decode_verified(renewed)["exp"] > now + 300
+    # The replaced token (here one Flask-JWT-Extended wrote) is refused from then on.
+    assert gs.http(server.url, "GET", "/dashboard", token=renewed).status_code == 200
+    replaced = gs.http(server.url, "GET", "/dashboard", token=old)
+    assert (replaced.status_code, replaced.headers.get("Location")) == (302, "/login")
 
 
 # --------------------------------------------------------------------------- brute force

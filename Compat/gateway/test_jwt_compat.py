@@ -100,7 +100,9 @@ def check_claims(claims, user_id):
     assert claims["fresh"] is False
     assert claims["exp"] - claims["iat"] == 900
     assert claims["nbf"] == claims["iat"]
-    assert sorted(claims) == ["exp", "fresh", "iat", "jti", "nbf", "sub", "type"], sorted(claims)
+    # Flask-JWT-Extended's claims, and the sign-in id Chatify adds (an additional claim to it).
+    assert sorted(claims) == ["exp", "fresh", "iat", "jti", "nbf", "sid", "sub", "type"], sorted(claims)
+    assert isinstance(claims["sid"], str) and claims["sid"]
 
 
 def test_chatify_cookies_decode_with_flask_jwt_extended(server):

@@ -32,6 +32,11 @@ struct ChatifyMain {
         if let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
             logger.logLevel = level
         }
+        if configuration.jwtSecretKey == ChatifyConfiguration.defaultJWTSecretKey {
+            logger.warning(
+                "JWT_SECRET_KEY is the published default: anyone can forge sign-in tokens. Set a long random secret."
+            )
+        }
         let storeLogger = logger
         let store = await StoreChain.connect(configuration, logger: logger) { uri, timeout in
             try await MongoStore.connect(

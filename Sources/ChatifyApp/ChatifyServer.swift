@@ -30,11 +30,9 @@ public struct ChatifyServer: Sendable {
         if configuration.maxConnectionsPerAddress > 0 {
             engine.maxSessionsPerAddress = configuration.maxConnectionsPerAddress
         }
-        if configuration.trustProxyHeaders {
-            engine.clientAddress = { request in
-                request.headers[.xForwardedFor].flatMap { $0.split(separator: ",").first }
-                    .map { $0.trimmingCharacters(in: .whitespaces) } ?? request.remoteAddress
-            }
+        let proxies = configuration.trustedProxies
+        if proxies.count > 0 {
+            engine.clientAddress = { request in proxies.clientAddress(request.headers) ?? request.remoteAddress }
         }
         configuration.transport.apply(to: &engine)
         if let node = configuration.nodeID {
@@ -72,7 +70,11 @@ public struct ChatifyServer: Sendable {
         )
         let pages = try await PageRenderer.load()
         let chatEvents = ChatEvents(
-            chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, metrics: metrics, logger: logger
+            chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, metrics: metrics,
+            cookieOrigins: CookieOrigins(
+                listed: Self.listedOrigins(configuration.corsAllowedOrigins), proxies: configuration.trustedProxies
+            ),
+            logger: logger
         )
         chatEvents.install(on: io.sockets)
         let sockets = io.sockets
@@ -87,9 +89,9 @@ public struct ChatifyServer: Sendable {
         router.add(middleware: ErrorPagesMiddleware(routes: PageRoutes.table, logger: logger))
         PageRoutes(
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
-            trustProxy: configuration.trustProxyHeaders,
+            proxies: configuration.trustedProxies,
             servesTLS: tls != nil,
-            endSockets: { tokenID in await sockets.to(ChatEvents.tokenRoom(tokenID)).disconnectSockets(close: true) },
+            endSockets: { sessionID in await sockets.to(ChatEvents.tokenRoom(sessionID)).disconnectSockets(close: true) },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
             logger: logger
         ).add(to: router)

@@ -5,7 +5,9 @@ public import Foundation
 /// python-dotenv).
 public struct ChatifyConfiguration: Sendable, Equatable {
     public var secretKey = "your-secret-key-change-this"
-    public var jwtSecretKey = "jwt-secret-key-change-this"
+    public var jwtSecretKey = ChatifyConfiguration.defaultJWTSecretKey
+    /// The old backend's placeholder: known to everyone, so a start with it is warned about.
+    public static let defaultJWTSecretKey = "jwt-secret-key-change-this"
     /// Where the token is read from: `cookies` and/or `headers` (`Authorization: Bearer`).
     public var jwtTokenLocation: Set<String> = ["cookies"]
     public var jwtAccessCookiePath = "/"
@@ -40,6 +42,10 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `TRUST_PROXY_HEADERS`: take the client address from `X-Forwarded-For` and HTTPS
     /// from `X-Forwarded-Proto` (only behind a proxy that sets them).
     public var trustProxyHeaders = false
+    /// `TRUSTED_PROXY_COUNT`: proxies in front of the server when `TRUST_PROXY_HEADERS`
+    /// is on; the client address is the entry that many from the right of
+    /// `X-Forwarded-For` (the one the outermost proxy appended), the scheme likewise.
+    public var trustedProxyCount = 1
     /// `SHUTDOWN_GRACE`: seconds SIGTERM waits for sessions to close and writes to finish.
     public var shutdownGrace = 10
     /// `SOCKET_EVENTS_PER_SECOND`, `USER_EVENTS_PER_SECOND`, `MAX_ROOMS_PER_SOCKET`,
@@ -60,6 +66,9 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var transport = TransportSettings()
 
     public init() {}
+
+    /// How much of the `X-Forwarded-*` headers to believe.
+    var trustedProxies: TrustedProxies { TrustedProxies(count: trustProxyHeaders ? trustedProxyCount : 0) }
 
     public struct Problem: Error, Equatable, CustomStringConvertible {
         public var variable: String
@@ -91,7 +100,13 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             }
         }
         if let value = string("SECRET_KEY") { secretKey = value }
-        if let value = string("JWT_SECRET_KEY") { jwtSecretKey = value }
+        if let value = string("JWT_SECRET_KEY") {
+            // An empty key signs tokens anyone can forge.
+            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+                throw Problem(variable: "JWT_SECRET_KEY", value: value, expected: "a secret that is not empty")
+            }
+            jwtSecretKey = value
+        }
         if let value = string("JWT_TOKEN_LOCATION") {
             let locations = Set(
                 value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" || $0 == "'" || $0 == "\"" })
@@ -127,6 +142,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("LOGIN_REFUSE_AFTER", 1...1_000_000) { loginRefuseAfter = value }
         if let value = try integer("REGISTRATIONS_PER_HOUR", 1...1_000_000) { registrationsPerHour = value }
         if let value = try boolean("TRUST_PROXY_HEADERS") { trustProxyHeaders = value }
+        if let value = try integer("TRUSTED_PROXY_COUNT", 1...32) { trustedProxyCount = value }
         if let value = try integer("SHUTDOWN_GRACE", 0...3600) { shutdownGrace = value }
         if let value = try integer("SOCKET_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerSocketPerSecond = value }
         if let value = try integer("USER_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerUserPerSecond = value }

@@ -285,19 +285,26 @@ public final class RedisAdapter: SocketIOAdapter {
         if let requestID = request["requestId"]?.stringValue { respond(["requestId": .string(requestID)], to: request) }
     }
 
+    /// Handshake headers never sent to other nodes.
+    static let credentialHeaders: Set<String> = ["cookie", "authorization", "proxy-authorization"]
+
     private func snapshotObject(_ snapshot: SocketSnapshot) -> JSONValue {
         var handshake = JSONObject()
         if let socket = sockets.socket(id: snapshot.id) {
             let shake = socket.handshake
             var headers = JSONObject()
-            for field in shake.headers { headers[field.name.canonicalName] = .string(field.value) }
+            for field in shake.headers where !Self.credentialHeaders.contains(field.name.canonicalName) {
+                headers[field.name.canonicalName] = .string(field.value)
+            }
+            // The same shape @socket.io/redis-adapter sends, without the credentials: what
+            // crosses Redis can be read by anything that can subscribe.
             handshake = [
                 "headers": .object(headers),
                 "address": .string(shake.address ?? ""),
                 "secure": .bool(shake.secure),
                 "url": .string(shake.request.path),
                 "query": .object(JSONObject(shake.query.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })),
-                "auth": shake.auth,
+                "auth": [:],
             ]
         }
         return [

@@ -19,8 +19,20 @@ struct AccessTokenTests {
         #expect(String(decoding: Base64URL.decode(parts[0]) ?? [], as: UTF8.self) == #"{"alg":"HS256","typ":"JWT"}"#)
         let payload = String(decoding: Base64URL.decode(parts[1]) ?? [], as: UTF8.self)
         #expect(payload.hasPrefix(#"{"fresh":false,"iat":1700000000,"jti":""#))
-        #expect(payload.hasSuffix(#"","type":"access","sub":"user-1","nbf":1700000000,"exp":1700000900}"#))
-        #expect(try signer.verify(token, now: now).subject == "user-1")
+        // The sign-in id comes last, where Flask-JWT-Extended puts additional claims.
+        let sessionID = try #require(claims.session)
+        #expect(payload.hasSuffix(#"","type":"access","sub":"user-1","nbf":1700000000,"exp":1700000900,"sid":""# + sessionID + #""}"#))
+        #expect(try signer.verify(token, now: now) == claims)
+    }
+
+    @Test("a refresh carries the sign-in on; a token without the claim is a sign-in of its own")
+    func signIns() throws {
+        let (_, first) = signer.issue(subject: "u", now: now)
+        let (token, refreshed) = signer.issue(subject: "u", now: now, session: first.sessionID)
+        #expect(refreshed.sessionID == first.sessionID && refreshed.tokenID != first.tokenID)
+        #expect(try signer.verify(token, now: now).sessionID == first.sessionID)
+        let flask = try signer.verify(FlaskTokens.user1, now: Date(timeIntervalSince1970: FlaskTokens.user1IssuedAt))
+        #expect(flask.session == nil && flask.sessionID == flask.tokenID)
     }
 
     @Test("a short secret works (jwt-kit would assert in debug builds)")
@@ -83,6 +95,17 @@ struct ConfigurationTests {
         #expect(configuration.jwtAccessTokenExpires == 60)
         #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["PORT": "http"]) }
         #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["FLASK_DEBUG": "maybe"]) }
+    }
+
+    @Test("an empty JWT secret is refused, naming the variable")
+    func emptyJWTSecret() {
+        for empty in ["", "  "] {
+            #expect {
+                try ChatifyConfiguration(environment: ["JWT_SECRET_KEY": empty])
+            } throws: { error in
+                (error as? ChatifyConfiguration.Problem)?.variable == "JWT_SECRET_KEY"
+            }
+        }
     }
 
     @Test(".env lines as python-dotenv reads them; the environment wins")

@@ -1,5 +1,6 @@
 @testable import ChatifyApp
 import Foundation
+import HTTPTypes
 import Testing
 
 @Suite("Brute-force limiter")
@@ -28,6 +29,14 @@ struct AttemptLimiterTests {
         limiter.recordFailure("u", now: start)
         limiter.reset("u")
         #expect(limiter.verdict(for: "u", now: start) == .allow)
+    }
+
+    @Test("spraying keys past the table's bound does not reset a counted key")
+    func sprayingKeepsCountedKeys() {
+        let limiter = AttemptLimiter(.init(window: 900, slowAfter: 2, refuseAfter: 4))
+        for _ in 0..<4 { limiter.recordFailure("victim", now: start) }
+        for index in 0..<100_100 { limiter.recordFailure("sprayed-\(index)", now: start.addingTimeInterval(1)) }
+        #expect(limiter.verdict(for: "victim", now: start.addingTimeInterval(2)) == .refuse(retryAfter: 898))
     }
 }
 
@@ -62,6 +71,44 @@ struct HardeningConfigurationTests {
         #expect(custom.loginSlowAfter == 2 && custom.loginRefuseAfter == 3 && custom.registrationsPerHour == 7)
         #expect(custom.trustProxyHeaders && custom.shutdownGrace == 30)
         #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["LOGIN_REFUSE_AFTER": "0"]) }
+    }
+
+    @Test("TRUSTED_PROXY_COUNT is read when proxy headers are trusted")
+    func proxyCount() throws {
+        #expect(ChatifyConfiguration().trustedProxies.count == 0)
+        #expect(try ChatifyConfiguration(environment: ["TRUST_PROXY_HEADERS": "true"]).trustedProxies.count == 1)
+        let two = try ChatifyConfiguration(environment: ["TRUST_PROXY_HEADERS": "true", "TRUSTED_PROXY_COUNT": "2"])
+        #expect(two.trustedProxyCount == 2 && two.trustedProxies.count == 2)
+        #expect(try ChatifyConfiguration(environment: ["TRUSTED_PROXY_COUNT": "2"]).trustedProxies.count == 0)
+        for bad in ["0", "two", "-1"] {
+            #expect {
+                try ChatifyConfiguration(environment: ["TRUSTED_PROXY_COUNT": bad])
+            } throws: { error in
+                (error as? ChatifyConfiguration.Problem)?.variable == "TRUSTED_PROXY_COUNT"
+            }
+        }
+    }
+
+    @Test("the forwarded entry that counts is the one the trusted proxies appended")
+    func forwardedEntries() {
+        let headers: HTTPFields = [
+            .xForwardedFor: "6.6.6.6, 198.51.100.4", HTTPField.Name("X-Forwarded-For")!: " 10.0.0.2 ",
+            .xForwardedProto: "https, http",
+        ]
+        #expect(TrustedProxies(count: 1).clientAddress(headers) == "10.0.0.2")
+        #expect(TrustedProxies(count: 2).clientAddress(headers) == "198.51.100.4")
+        #expect(TrustedProxies(count: 4).clientAddress(headers) == nil)
+        #expect(TrustedProxies(count: 0).clientAddress(headers) == nil)
+        #expect(!TrustedProxies(count: 1).forwardedHTTPS(headers))
+        #expect(TrustedProxies(count: 2).forwardedHTTPS(headers))
+    }
+
+    @Test("origins compare by scheme, host and port, default ports left out")
+    func originNormalisation() {
+        #expect(CookieOrigins.normalized("HTTPS://Chat.Example:443") == "https://chat.example")
+        #expect(CookieOrigins.normalized("http://chat.example:80") == "http://chat.example")
+        #expect(CookieOrigins.normalized("http://chat.example:443") == "http://chat.example:443")
+        #expect(CookieOrigins.normalized("https://chat.example:8443") == "https://chat.example:8443")
     }
 
     @Test("only listed origins may post forms; * lists none")

@@ -149,6 +149,40 @@ struct RedisAdapterClusterTests {
         #expect(await bob.next() == "1")
     }
 
+    @Test("a fetchSockets reply carries the handshake without its credentials")
+    func fetchReplyWithoutCredentials() async throws {
+        let key = Self.uniqueKey()
+        let a = try await Self.makeNode(key: key), b = try await Self.makeNode(key: key)
+        let seen = EventLog<[UInt8]>()
+        let listener = RedisSubscriber(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()),
+            patterns: [], channels: ["\(key)-response#/#"], logger: Logger(label: "listener")
+        ) { _, payload in seen.record(payload) }
+        defer { listener.stop() }
+        await listener.waitUntilSubscribed(timeout: .seconds(5))
+        let client = try await RawClient(
+            b.io,
+            headers: [
+                "Cookie": "access_token_cookie=cookie-secret", "Authorization": "Bearer header-secret",
+                "Proxy-Authorization": "Basic proxy-secret", "User-Agent": "test-agent",
+            ]
+        )
+        _ = try await client.connect(auth: #"{"token":"auth-secret"}"#)
+        client.send(#"21["join","r1"]"#)
+        #expect(await client.next() == #"31["joined"]"#)
+
+        let sockets = await a.io.sockets.to("r1").fetchSockets()
+        #expect(sockets.count == 1)
+        let reply = try #require(await seen.next())
+        let text = String(decoding: reply, as: UTF8.self)
+        for secret in ["cookie-secret", "header-secret", "proxy-secret", "auth-secret"] {
+            #expect(!text.contains(secret), "\(secret) crossed Redis: \(text)")
+        }
+        let handshake = try #require(try JSONValue(parsing: reply)["sockets"]?.arrayValue?.first?["handshake"])
+        #expect(handshake["headers"]?["user-agent"]?.stringValue == "test-agent")
+        #expect(handshake["auth"] == [:])
+    }
+
     @Test("a node that stops answering delays a query by the timeout, never hangs it")
     func silentNode() async throws {
         let key = Self.uniqueKey()

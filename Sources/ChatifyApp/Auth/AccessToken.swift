@@ -14,6 +14,13 @@ public struct AccessClaims: Sendable, Equatable {
     public var fresh: Bool
     /// The double-submit CSRF value, when CSRF protection is on.
     public var csrf: String?
+    /// The sign-in this token belongs to (`sid`): a login starts one and every refresh
+    /// carries it on, so a logout can end all of its tokens.
+    public var session: String?
+
+    /// The sign-in's id; a token without the claim (Flask-JWT-Extended wrote it) is a
+    /// sign-in of its own, named by its `jti`.
+    public var sessionID: String { session ?? tokenID }
 }
 
 /// Why a token was not accepted.
@@ -49,12 +56,19 @@ public struct AccessTokenSigner: Sendable {
         return mac.finalize()
     }
 
-    public func issue(subject: String, now: Date = Date(), csrf: String? = nil) -> (token: String, claims: AccessClaims) {
-        issue(type: "access", subject: subject, now: now, lifetime: lifetime, csrf: csrf)
+    /// A new access token; `session` continues a sign-in (a refresh), nil starts one.
+    public func issue(
+        subject: String, now: Date = Date(), csrf: String? = nil, session: String? = nil
+    ) -> (token: String, claims: AccessClaims) {
+        issue(
+            type: "access", subject: subject, now: now, lifetime: lifetime, csrf: csrf,
+            session: session ?? UUID().uuidString.lowercased()
+        )
     }
 
     func issue(
-        type: String, subject: String, now: Date, lifetime: TimeInterval, csrf: String? = nil, until: Int64? = nil
+        type: String, subject: String, now: Date, lifetime: TimeInterval, csrf: String? = nil, session: String? = nil,
+        until: Int64? = nil
     ) -> (token: String, claims: AccessClaims) {
         let issued = Int64(now.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
@@ -64,7 +78,8 @@ public struct AccessTokenSigner: Sendable {
             expires: issued + Int64(lifetime),
             tokenID: UUID().uuidString.lowercased(),
             fresh: false,
-            csrf: csrf
+            csrf: csrf,
+            session: session
         )
         var payload: JSONObject = [
             "fresh": .bool(claims.fresh),
@@ -77,6 +92,8 @@ public struct AccessTokenSigner: Sendable {
         if let csrf { payload["csrf"] = .string(csrf) }
         if let until { payload["until"] = .integer(until) }
         payload["exp"] = .integer(claims.expires)
+        // Last, where Flask-JWT-Extended puts `additional_claims`.
+        if let session { payload["sid"] = .string(session) }
         let signingInput = Self.encodedHeader + "." + Base64URL.encode(Array(JSONValue.object(payload).jsonString.utf8))
         let signature = mac(Array(signingInput.utf8))
         return (signingInput + "." + Base64URL.encode(Array(signature)), claims)
@@ -127,7 +144,8 @@ public struct AccessTokenSigner: Sendable {
             expires: claims["exp"]?.integerValue ?? .max,
             tokenID: claims["jti"]?.stringValue ?? "",
             fresh: claims["fresh"]?.boolValue ?? false,
-            csrf: claims["csrf"]?.stringValue
+            csrf: claims["csrf"]?.stringValue,
+            session: claims["sid"]?.stringValue.flatMap { $0.isEmpty ? nil : $0 }
         )
         return (parsed, claims)
     }

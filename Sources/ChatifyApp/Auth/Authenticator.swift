@@ -23,21 +23,36 @@ struct Authenticator: Sendable {
         let claims: AccessClaims
     }
 
-    /// The user and token claims, or nil when there is no valid token, it was revoked
-    /// by a logout, or its user is gone.
+    /// The user and token claims, or nil when there is no valid token, it or its sign-in
+    /// was revoked (a refresh, a logout), or its user is gone.
     func session(headers: HTTPFields, cookies: [String: String]) async throws(StoreError) -> Session? {
-        guard let token = token(headers: headers, cookies: cookies), let claims = try? signer.verify(token) else {
-            return nil
-        }
+        guard let claims = signedClaims(headers: headers, cookies: cookies) else { return nil }
         if try await store.isTokenRevoked(id: claims.tokenID) { return nil }
+        if try await store.isTokenRevoked(id: Self.revocationID(ofSession: claims.sessionID)) { return nil }
         guard let user = try await store.user(id: claims.subject) else { return nil }
         return Session(user: user, claims: claims)
     }
 
+    /// The claims of a well-signed, unexpired token, revoked or not.
+    func signedClaims(headers: HTTPFields, cookies: [String: String]) -> AccessClaims? {
+        token(headers: headers, cookies: cookies).flatMap { try? signer.verify($0) }
+    }
+
     func token(headers: HTTPFields, cookies: [String: String]) -> String? {
-        if locations.contains("cookies"), let token = cookies[cookieName], !token.isEmpty { return token }
+        tokenAndSource(headers: headers, cookies: cookies)?.token
+    }
+
+    /// Whether a token would be read from the cookie, which a browser adds by itself, or
+    /// from the `Authorization` header, which a page's script must set.
+    enum TokenSource: Sendable {
+        case cookie
+        case authorizationHeader
+    }
+
+    func tokenAndSource(headers: HTTPFields, cookies: [String: String]) -> (token: String, source: TokenSource)? {
+        if locations.contains("cookies"), let token = cookies[cookieName], !token.isEmpty { return (token, .cookie) }
         if locations.contains("headers"), let authorization = headers[.authorization], authorization.hasPrefix("Bearer ") {
-            return String(authorization.dropFirst("Bearer ".count))
+            return (String(authorization.dropFirst("Bearer ".count)), .authorizationHeader)
         }
         return nil
     }
@@ -45,9 +60,12 @@ struct Authenticator: Sendable {
     /// The cookies of a new session: `access_token_cookie=<JWT>; HttpOnly; Path=/;
     /// SameSite=Lax` (a session cookie, as before, now with SameSite and, over HTTPS,
     /// Secure), and the readable `csrf_access_token` when CSRF protection is on.
-    func loginCookies(for user: User, secure: Bool) -> (cookies: [String], claims: AccessClaims) {
+    /// `continuing` is the sign-in a refresh carries on.
+    func loginCookies(
+        for user: User, secure: Bool, continuing session: String? = nil
+    ) -> (cookies: [String], claims: AccessClaims) {
         let csrf = csrfProtect ? UUID().uuidString.lowercased() : nil
-        let (token, claims) = signer.issue(subject: user.id, csrf: csrf)
+        let (token, claims) = signer.issue(subject: user.id, csrf: csrf, session: session)
         let suffix = "; Path=\(cookiePath); SameSite=Lax" + (secure ? "; Secure" : "")
         var cookies = ["\(cookieName)=\(token); HttpOnly" + suffix]
         if let csrf { cookies.append("\(Self.csrfCookieName)=\(csrf)" + suffix) }
@@ -70,10 +88,36 @@ struct Authenticator: Sendable {
         return offered.map { constantTimeEqual(Array($0.utf8), Array(expected.utf8)) } ?? false
     }
 
-    /// Logs out for good: the token is refused from now until it would have expired.
+    /// A fresh token for the same sign-in; the one it replaces is refused from now on, so
+    /// a copy of the old cookie does not live on beside it.
+    func refresh(
+        _ session: Session, secure: Bool
+    ) async throws(StoreError) -> (cookies: [String], claims: AccessClaims) {
+        let renewed = loginCookies(for: session.user, secure: secure, continuing: session.claims.sessionID)
+        try await revoke(session.claims)
+        return renewed
+    }
+
+    /// The token is refused from now until it would have expired.
     func revoke(_ claims: AccessClaims) async throws(StoreError) {
+        guard !claims.tokenID.isEmpty else { return }
         try await store.revokeToken(id: claims.tokenID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expires)))
     }
+
+    /// Logs out for good: every token of the sign-in, those refreshes issued included,
+    /// is refused until the last of them would have expired.
+    func endSession(_ claims: AccessClaims, now: Date = Date()) async throws(StoreError) {
+        try await revoke(claims)
+        guard !claims.sessionID.isEmpty else { return }
+        // No token issued up to now outlives now + lifetime, and none can be issued after.
+        let lastExpiry = max(
+            Date(timeIntervalSince1970: TimeInterval(claims.expires)), now.addingTimeInterval(signer.lifetime)
+        )
+        try await store.revokeToken(id: Self.revocationID(ofSession: claims.sessionID), expiresAt: lastExpiry)
+    }
+
+    /// Sign-ins are revoked in the same list as tokens, under ids no `jti` has.
+    static func revocationID(ofSession sessionID: String) -> String { "session:\(sessionID)" }
 
     /// True when less than half the token's life is left: time to issue a fresh one.
     func shouldRefresh(_ claims: AccessClaims, now: Date = Date()) -> Bool {

@@ -10,7 +10,7 @@ struct SignedInUser: SocketStorageKey {
         let userID: String
         /// When the handshake's token expires; events after that are refused.
         let expires: Int64
-        /// The token's room (`token:<jti>`), if the token has an id.
+        /// The room of the token's sign-in (`token:<session id>`), if it has an id.
         var tokenRoom: String? = nil
     }
 }
@@ -30,13 +30,16 @@ final class ChatEvents: Sendable {
     let userBuckets: UserEventBuckets
     let presenceRuns = CoalescedRuns()
     let metrics: ChatifyMetrics?
+    /// The pages that may connect with the sign-in cookie.
+    let cookieOrigins: CookieOrigins
     let logger: Logger
 
     init(
         chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(),
-        metrics: ChatifyMetrics? = nil, logger: Logger
+        metrics: ChatifyMetrics? = nil, cookieOrigins: CookieOrigins = CookieOrigins(), logger: Logger
     ) {
         self.metrics = metrics
+        self.cookieOrigins = cookieOrigins
         self.chat = chat
         self.auth = auth
         self.clock = clock
@@ -55,11 +58,20 @@ final class ChatEvents: Sendable {
     /// with a cluster adapter, all nodes).
     static func userRoom(_ userID: String) -> String { "user:\(userID)" }
 
-    /// Every socket opened with a token is in this room, so a logout closes them all.
-    static func tokenRoom(_ tokenID: String) -> String { "token:\(tokenID)" }
+    /// Every socket opened with a token of one sign-in (`AccessClaims.sessionID`) is in
+    /// this room, so a logout closes them all.
+    static func tokenRoom(_ sessionID: String) -> String { "token:\(sessionID)" }
 
     func install(on namespace: Namespace) {
         namespace.use { [self] socket in
+            if auth.tokenAndSource(headers: socket.handshake.headers, cookies: socket.handshake.cookies)?.source == .cookie,
+                !cookieOrigins.allowsCookie(socket.handshake.request)
+            {
+                throw ConnectRefusal(
+                    "Cross-origin connection refused",
+                    data: ["reason": "A page of another site may not connect with this site's sign-in cookie."]
+                )
+            }
             let session: Authenticator.Session?
             do {
                 session = try await auth.session(headers: socket.handshake.headers, cookies: socket.handshake.cookies)
@@ -77,13 +89,14 @@ final class ChatEvents: Sendable {
                 }
             }
             socket[SocketEventBucket.self] = SocketEventBucket.Bucket(perSecond: limits.eventsPerSocketPerSecond)
+            let sessionID = session.claims.sessionID
             socket[SignedInUser.self] = SignedInUser.Value(
                 userID: session.user.id, expires: session.claims.expires,
-                tokenRoom: session.claims.tokenID.isEmpty ? nil : Self.tokenRoom(session.claims.tokenID)
+                tokenRoom: sessionID.isEmpty ? nil : Self.tokenRoom(sessionID)
             )
             socket.data = Self.socketData(session.user)
             socket.join(Self.userRoom(session.user.id))
-            if !session.claims.tokenID.isEmpty { socket.join(Self.tokenRoom(session.claims.tokenID)) }
+            if !sessionID.isEmpty { socket.join(Self.tokenRoom(sessionID)) }
         }
         namespace.onConnection { [self] socket in
             if socket.recovered { await revalidateRecoveredRooms(socket) }

@@ -14,11 +14,12 @@ struct PageRoutes: Sendable {
     let auth: Authenticator
     let pages: PageRenderer
     let limits: LoginLimits
-    let trustProxy: Bool
+    /// Whose `X-Forwarded-*` headers are believed.
+    let proxies: TrustedProxies
     /// Served over TLS directly (`TLS_CERT_FILE`): every request counts as HTTPS.
     let servesTLS: Bool
-    /// Ends the Socket.IO sessions opened with a token (logout).
-    let endSockets: @Sendable (_ tokenID: String) async -> Void
+    /// Ends the Socket.IO sessions opened with the tokens of a sign-in (logout).
+    let endSockets: @Sendable (_ sessionID: String) async -> Void
     /// Tells connected sockets about the owner's changes (room settings).
     let roomBroadcasts: RoomBroadcasts
     let logger: Logger
@@ -41,7 +42,7 @@ struct PageRoutes: Sendable {
 
         router.get("/register") { _, _ in self.pages.page("register", FormPage()) }
         router.post("/register") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
+            let origin = RequestOrigin(request, context: context, proxies: self.proxies, servesTLS: self.servesTLS)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let email = try form.required("email")
@@ -60,17 +61,25 @@ struct PageRoutes: Sendable {
 
         router.get("/login") { _, _ in self.pages.page("login", FormPage()) }
         router.post("/login") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
+            let origin = RequestOrigin(request, context: context, proxies: self.proxies, servesTLS: self.servesTLS)
             let form = try await FormBody.read(request)
             let username = try form.required("username")
             let password = try form.required("password")
-            if let refusal = await self.limits.checkLogin(username: username, from: origin.clientAddress) { return refusal }
-            guard let user = try await self.chat.logIn(username: username, password: password) else {
-                self.limits.loginFailed(username: username, from: origin.clientAddress)
+            let attempt = LoginLimits.Attempt(username: username, address: origin.clientAddress)
+            if let refusal = await self.limits.begin(attempt) { return refusal }
+            let found: User?
+            do {
+                found = try await self.chat.logIn(username: username, password: password)
+            } catch {
+                // The store, not the password, failed: the attempt does not count.
+                self.limits.withdraw(attempt)
+                throw error
+            }
+            guard let user = found else {
                 context.logger.notice("failed login", metadata: ["client": "\(origin.clientAddress)"])
                 return self.pages.page("login", FormPage(error: "Invalid username or password"))
             }
-            self.limits.loginSucceeded(username: username)
+            self.limits.succeeded(attempt)
             return self.signIn(user, origin: origin)
         }
 
@@ -185,13 +194,14 @@ struct PageRoutes: Sendable {
             }
         }
 
-        // Logging out stays a GET as before (a forged logout harms no one); the token is
-        // revoked and its sockets are closed.
+        // Logging out stays a GET as before (a forged logout harms no one); every token of
+        // the sign-in is revoked and their sockets are closed. A token a refresh already
+        // replaced (an old tab) still ends its sign-in.
         router.get("/logout") { request, context in
-            let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
-            if let session = try await self.session(request) {
-                try await self.auth.revoke(session.claims)
-                await self.endSockets(session.claims.tokenID)
+            let origin = RequestOrigin(request, context: context, proxies: self.proxies, servesTLS: self.servesTLS)
+            if let claims = self.auth.signedClaims(headers: request.headers, cookies: parseCookies(request.headers)) {
+                try await self.auth.endSession(claims)
+                if !claims.sessionID.isEmpty { await self.endSockets(claims.sessionID) }
             }
             return Pages.redirect(to: "/login", setCookies: self.auth.logoutCookies(secure: origin.secure))
         }
@@ -200,8 +210,8 @@ struct PageRoutes: Sendable {
         // ticket its socket presents (`renew_session`) to last as long.
         router.post("/refresh_session") { request, context in
             try await self.changing(request, context, readsForm: false) { session, _ in
-                let origin = RequestOrigin(request, context: context, trustProxy: self.trustProxy, servesTLS: self.servesTLS)
-                let (cookies, claims) = self.auth.loginCookies(for: session.user, secure: origin.secure)
+                let origin = RequestOrigin(request, context: context, proxies: self.proxies, servesTLS: self.servesTLS)
+                let (cookies, claims) = try await self.auth.refresh(session, secure: origin.secure)
                 let ticket = self.auth.signer.issueRenewalTicket(subject: session.user.id, until: claims.expires)
                 let body: JSONValue = ["expires": .integer(claims.expires), "ticket": .string(ticket)]
                 var response = Pages.json(body.jsonString)
@@ -249,10 +259,10 @@ struct PageRoutes: Sendable {
         _ body: (Authenticator.Session, RequestOrigin) async throws -> Response
     ) async throws -> Response {
         guard let session = try await session(request) else { return Pages.redirect(to: "/login") }
-        let origin = RequestOrigin(request, context: context, trustProxy: trustProxy, servesTLS: servesTLS)
+        let origin = RequestOrigin(request, context: context, proxies: proxies, servesTLS: servesTLS)
         var response = try await body(session, origin)
         if auth.shouldRefresh(session.claims), response.headers[.setCookie] == nil {
-            for cookie in auth.loginCookies(for: session.user, secure: origin.secure).cookies {
+            for cookie in try await auth.refresh(session, secure: origin.secure).cookies {
                 response.headers.append(HTTPField(name: .setCookie, value: cookie))
             }
         }
@@ -291,25 +301,42 @@ struct LoginLimits: Sendable {
         registrations = AttemptLimiter(.init(window: 3600, slowAfter: configuration.registrationsPerHour, refuseAfter: configuration.registrationsPerHour))
     }
 
-    func checkLogin(username: String, from address: String) async -> Response? {
-        await apply(worst(perUsername.verdict(for: username), perAddress.verdict(for: address)), what: "login attempts")
+    /// One login attempt: what it is counted under, and when.
+    struct Attempt: Sendable {
+        let username: String
+        let address: String
+        var time = Date()
     }
 
-    func loginFailed(username: String, from address: String) {
-        perUsername.recordFailure(username)
-        perAddress.recordFailure(address)
+    /// Counts the attempt before its password is checked, so parallel attempts cannot
+    /// all pass; nil when it may go ahead (after the slow-down, if any), else the 429.
+    func begin(_ attempt: Attempt) async -> Response? {
+        let byUsername = perUsername.reserve(attempt.username, now: attempt.time)
+        if case .refuse = byUsername { return await apply(byUsername, what: "login attempts") }
+        let byAddress = perAddress.reserve(attempt.address, now: attempt.time)
+        if case .refuse = byAddress {
+            perUsername.release(attempt.username, reservedAt: attempt.time)
+            return await apply(byAddress, what: "login attempts")
+        }
+        return await apply(worst(byUsername, byAddress), what: "login attempts")
     }
 
-    func loginSucceeded(username: String) {
-        perUsername.reset(username)
+    /// The password was right: the username's failures are forgotten and the address
+    /// gets its attempt back.
+    func succeeded(_ attempt: Attempt) {
+        perUsername.reset(attempt.username)
+        perAddress.release(attempt.address, reservedAt: attempt.time)
+    }
+
+    /// The attempt never reached a verdict (the store failed): it does not count.
+    func withdraw(_ attempt: Attempt) {
+        perUsername.release(attempt.username, reservedAt: attempt.time)
+        perAddress.release(attempt.address, reservedAt: attempt.time)
     }
 
     /// Every registration counts, successful or not: creating accounts in bulk is the abuse.
     func checkRegistration(from address: String) async -> Response? {
-        let verdict = registrations.verdict(for: address)
-        if let refusal = await apply(verdict, what: "registrations") { return refusal }
-        registrations.recordFailure(address)
-        return nil
+        await apply(registrations.reserve(address), what: "registrations")
     }
 
     private func worst(_ a: AttemptLimiter.Verdict, _ b: AttemptLimiter.Verdict) -> AttemptLimiter.Verdict {

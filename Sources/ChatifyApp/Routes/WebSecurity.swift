@@ -1,3 +1,4 @@
+import EngineIO
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -6,21 +7,50 @@ import Synchronization
 
 /// What the routes need to know about where a request came from.
 struct RequestOrigin: Sendable {
-    /// The client's address: the peer, or the first `X-Forwarded-For` hop when the
-    /// proxy in front is trusted (`TRUST_PROXY_HEADERS`).
+    /// The client's address: the peer, or the one the trusted proxy put in
+    /// `X-Forwarded-For` (`TRUST_PROXY_HEADERS`, `TRUSTED_PROXY_COUNT`).
     let clientAddress: String
     /// Served over HTTPS, directly or (trusted proxy) as `X-Forwarded-Proto` says.
     let secure: Bool
 
-    init(_ request: Request, context: ChatifyRequestContext, trustProxy: Bool, servesTLS: Bool = false) {
-        let peer = context.remoteAddress?.ipAddress ?? "unknown"
-        if trustProxy, let forwarded = request.headers[.xForwardedFor]?.split(separator: ",").first {
-            clientAddress = forwarded.trimmingCharacters(in: .whitespaces)
-        } else {
-            clientAddress = peer
+    init(_ request: Request, context: ChatifyRequestContext, proxies: TrustedProxies, servesTLS: Bool = false) {
+        clientAddress = proxies.clientAddress(request.headers) ?? context.remoteAddress?.ipAddress ?? "unknown"
+        secure = servesTLS || request.uri.scheme == .https || proxies.forwardedHTTPS(request.headers)
+    }
+}
+
+/// How much of `X-Forwarded-For` and `X-Forwarded-Proto` is believed. Each proxy appends
+/// what it saw to the right, and a client can write anything on the left, so with
+/// `count` trusted proxies the entry that counts is the `count`-th from the right, as
+/// Werkzeug's `ProxyFix(x_for=count, x_proto=count)` takes it. A header with fewer
+/// entries than that did not come through the proxies and is ignored.
+struct TrustedProxies: Sendable, Equatable {
+    /// Proxies in front of the server; 0 ignores the headers.
+    var count: Int
+
+    init(count: Int) {
+        self.count = max(0, count)
+    }
+
+    /// The address the outermost trusted proxy saw the request come from.
+    func clientAddress(_ headers: HTTPFields) -> String? {
+        trustedEntry(headers, .xForwardedFor)
+    }
+
+    /// Whether the outermost trusted proxy was reached over HTTPS.
+    func forwardedHTTPS(_ headers: HTTPFields) -> Bool {
+        trustedEntry(headers, .xForwardedProto)?.lowercased() == "https"
+    }
+
+    private func trustedEntry(_ headers: HTTPFields, _ name: HTTPField.Name) -> String? {
+        guard count > 0 else { return nil }
+        // Repeated header lines are one list, as if joined by commas.
+        let entries = headers[values: name].flatMap {
+            $0.utf8.split(separator: UInt8(ascii: ","), omittingEmptySubsequences: false)
         }
-        secure = servesTLS || request.uri.scheme == .https
-            || (trustProxy && request.headers[.xForwardedProto]?.lowercased() == "https")
+        guard entries.count >= count else { return nil }
+        let trimmed = Substring(entries[entries.count - count]).trimmingCharacters(in: .whitespaces)
+        return trimmed.isEmpty ? nil : trimmed
     }
 }
 
@@ -69,6 +99,38 @@ struct WebSecurityMiddleware: RouterMiddleware {
     }
 }
 
+/// Which pages may open a Socket.IO session that signs in with the access cookie.
+///
+/// A browser adds the cookie to a WebSocket or polling request from any page, and
+/// `CORS_ALLOWED_ORIGINS=*` lets any page talk to the server; but as browsers never send
+/// credentials to a `*` policy over XHR, a page of another origin may use the cookie
+/// only when `CORS_ALLOWED_ORIGINS` lists it. Requests without `Origin` (clients that
+/// are not browsers) and tokens in the `Authorization` header, which a page's script
+/// must set itself, are not concerned.
+struct CookieOrigins: Sendable {
+    /// The origins `CORS_ALLOWED_ORIGINS` names.
+    var listed: Set<String> = []
+    /// Whose `X-Forwarded-Proto` tells the server's own scheme.
+    var proxies = TrustedProxies(count: 0)
+
+    func allowsCookie(_ request: EngineRequest) -> Bool {
+        guard let origin = request.headers[.origin] else { return true }
+        if listed.contains(origin) { return true }
+        guard let host = request.host else { return false }
+        let secure = request.isSecure || proxies.forwardedHTTPS(request.headers)
+        return Self.normalized(origin) == Self.normalized((secure ? "https://" : "http://") + host)
+    }
+
+    /// `scheme://host[:port]` in lower case, without the scheme's default port.
+    static func normalized(_ origin: String) -> String {
+        let lowered = origin.lowercased()
+        for (scheme, port) in [("http://", ":80"), ("https://", ":443")] where lowered.hasPrefix(scheme) {
+            return lowered.hasSuffix(port) ? String(lowered.dropLast(port.count)) : lowered
+        }
+        return lowered
+    }
+}
+
 extension HTTPField.Name {
     static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
     static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
@@ -77,6 +139,10 @@ extension HTTPField.Name {
 /// Failed logins and registrations, counted per key (an address, a username) over a
 /// sliding window: after `slowAfter` failures each attempt waits a little longer, after
 /// `refuseAfter` attempts are refused until the window has passed.
+///
+/// An attempt is counted when it is let through (`reserve`), before the slow password
+/// check, so attempts sent in parallel cannot all pass the check; a success takes its
+/// count back.
 final class AttemptLimiter: Sendable {
     struct Policy: Sendable {
         var window: TimeInterval
@@ -84,6 +150,8 @@ final class AttemptLimiter: Sendable {
         var refuseAfter: Int
         /// Added per failure beyond `slowAfter`, capped at 2 s.
         var delayStep: Duration = .milliseconds(250)
+        /// Keys kept at most, so an attacker cannot make the table grow without bound.
+        var maxKeys = 100_000
     }
 
     enum Verdict: Equatable {
@@ -100,30 +168,67 @@ final class AttemptLimiter: Sendable {
     }
 
     func verdict(for key: String, now: Date = Date()) -> Verdict {
+        failures.withLock { failures in verdict(for: key, in: &failures, now: now) }
+    }
+
+    /// The verdict, and unless it is a refusal the attempt is counted at once, in the
+    /// same step: a success gives it back with `release` (or `reset`).
+    func reserve(_ key: String, now: Date = Date()) -> Verdict {
         failures.withLock { failures in
-            let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < policy.window }
-            failures[key] = recent.isEmpty ? nil : recent
-            if recent.count >= policy.refuseAfter {
-                let oldest = recent.first ?? now
-                return .refuse(retryAfter: max(1, Int(policy.window - now.timeIntervalSince(oldest))))
-            }
-            if recent.count >= policy.slowAfter {
-                let steps = recent.count - policy.slowAfter + 1
-                return .delay(min(policy.delayStep * steps, .seconds(2)))
-            }
-            return .allow
+            let verdict = verdict(for: key, in: &failures, now: now)
+            if case .refuse = verdict { return verdict }
+            record(key, in: &failures, now: now)
+            return verdict
         }
     }
 
     func recordFailure(_ key: String, now: Date = Date()) {
+        failures.withLock { failures in record(key, in: &failures, now: now) }
+    }
+
+    /// Takes back one attempt counted at `time` by `reserve`.
+    func release(_ key: String, reservedAt time: Date) {
         failures.withLock { failures in
-            // Bound the memory an attacker can make us spend on keys.
-            if failures.count > 100_000 { failures.removeAll() }
-            failures[key, default: []].append(now)
+            guard var times = failures[key], let index = times.lastIndex(of: time) else { return }
+            times.remove(at: index)
+            failures[key] = times.isEmpty ? nil : times
         }
     }
 
     func reset(_ key: String) {
         failures.withLock { _ = $0.removeValue(forKey: key) }
+    }
+
+    private func verdict(for key: String, in failures: inout [String: [Date]], now: Date) -> Verdict {
+        let recent = (failures[key] ?? []).filter { now.timeIntervalSince($0) < policy.window }
+        failures[key] = recent.isEmpty ? nil : recent
+        if recent.count >= policy.refuseAfter {
+            let oldest = recent.first ?? now
+            return .refuse(retryAfter: max(1, Int(policy.window - now.timeIntervalSince(oldest))))
+        }
+        if recent.count >= policy.slowAfter {
+            let steps = recent.count - policy.slowAfter + 1
+            return .delay(min(policy.delayStep * steps, .seconds(2)))
+        }
+        return .allow
+    }
+
+    private func record(_ key: String, in failures: inout [String: [Date]], now: Date) {
+        if failures[key] == nil, failures.count >= policy.maxKeys { evict(from: &failures, now: now) }
+        failures[key, default: []].append(now)
+    }
+
+    /// Makes room for new keys: expired counts go first, then the keys with the fewest
+    /// failures, oldest first, until a tenth of the table is free. Keys that are being
+    /// guessed at (many failures) stay, so spraying new keys cannot reset them, and a
+    /// pass frees enough room for many insertions.
+    private func evict(from failures: inout [String: [Date]], now: Date) {
+        failures = failures.filter { _, times in times.contains { now.timeIntervalSince($0) < policy.window } }
+        let target = policy.maxKeys - max(1, policy.maxKeys / 10)
+        guard failures.count > target else { return }
+        let weakest = failures.map { (key: $0.key, count: $0.value.count, last: $0.value.last ?? now) }
+            .sorted { ($0.count, $0.last) < ($1.count, $1.last) }
+            .prefix(failures.count - target)
+        for entry in weakest { failures[entry.key] = nil }
     }
 }
