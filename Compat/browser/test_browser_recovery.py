@@ -203,6 +203,8 @@ def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(re
         alice.wait_for_chat_line("bob", "welcome back")
         alice.type_message("thanks, I missed nothing").send_keys("\n")
         bob.wait_for_chat_line("alice", "thanks, I missed nothing")
+        # Alice's own echo travels apart from bob's copy: wait for it on her page.
+        alice.wait_for_chat_line("alice", "thanks, I missed nothing")
 
         lines = [m["text"] for m in alice.messages() if not m["system"]]
         assert lines == sent + ["welcome back", "thanks, I missed nothing"], f"alice's page shows {lines}"
