@@ -58,6 +58,18 @@ final class ChatEvents: Sendable {
     /// Every socket opened with a token is in this room, so a logout closes them all.
     static func tokenRoom(_ tokenID: String) -> String { "token:\(tokenID)" }
 
+    /// The prefixes of the rooms the server keeps for its own deliveries (user, token,
+    /// watchers). Room keys are URL-safe base64 and never contain a colon, so no chat
+    /// room can be mistaken for one of these.
+    static let internalRoomPrefixes = ["user:", "token:", "watch:"]
+
+    /// Whether a room is the server's own: a socket's id room or one with an internal
+    /// prefix. Kicks, bans, logouts and limits reach sockets through these, so no client
+    /// event may join or leave them.
+    static func isInternalRoom(_ room: String, socketID: String) -> Bool {
+        room == socketID || internalRoomPrefixes.contains { room.hasPrefix($0) }
+    }
+
     func install(on namespace: Namespace) {
         namespace.use { [self] socket in
             let session: Authenticator.Session?
@@ -168,6 +180,9 @@ final class ChatEvents: Sendable {
         guard let key = event.args.first?["room"]?.stringValue, !key.isEmpty else {
             throw Refusal(message: "No room given.")
         }
+        guard !Self.isInternalRoom(key, socketID: event.socket.id) else {
+            throw Refusal(message: "That is not a chat room: it cannot be joined, left or posted to.")
+        }
         return key
     }
 
@@ -269,7 +284,7 @@ final class ChatEvents: Sendable {
             // The notice goes out first, so the kicked user's page learns why, then every
             // socket of that user leaves the room.
             namespace.to(key).emit("user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
-            await namespace.to(Self.userRoom(target)).socketsLeave([key, Self.watchersRoom(key)])
+            await removeSockets(of: target, fromRoom: key, on: namespace)
             announcePresence(key, on: namespace)
             logger.info("user kicked", metadata: ["room": "\(key)", "user": "\(target)", "by": "\(user.id)"])
         }
