@@ -178,7 +178,7 @@ let package = Package(
         .testTarget(name: "ChatDomainTests", dependencies: ["ChatDomain", "ChatMemoryStore"], swiftSettings: strict),
         .testTarget(
             name: "ChatifyAppTests",
-            dependencies: ["ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON"],
+            dependencies: ["ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON", "SocketIOTestSupport"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -123,10 +123,12 @@ public struct ChatService: Sendable {
     }
 
     /// Adds the user to the room with that key; nil when no room has it. A banned user
-    /// is refused (`ChatRefusal.banned`) and not added.
+    /// is refused (`ChatRefusal.banned`) and not added: the store checks the ban in the
+    /// same step as the addition, so a ban made meanwhile cannot be undone by it.
     public func joinRoom(key: String, userID: String) async throws -> Room? {
-        if let room = try await store.room(key: key), room.isBanned(userID) { throw ChatRefusal.banned }
-        return try await store.addMember(userID, toRoom: key)
+        guard let room = try await store.addMember(userID, toRoom: key) else { return nil }
+        if room.isBanned(userID) { throw ChatRefusal.banned }
+        return room
     }
 
     /// One page of the rooms the user is a member of (created or joined), and whether

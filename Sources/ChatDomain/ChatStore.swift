@@ -42,7 +42,9 @@ public protocol ChatStore: Sendable {
     func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room
     func room(key: String) async throws(StoreError) -> Room?
     func rooms(createdBy userID: String) async throws(StoreError) -> [Room]
-    /// Adds the member once; returns the room, nil when there is no such room.
+    /// Adds the member once, unless the room bans them, in one atomic step (a ban cannot
+    /// land between the check and the addition); returns the room afterwards, nil when
+    /// there is no such room. A banned user is not added: the returned room says so.
     func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room?
     /// Removes the member; returns the room, nil when there is no such room.
     func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room?

@@ -100,7 +100,7 @@ public final class MemoryStore: ChatStore {
     public func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room? {
         state.withLock { state in
             guard var room = state.rooms[key] else { return nil }
-            if !room.members.contains(userID) { room.members.append(userID) }
+            if !room.members.contains(userID), !room.isBanned(userID) { room.members.append(userID) }
             state.rooms[key] = room
             return room
         }

@@ -232,8 +232,13 @@ public final class MongoStore: ChatStore {
         }
     }
 
+    /// The ban check is part of the update's query, so a ban and a join cannot interleave.
     public func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room? {
-        try await modifyRoom(key: key, update: ["$addToSet": .document(["members": .string(userID)])])
+        let added = try await modifyRoom(
+            query: ["key": .string(key), "banned": .document(["$ne": .string(userID)])],
+            update: ["$addToSet": .document(["members": .string(userID)])])
+        if let added { return added }
+        return try await room(key: key)
     }
 
     public func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room? {
@@ -272,10 +277,16 @@ public final class MongoStore: ChatStore {
     }
 
     private func modifyRoom(key: String, update: KeyValuePairs<String, BSONValue>) async throws(StoreError) -> Room? {
+        try await modifyRoom(query: ["key": .string(key)], update: update)
+    }
+
+    private func modifyRoom(
+        query: KeyValuePairs<String, BSONValue>, update: KeyValuePairs<String, BSONValue>
+    ) async throws(StoreError) -> Room? {
         try await perform { connection throws(StoreError) -> Room? in
             guard
                 let document = try connection.findAndModify(
-                    connection.context.rooms, query: ["key": .string(key)], update: update)
+                    connection.context.rooms, query: query, update: update)
             else { return nil }
             return Self.room(from: document, logger: connection.context.logger)
         }

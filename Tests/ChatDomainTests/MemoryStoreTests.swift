@@ -50,3 +50,18 @@ struct MemoryStoreHistoryTests {
         #expect(seen.last == "m\(kept + 100)")
     }
 }
+
+@Suite("Memory store membership")
+struct MemoryStoreMembershipTests {
+    @Test("adding a banned user leaves them out")
+    func bannedUserIsNotAdded() async throws {
+        let store = MemoryStore()
+        _ = try await store.insertRoom(NewRoom(name: "r", key: "k", createdBy: "owner", createdAt: Date()))
+        _ = try await store.updateRoom(key: "k", .ban("member"))
+        let answer = try #require(try await store.addMember("member", toRoom: "k"))
+        #expect(answer.isBanned("member") && !answer.isMember("member"))
+        #expect(try await store.room(key: "k")?.members == ["owner"])
+        #expect(try await store.addMember("member", toRoom: "nothing") == nil)
+    }
+
+}

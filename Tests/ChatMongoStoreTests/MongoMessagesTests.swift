@@ -92,5 +92,19 @@ extension MongoStoreTests {
             #expect(try await store.rooms(memberOf: owner.id).map(\.key) == ["NNNNNNNNNNN", "TTTTTTTTTTT"])
             await store.close()
         }
+
+        @Test("adding a banned user leaves them out, in the same update as the ban check")
+        func bannedUserIsNotAdded() async throws {
+            let store = try await connect()
+            let owner = try await store.insertUser(newUser("owner"))
+            let member = try await store.insertUser(newUser("member"))
+            _ = try await store.insertRoom(newRoom("General", key: "BBBBBBBBBBB", by: owner.id))
+            _ = try await store.updateRoom(key: "BBBBBBBBBBB", .ban(member.id))
+            let answer = try #require(try await store.addMember(member.id, toRoom: "BBBBBBBBBBB"))
+            #expect(answer.isBanned(member.id) && !answer.isMember(member.id))
+            #expect(try await store.room(key: "BBBBBBBBBBB")?.members == [owner.id])
+            #expect(try await store.addMember(member.id, toRoom: "nothing") == nil)
+            await store.close()
+        }
     }
 }

@@ -31,11 +31,15 @@ final class ChatEvents: Sendable {
     let presenceRuns = CoalescedRuns()
     let metrics: ChatifyMetrics?
     let logger: Logger
+    /// Runs between a join's membership check and its entry into the room; tests pause
+    /// it there to land a kick in between.
+    let afterMembershipCheck: @Sendable () async -> Void
 
     init(
         chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(),
-        metrics: ChatifyMetrics? = nil, logger: Logger
+        metrics: ChatifyMetrics? = nil, logger: Logger, afterMembershipCheck: @escaping @Sendable () async -> Void = {}
     ) {
+        self.afterMembershipCheck = afterMembershipCheck
         self.metrics = metrics
         self.chat = chat
         self.auth = auth
@@ -195,6 +199,7 @@ final class ChatEvents: Sendable {
         guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
             throw Refusal(message: "You are not a member of this room.")
         }
+        await afterMembershipCheck()
         let chatRooms = Self.chatRooms(of: event.socket.rooms, socketID: event.socket.id)
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
             throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
@@ -212,8 +217,29 @@ final class ChatEvents: Sendable {
         if options?["history"]?.boolValue == true { try await sendRecentHistory(event.socket, room: key, user: user) }
         if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
         event.socket.join(key)
+        try await confirmMembership(event.socket, room: key, user: user)
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
         announcePresence(key, on: event.socket.namespace)
+    }
+
+    /// Asks the store again once the socket is in the room: a kick or ban that landed
+    /// while the join was in flight took the user's sockets out before this one was in,
+    /// so it must not stay. Whichever comes first, the socket ends up out: the kick's
+    /// removal follows its store change, and this check follows the socket's join.
+    private func confirmMembership(_ socket: Socket, room key: String, user: User) async throws {
+        let stillMember: Bool
+        do {
+            stillMember = try await chat.roomForMember(key: key, userID: user.id) != nil
+        } catch {
+            socket.leave(key)
+            socket.leave(Self.watchersRoom(key))
+            throw error
+        }
+        guard stillMember else {
+            socket.leave(key)
+            socket.leave(Self.watchersRoom(key))
+            throw Refusal(message: ChatRefusal.notMember.description)
+        }
     }
 
     private func leave(_ event: SocketEvent, _ user: User) async throws {
