@@ -273,6 +273,16 @@ public struct ChatService: Sendable {
         return page
     }
 
+    /// What a member missed after the message with id `messageID`: at most
+    /// `maximumHistoryPageSize`, the newest, oldest first.
+    public func messages(ofRoom key: String, for userID: String, after messageID: String) async throws -> MessagePage {
+        guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
+        guard let page = try await store.messages(inRoom: room.id, after: messageID, limit: Self.maximumHistoryPageSize) else {
+            throw ChatRefusal.invalidCursor
+        }
+        return page
+    }
+
     public static let maximumMessageLength = 500
 
     public enum MessageError: Error, Equatable, CustomStringConvertible {

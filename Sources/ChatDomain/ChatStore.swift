@@ -61,6 +61,10 @@ public protocol ChatStore: Sendable {
     /// Up to `limit` of the room's newest messages older than `cursor` (the newest when
     /// nil); nil when the cursor is not one this store made.
     func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage?
+    /// Up to `limit` of the room's newest messages posted after the message with id
+    /// `messageID`, oldest first; `olderCursor` is set when more came after it than
+    /// `limit`. Nil when the id is not one of this room's messages.
+    func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage?
     /// Deletes every message of the room.
     func deleteMessages(inRoom roomID: String) async throws(StoreError)
 

@@ -188,6 +188,17 @@ public final class MemoryStore: ChatStore {
         }
     }
 
+    /// Ids are sequence numbers, so the messages after one are those with a greater number.
+    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+        guard let number = Int(messageID), number > 0 else { return nil }
+        return state.withLock { state -> MessagePage? in
+            guard number <= state.lastMessageNumber else { return nil }
+            let newer = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter { (Int($0.id) ?? 0) > number }
+            let page = Array(newer.suffix(max(limit, 0)))
+            return MessagePage(messages: page, olderCursor: newer.count > page.count ? page.first?.id : nil)
+        }
+    }
+
     public func deleteMessages(inRoom roomID: String) async throws(StoreError) {
         state.withLock { state in state.messages[roomID] = nil }
     }

@@ -213,11 +213,17 @@ final class ChatEvents: Sendable {
             if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
             return
         }
-        // Opt-in extras (issue 6): the newest history first, then presence and typing.
-        if options?["history"]?.boolValue == true { try await sendRecentHistory(event.socket, room: key, user: user) }
         if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
         event.socket.join(key)
         try await confirmMembership(event.socket, room: key, user: user)
+        // Opt-in extras, after joining so that nothing posted meanwhile falls between the
+        // two (a page dedupes by message id): what was missed since a message the page
+        // shows, or the newest history; then presence and typing.
+        if let since = options?["since"]?.stringValue {
+            try await sendMissedMessages(event.socket, room: key, user: user, after: since)
+        } else if options?["history"]?.boolValue == true {
+            try await sendRecentHistory(event.socket, room: key, user: user)
+        }
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
         announcePresence(key, on: event.socket.namespace)
     }
@@ -270,7 +276,12 @@ final class ChatEvents: Sendable {
             "username": .string(user.username), "message": .string(message), "timestamp": .string(stored.timestamp),
             "user_id": .string(user.id),
         ]
-        event.socket.namespace.to(key).emit("message", payload)
+        // Watchers (pages that opted in) also get the message's id, to ask for what they
+        // missed after it on a reconnect and to show each message once; every other
+        // client keeps the old payload.
+        let namespace = event.socket.namespace
+        namespace.to(key).except(Self.watchersRoom(key)).emit("message", payload)
+        namespace.to(Self.watchersRoom(key)).emit("message", Self.payload(stored))
         metrics?.countBroadcast()
     }
 

@@ -68,6 +68,18 @@ extension ChatEvents {
         event.ack?.send([Self.payload(page, room: key)])
     }
 
+    /// After a `join` with `"since": <message id>`: what came after that message, as a
+    /// `history` event. An id the store does not know gets the newest page instead, so
+    /// a page still catches up (it shows each message once, by id).
+    func sendMissedMessages(_ socket: Socket, room key: String, user: User, after messageID: String) async throws {
+        do {
+            let page = try await chat.messages(ofRoom: key, for: user.id, after: messageID)
+            socket.emit("history", Self.payload(page, room: key))
+        } catch ChatRefusal.invalidCursor {
+            try await sendRecentHistory(socket, room: key, user: user)
+        }
+    }
+
     /// After a `join` with `"history": true`: the newest page, as a `history` event.
     func sendRecentHistory(_ socket: Socket, room key: String, user: User) async throws {
         let page = try await chat.history(ofRoom: key, for: user.id, before: nil, limit: nil)
