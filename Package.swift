@@ -179,7 +179,7 @@ let package = Package(
         .testTarget(
             name: "ChatifyAppTests",
             dependencies: [
-                "ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON",
+                "ChatifyApp", "ChatDomain", "ChatMemoryStore", "SocketIO", "OrderedJSON", "SocketIOTestSupport",
                 .product(name: "Mustache", package: "swift-mustache"),
             ],
             swiftSettings: strict

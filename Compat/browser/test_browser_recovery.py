@@ -15,7 +15,7 @@ import time
 import pytest
 
 import browser_support
-from conftest import ChatifyServer, chatify_binary, server_environment
+from conftest import ChatifyServer, chatify_binary, running, server_environment
 
 CUT_SECONDS = 10
 # The client retries with a backoff of up to 5 s (±50 %), so it is back within ~18 s.
@@ -127,24 +127,33 @@ class CuttableProxy:
         self.cut(0)
 
 
+def proxied(server):
+    forwarder = CuttableProxy(server.port)
+    yield forwarder
+    forwarder.close()
+
+
 @pytest.fixture
 def recovering_server():
     environment = server_environment()
     environment["CONNECTION_STATE_RECOVERY"] = "120"
-    process = ChatifyServer(chatify_binary(), environment)
-    try:
-        process.wait_until_listening()
-        yield process
-        assert process.alive(), f"the chatify server exited during this test:\n{process.tail()}"
-    finally:
-        process.stop()
+    yield from running(ChatifyServer(chatify_binary(), environment))
 
 
 @pytest.fixture
 def proxy(recovering_server):
-    forwarder = CuttableProxy(recovering_server.port)
-    yield forwarder
-    forwarder.close()
+    yield from proxied(recovering_server)
+
+
+@pytest.fixture
+def plain_server():
+    """The default settings: no connection state recovery."""
+    yield from running(ChatifyServer(chatify_binary(), server_environment()))
+
+
+@pytest.fixture
+def plain_proxy(plain_server):
+    yield from proxied(plain_server)
 
 
 def socket_state(browser):
@@ -154,22 +163,29 @@ def socket_state(browser):
     )
 
 
+def alice_behind_the_proxy_and_bob(proxy, server, tmp_path_factory, sessions):
+    """alice's browser reaches the server through the proxy, bob's directly; both have the
+    chat of alice's room open, and alice has seen bob arrive."""
+    alice = browser_support.Browser("alice", proxy.url, tmp_path_factory.mktemp("chromium-alice"))
+    sessions.append(alice)
+    bob = browser_support.Browser("bob", server.url, tmp_path_factory.mktemp("chromium-bob"))
+    sessions.append(bob)
+    alice.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE_SOCKET})
+
+    alice.register("alice", "alice@example.com")
+    key = alice.create_room("Signal")
+    bob.register("bob", "bob@example.com")
+    alice.open_chat(key, "alice")
+    bob.join_with_key(key)
+    alice.wait_for_system("bob has joined the room")
+    return alice, bob, key
+
+
 def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(recovering_server, proxy, tmp_path_factory):
     sessions = []
     try:
-        alice = browser_support.Browser("alice", proxy.url, tmp_path_factory.mktemp("chromium-alice"))
-        sessions.append(alice)
-        bob = browser_support.Browser("bob", recovering_server.url, tmp_path_factory.mktemp("chromium-bob"))
-        sessions.append(bob)
-        alice.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE_SOCKET})
-
-        alice.register("alice", "alice@example.com")
-        key = alice.create_room("Signal")
-        bob.register("bob", "bob@example.com")
-        alice.open_chat(key, "alice")
-        bob.join_with_key(key)
+        alice, bob, key = alice_behind_the_proxy_and_bob(proxy, recovering_server, tmp_path_factory, sessions)
         bob.wait_for_system("bob has joined the room")
-        alice.wait_for_system("bob has joined the room")
         before = alice.wait(lambda b: (s := socket_state(b)) and s["connected"] and s, "alice's socket is connected")
 
         started = time.monotonic()
@@ -203,6 +219,8 @@ def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(re
         alice.wait_for_chat_line("bob", "welcome back")
         alice.type_message("thanks, I missed nothing").send_keys("\n")
         bob.wait_for_chat_line("alice", "thanks, I missed nothing")
+        # Alice's own echo travels apart from bob's copy: wait for it on her page.
+        alice.wait_for_chat_line("alice", "thanks, I missed nothing")
 
         lines = [m["text"] for m in alice.messages() if not m["system"]]
         assert lines == sent + ["welcome back", "thanks, I missed nothing"], f"alice's page shows {lines}"
@@ -214,6 +232,42 @@ def test_a_page_cut_off_for_ten_seconds_recovers_its_socket_and_every_message(re
             f"recovered {back_after:.1f} s after the cut ({CUT_SECONDS} s refused, {proxy.refused} attempts refused); "
             f"{len(sent)} messages posted meanwhile, all shown once"
         )
+    finally:
+        for session in sessions:
+            session.quit()
+
+
+def test_a_page_that_reconnects_without_recovery_shows_what_it_missed_once(plain_server, plain_proxy, tmp_path_factory):
+    sessions = []
+    try:
+        alice, bob, key = alice_behind_the_proxy_and_bob(plain_proxy, plain_server, tmp_path_factory, sessions)
+        bob.type_message("before the cut").send_keys("\n")
+        alice.wait_for_chat_line("bob", "before the cut")
+        before = alice.wait(lambda b: (s := socket_state(b)) and s["connected"] and s, "alice's socket is connected")
+
+        # Refused until the test lets alice back in, after bob has posted.
+        assert plain_proxy.cut(RECONNECT_WAIT * 2) > 0, "the proxy had no connection to drop"
+        alice.wait(lambda b: socket_state(b)["connected"] is False, "alice's page noticed the cut")
+        missed = ["posted while you were away #1", "posted while you were away #2"]
+        for text in missed:
+            bob.type_message(text).send_keys("\n")
+            bob.wait_for_chat_line("bob", text)
+        plain_proxy.refusing.clear()
+
+        after = alice.wait(
+            lambda b: (s := socket_state(b)) and s["connected"] and s,
+            "alice's socket is connected again",
+            timeout=RECONNECT_WAIT,
+        )
+        assert after["recovered"] is False and after["id"] != before["id"], f"not a fresh connection: {after}"
+        for text in missed:
+            alice.wait_for_chat_line("bob", text)
+        bob.type_message("welcome back").send_keys("\n")
+        alice.wait_for_chat_line("bob", "welcome back")
+
+        lines = [m["text"] for m in alice.messages() if not m["system"]]
+        assert lines == ["before the cut"] + missed + ["welcome back"], f"alice's page shows {lines}"
+        assert not alice.text_of(".chat-error"), f"alice's page shows an error: {alice.text_of('.chat-error')!r}"
     finally:
         for session in sessions:
             session.quit()

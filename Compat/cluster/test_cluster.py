@@ -117,6 +117,10 @@ def test_kick_on_node1_removes_a_socket_held_by_node2(cluster, seeder, clients):
     far.send(second)
     for client in (owner, witness, far):
         client.wait_text(second)
+    # Then a round trip on each of the target's sockets, the clients asserted about: a
+    # node that still had them in the room would have queued both messages before the ack.
+    for client in (target, target_tab):
+        client.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
     assert after not in target.texts() and second not in target.texts()
     assert after not in target_tab.texts() and second not in target_tab.texts()
     # The kicked user cannot come back by emitting join: no longer a member.
@@ -266,6 +270,13 @@ def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
         redis.publish(channel, message)
     outsider.wait_text(marker)
     assert payload["message"] not in outsider.texts()
+    # The members are asserted about: wait on them for a later broadcast to their room.
+    closing = {"username": "Emitter", "message": f"after the marker {secrets.token_hex(3)}", "timestamp": "12:00"}
+    channel, message = emitter_message(key, "message", closing)
+    with cluster.redis() as redis:
+        redis.publish(channel, message)
+    for client in members:
+        client.wait_text(closing["message"])
     assert all(marker not in c.texts() for c in members)
 
 
@@ -320,7 +331,9 @@ def test_what_our_nodes_publish_decodes_as_documented(cluster, seeder, clients):
         "nsp": "/",
     }
     assert list(packet["data"][1]) == ["username", "message", "timestamp", "user_id"]
-    assert opts == {"rooms": [key], "except": [], "flags": {}}
+    # The room's watchers get the message with its id in a second broadcast, so the old
+    # payload goes to everyone else.
+    assert opts == {"rooms": [key], "except": [f"watch:{key}"], "flags": {}}
 
 
 def test_presence_counts_users_across_nodes(cluster, seeder, clients):

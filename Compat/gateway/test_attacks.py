@@ -254,7 +254,19 @@ def test_an_event_flood_is_refused_and_the_room_keeps_working(start_server, peer
     assert refusal["message"] == "You are sending too fast. Wait a moment and try again."
     # Bursts of twice the rate pass, the rest is refused: the listener sees no more than that.
     flooder.call("join", {"room": key})  # a round trip: everything before it was handled
-    delivered = [e for e in listener.events[start:] if e[0] == "message" and e[1]["message"].startswith("spam")]
+    # The listener's own message comes to it after every flooded one the server sent it:
+    # wait on the listener, the client the assertion is about.
+    listener.call("message", {"room": key, "message": "listener's marker"})
+
+    def listener_lines():
+        return [e[1]["message"] for e in listener.events[start:] if e[0] == "message" and e[1]["username"] != "System"]
+
+    with listener._cond:
+        assert listener._cond.wait_for(
+            lambda: "listener's marker" in listener_lines() and any(m.startswith("spam") for m in listener_lines()),
+            ss.TIMEOUT,
+        ), f"the listener got neither a flooded message nor its own marker: {listener.events[start:]}"
+        delivered = [m for m in listener_lines() if m.startswith("spam")]
     assert 0 < len(delivered) <= 11, f"{len(delivered)} of 40 flooded messages were delivered"
     assert flooder.client.connected, "a flooder is slowed down, not disconnected"
 

@@ -123,10 +123,12 @@ public struct ChatService: Sendable {
     }
 
     /// Adds the user to the room with that key; nil when no room has it. A banned user
-    /// is refused (`ChatRefusal.banned`) and not added.
+    /// is refused (`ChatRefusal.banned`) and not added: the store checks the ban in the
+    /// same step as the addition, so a ban made meanwhile cannot be undone by it.
     public func joinRoom(key: String, userID: String) async throws -> Room? {
-        if let room = try await store.room(key: key), room.isBanned(userID) { throw ChatRefusal.banned }
-        return try await store.addMember(userID, toRoom: key)
+        guard let room = try await store.addMember(userID, toRoom: key) else { return nil }
+        if room.isBanned(userID) { throw ChatRefusal.banned }
+        return room
     }
 
     /// One page of the rooms the user is a member of (created or joined), and whether
@@ -266,6 +268,16 @@ public struct ChatService: Sendable {
         guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
         let size = min(max(limit ?? Self.historyPageSize, 1), Self.maximumHistoryPageSize)
         guard let page = try await store.messages(inRoom: room.id, before: cursor, limit: size) else {
+            throw ChatRefusal.invalidCursor
+        }
+        return page
+    }
+
+    /// What a member missed after the message with id `messageID`: at most
+    /// `maximumHistoryPageSize`, the newest, oldest first.
+    public func messages(ofRoom key: String, for userID: String, after messageID: String) async throws -> MessagePage {
+        guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
+        guard let page = try await store.messages(inRoom: room.id, after: messageID, limit: Self.maximumHistoryPageSize) else {
             throw ChatRefusal.invalidCursor
         }
         return page

@@ -42,7 +42,9 @@ public protocol ChatStore: Sendable {
     func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room
     func room(key: String) async throws(StoreError) -> Room?
     func rooms(createdBy userID: String) async throws(StoreError) -> [Room]
-    /// Adds the member once; returns the room, nil when there is no such room.
+    /// Adds the member once, unless the room bans them, in one atomic step (a ban cannot
+    /// land between the check and the addition); returns the room afterwards, nil when
+    /// there is no such room. A banned user is not added: the returned room says so.
     func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room?
     /// Removes the member; returns the room, nil when there is no such room.
     func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room?
@@ -59,6 +61,10 @@ public protocol ChatStore: Sendable {
     /// Up to `limit` of the room's newest messages older than `cursor` (the newest when
     /// nil); nil when the cursor is not one this store made.
     func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage?
+    /// Up to `limit` of the room's newest messages posted after the message with id
+    /// `messageID`, oldest first; `olderCursor` is set when more came after it than
+    /// `limit`. Nil when the id is not one of this room's messages.
+    func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage?
     /// Deletes every message of the room.
     func deleteMessages(inRoom roomID: String) async throws(StoreError)
 

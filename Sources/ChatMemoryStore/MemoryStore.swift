@@ -100,7 +100,7 @@ public final class MemoryStore: ChatStore {
     public func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room? {
         state.withLock { state in
             guard var room = state.rooms[key] else { return nil }
-            if !room.members.contains(userID) { room.members.append(userID) }
+            if !room.members.contains(userID), !room.isBanned(userID) { room.members.append(userID) }
             state.rooms[key] = room
             return room
         }
@@ -185,6 +185,17 @@ public final class MemoryStore: ChatStore {
             let page = Array(older.suffix(max(limit, 0)))
             let hasMore = older.count > page.count
             return MessagePage(messages: page, olderCursor: hasMore ? page.first?.id : nil)
+        }
+    }
+
+    /// Ids are sequence numbers, so the messages after one are those with a greater number.
+    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+        guard let number = Int(messageID), number > 0 else { return nil }
+        return state.withLock { state -> MessagePage? in
+            guard number <= state.lastMessageNumber else { return nil }
+            let newer = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter { (Int($0.id) ?? 0) > number }
+            let page = Array(newer.suffix(max(limit, 0)))
+            return MessagePage(messages: page, olderCursor: newer.count > page.count ? page.first?.id : nil)
         }
     }
 

@@ -232,8 +232,13 @@ public final class MongoStore: ChatStore {
         }
     }
 
+    /// The ban check is part of the update's query, so a ban and a join cannot interleave.
     public func addMember(_ userID: String, toRoom key: String) async throws(StoreError) -> Room? {
-        try await modifyRoom(key: key, update: ["$addToSet": .document(["members": .string(userID)])])
+        let added = try await modifyRoom(
+            query: ["key": .string(key), "banned": .document(["$ne": .string(userID)])],
+            update: ["$addToSet": .document(["members": .string(userID)])])
+        if let added { return added }
+        return try await room(key: key)
     }
 
     public func removeMember(_ userID: String, fromRoom key: String) async throws(StoreError) -> Room? {
@@ -272,10 +277,16 @@ public final class MongoStore: ChatStore {
     }
 
     private func modifyRoom(key: String, update: KeyValuePairs<String, BSONValue>) async throws(StoreError) -> Room? {
+        try await modifyRoom(query: ["key": .string(key)], update: update)
+    }
+
+    private func modifyRoom(
+        query: KeyValuePairs<String, BSONValue>, update: KeyValuePairs<String, BSONValue>
+    ) async throws(StoreError) -> Room? {
         try await perform { connection throws(StoreError) -> Room? in
             guard
                 let document = try connection.findAndModify(
-                    connection.context.rooms, query: ["key": .string(key)], update: update)
+                    connection.context.rooms, query: query, update: update)
             else { return nil }
             return Self.room(from: document, logger: connection.context.logger)
         }
@@ -326,11 +337,39 @@ public final class MongoStore: ChatStore {
             } else {
                 documents = try connection.find(collection, filter: ["room": .string(roomID)], sort: newestFirst, limit: fetch)
             }
-            let messages = documents.prefix(max(limit, 0)).compactMap(Self.message(from:))
-            let oldest = messages.last
-            let cursor = documents.count > limit ? oldest.map { "\(BSON.milliseconds($0.createdAt))_\($0.id)" } : nil
-            return MessagePage(messages: messages.reversed(), olderCursor: cursor)
+            return Self.page(newestFirst: documents, limit: limit)
         }
+    }
+
+    /// Messages after one the page shows: those later by (`created_at`, `_id`).
+    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+        guard let id = ObjectID(hex: messageID) else { return nil }
+        let fetch = Int64(max(limit, 0)) + 1  // one more tells whether more came after the mark
+        return try await perform { connection throws(StoreError) -> MessagePage? in
+            let collection = connection.context.messages
+            guard
+                let mark = try connection.findOne(collection, filter: ["_id": .objectID(id), "room": .string(roomID)]),
+                let markDate = mark.date("created_at")
+            else { return nil }
+            let documents = try connection.find(
+                collection,
+                filter: [
+                    "room": .string(roomID),
+                    "$or": .array([
+                        .document(["created_at": .document(["$gt": .date(markDate)])]),
+                        .document(["created_at": .date(markDate), "_id": .document(["$gt": .objectID(id)])]),
+                    ]),
+                ], sort: ["created_at": .int32(-1), "_id": .int32(-1)], limit: fetch)
+            return Self.page(newestFirst: documents, limit: limit)
+        }
+    }
+
+    /// A page, oldest first, from documents fetched newest first with one extra; the
+    /// cursor is `<created_at ms>_<_id hex>` of the oldest message in it.
+    static func page(newestFirst documents: [BSONFields], limit: Int) -> MessagePage {
+        let messages = documents.prefix(max(limit, 0)).compactMap(Self.message(from:))
+        let cursor = documents.count > limit ? messages.last.map { "\(BSON.milliseconds($0.createdAt))_\($0.id)" } : nil
+        return MessagePage(messages: messages.reversed(), olderCursor: cursor)
     }
 
     static func parseCursor(_ cursor: String) -> (date: Date, id: ObjectID)? {

@@ -50,3 +50,35 @@ struct MemoryStoreHistoryTests {
         #expect(seen.last == "m\(kept + 100)")
     }
 }
+
+@Suite("Memory store membership and catching up")
+struct MemoryStoreMembershipTests {
+    @Test("adding a banned user leaves them out")
+    func bannedUserIsNotAdded() async throws {
+        let store = MemoryStore()
+        _ = try await store.insertRoom(NewRoom(name: "r", key: "k", createdBy: "owner", createdAt: Date()))
+        _ = try await store.updateRoom(key: "k", .ban("member"))
+        let answer = try #require(try await store.addMember("member", toRoom: "k"))
+        #expect(answer.isBanned("member") && !answer.isMember("member"))
+        #expect(try await store.room(key: "k")?.members == ["owner"])
+        #expect(try await store.addMember("member", toRoom: "nothing") == nil)
+    }
+
+    @Test("messages after one are the later ones of that room, the newest when over the limit")
+    func messagesAfter() async throws {
+        let store = MemoryStore()
+        let history = MemoryStoreHistoryTests()
+        var stored: [ChatMessage] = []
+        for number in 0..<5 {
+            stored.append(try await history.post("m\(number)", in: "a", to: store))
+            _ = try await history.post("other\(number)", in: "b", to: store)
+        }
+        let after = try #require(try await store.messages(inRoom: "a", after: stored[1].id, limit: 10))
+        #expect(after.messages == Array(stored[2...4]) && after.olderCursor == nil)
+        let newest = try #require(try await store.messages(inRoom: "a", after: stored[0].id, limit: 2))
+        #expect(newest.messages.map(\.content.text) == ["m3", "m4"] && newest.olderCursor != nil)
+        #expect(try await store.messages(inRoom: "a", after: stored[4].id, limit: 10)?.messages == [])
+        #expect(try await store.messages(inRoom: "a", after: "999999", limit: 10) == nil)
+        #expect(try await store.messages(inRoom: "a", after: "garbage", limit: 10) == nil)
+    }
+}

@@ -12,10 +12,9 @@ extension MongoStoreTests {
             NewChatMessage(roomID: room, userID: "u1", username: "alice", text: text, timestamp: "10:00", createdAt: date)
         }
 
-        @Test("messages page newest first by (created_at, _id), oldest first within a page; other rooms apart")
-        func paging() async throws {
-            let store = try await connect()
-            // Three share one millisecond: the _id keeps their order across pages.
+        /// m0…m4 in roomA and other0…other4 in roomB; three of each share one millisecond,
+        /// so only the _id keeps their order.
+        func postFive(to store: MongoStore) async throws -> [ChatMessage] {
             let dates = [sampleDate, sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(1),
                          sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(2)]
             var stored: [ChatMessage] = []
@@ -23,6 +22,13 @@ extension MongoStoreTests {
                 stored.append(try await store.insertMessage(message("m\(index)", room: "roomA", at: date)))
                 _ = try await store.insertMessage(message("other\(index)", room: "roomB", at: date))
             }
+            return stored
+        }
+
+        @Test("messages page newest first by (created_at, _id), oldest first within a page; other rooms apart")
+        func paging() async throws {
+            let store = try await connect()
+            let stored = try await postFive(to: store)
             #expect(stored[0].createdAt == Date(timeIntervalSince1970: 1_700_000_000.123))
             let first = try #require(try await store.messages(inRoom: "roomA", before: nil, limit: 2))
             #expect(first.messages.map(\.text) == ["m3", "m4"])
@@ -90,6 +96,34 @@ extension MongoStoreTests {
             #expect(try await store.room(key: "NNNNNNNNNNN") == moved)
             #expect(try await store.updateRoom(key: "nothing", .rename("x")) == nil)
             #expect(try await store.rooms(memberOf: owner.id).map(\.key) == ["NNNNNNNNNNN", "TTTTTTTTTTT"])
+            await store.close()
+        }
+
+        @Test("adding a banned user leaves them out, in the same update as the ban check")
+        func bannedUserIsNotAdded() async throws {
+            let store = try await connect()
+            let owner = try await store.insertUser(newUser("owner"))
+            let member = try await store.insertUser(newUser("member"))
+            _ = try await store.insertRoom(newRoom("General", key: "BBBBBBBBBBB", by: owner.id))
+            _ = try await store.updateRoom(key: "BBBBBBBBBBB", .ban(member.id))
+            let answer = try #require(try await store.addMember(member.id, toRoom: "BBBBBBBBBBB"))
+            #expect(answer.isBanned(member.id) && !answer.isMember(member.id))
+            #expect(try await store.room(key: "BBBBBBBBBBB")?.members == [owner.id])
+            #expect(try await store.addMember(member.id, toRoom: "nothing") == nil)
+            await store.close()
+        }
+
+        @Test("messages after one are those later by (created_at, _id), newest kept when over the limit")
+        func messagesAfter() async throws {
+            let store = try await connect()
+            let stored = try await postFive(to: store)
+            let after = try #require(try await store.messages(inRoom: "roomA", after: stored[1].id, limit: 10))
+            #expect(after.messages == Array(stored[2...4]) && after.olderCursor == nil)
+            let newest = try #require(try await store.messages(inRoom: "roomA", after: stored[0].id, limit: 2))
+            #expect(newest.messages.map(\.text) == ["m3", "m4"] && newest.olderCursor != nil)
+            #expect(try await store.messages(inRoom: "roomA", after: stored[4].id, limit: 10)?.messages == [])
+            #expect(try await store.messages(inRoom: "roomB", after: stored[1].id, limit: 10) == nil)
+            #expect(try await store.messages(inRoom: "roomA", after: "garbage", limit: 10) == nil)
             await store.close()
         }
     }

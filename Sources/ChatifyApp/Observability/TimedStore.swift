@@ -56,6 +56,9 @@ struct TimedStore: ChatStore {
     func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
         try await timed { () async throws(StoreError) in try await base.messages(inRoom: roomID, before: cursor, limit: limit) }
     }
+    func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+        try await timed { () async throws(StoreError) in try await base.messages(inRoom: roomID, after: messageID, limit: limit) }
+    }
     func deleteMessages(inRoom roomID: String) async throws(StoreError) {
         try await timed { () async throws(StoreError) in try await base.deleteMessages(inRoom: roomID) }
     }

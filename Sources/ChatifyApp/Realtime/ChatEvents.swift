@@ -33,11 +33,16 @@ final class ChatEvents: Sendable {
     /// The pages that may connect with the sign-in cookie.
     let cookieOrigins: CookieOrigins
     let logger: Logger
+    /// Runs between a join's membership check and its entry into the room; tests pause
+    /// it there to land a kick in between.
+    let afterMembershipCheck: @Sendable () async -> Void
 
     init(
         chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(),
-        metrics: ChatifyMetrics? = nil, cookieOrigins: CookieOrigins = CookieOrigins(), logger: Logger
+        metrics: ChatifyMetrics? = nil, cookieOrigins: CookieOrigins = CookieOrigins(), logger: Logger,
+        afterMembershipCheck: @escaping @Sendable () async -> Void = {}
     ) {
+        self.afterMembershipCheck = afterMembershipCheck
         self.metrics = metrics
         self.cookieOrigins = cookieOrigins
         self.chat = chat
@@ -61,6 +66,18 @@ final class ChatEvents: Sendable {
     /// Every socket opened with a token of one sign-in (`AccessClaims.sessionID`) is in
     /// this room, so a logout closes them all.
     static func tokenRoom(_ sessionID: String) -> String { "token:\(sessionID)" }
+
+    /// The prefixes of the rooms the server keeps for its own deliveries (user, token,
+    /// watchers). Room keys are URL-safe base64 and never contain a colon, so no chat
+    /// room can be mistaken for one of these.
+    static let internalRoomPrefixes = ["user:", "token:", "watch:"]
+
+    /// Whether a room is the server's own: a socket's id room or one with an internal
+    /// prefix. Kicks, bans, logouts and limits reach sockets through these, so no client
+    /// event may join or leave them.
+    static func isInternalRoom(_ room: String, socketID: String) -> Bool {
+        room == socketID || internalRoomPrefixes.contains { room.hasPrefix($0) }
+    }
 
     func install(on namespace: Namespace) {
         namespace.use { [self] socket in
@@ -181,6 +198,9 @@ final class ChatEvents: Sendable {
         guard let key = event.args.first?["room"]?.stringValue, !key.isEmpty else {
             throw Refusal(message: "No room given.")
         }
+        guard !Self.isInternalRoom(key, socketID: event.socket.id) else {
+            throw Refusal(message: "That is not a chat room: it cannot be joined, left or posted to.")
+        }
         return key
     }
 
@@ -193,6 +213,7 @@ final class ChatEvents: Sendable {
         guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
             throw Refusal(message: "You are not a member of this room.")
         }
+        await afterMembershipCheck()
         let chatRooms = Self.chatRooms(of: event.socket.rooms, socketID: event.socket.id)
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
             throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
@@ -206,12 +227,39 @@ final class ChatEvents: Sendable {
             if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
             return
         }
-        // Opt-in extras (issue 6): the newest history first, then presence and typing.
-        if options?["history"]?.boolValue == true { try await sendRecentHistory(event.socket, room: key, user: user) }
         if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
         event.socket.join(key)
+        try await confirmMembership(event.socket, room: key, user: user)
+        // Opt-in extras, after joining so that nothing posted meanwhile falls between the
+        // two (a page dedupes by message id): what was missed since a message the page
+        // shows, or the newest history; then presence and typing.
+        if let since = options?["since"]?.stringValue {
+            try await sendMissedMessages(event.socket, room: key, user: user, after: since)
+        } else if options?["history"]?.boolValue == true {
+            try await sendRecentHistory(event.socket, room: key, user: user)
+        }
         event.socket.namespace.to(key).emit("message", systemMessage(Notice.joined(user.username)))
         announcePresence(key, on: event.socket.namespace)
+    }
+
+    /// Asks the store again once the socket is in the room: a kick or ban that landed
+    /// while the join was in flight took the user's sockets out before this one was in,
+    /// so it must not stay. Whichever comes first, the socket ends up out: the kick's
+    /// removal follows its store change, and this check follows the socket's join.
+    private func confirmMembership(_ socket: Socket, room key: String, user: User) async throws {
+        let stillMember: Bool
+        do {
+            stillMember = try await chat.roomForMember(key: key, userID: user.id) != nil
+        } catch {
+            socket.leave(key)
+            socket.leave(Self.watchersRoom(key))
+            throw error
+        }
+        guard stillMember else {
+            socket.leave(key)
+            socket.leave(Self.watchersRoom(key))
+            throw Refusal(message: ChatRefusal.notMember.description)
+        }
     }
 
     private func leave(_ event: SocketEvent, _ user: User) async throws {
@@ -242,7 +290,12 @@ final class ChatEvents: Sendable {
             "username": .string(user.username), "message": .string(message), "timestamp": .string(stored.timestamp),
             "user_id": .string(user.id),
         ]
-        event.socket.namespace.to(key).emit("message", payload)
+        // Watchers (pages that opted in) also get the message's id, to ask for what they
+        // missed after it on a reconnect and to show each message once; every other
+        // client keeps the old payload.
+        let namespace = event.socket.namespace
+        namespace.to(key).except(Self.watchersRoom(key)).emit("message", payload)
+        namespace.to(Self.watchersRoom(key)).emit("message", Self.payload(stored))
         metrics?.countBroadcast()
     }
 
@@ -282,7 +335,7 @@ final class ChatEvents: Sendable {
             // The notice goes out first, so the kicked user's page learns why, then every
             // socket of that user leaves the room.
             namespace.to(key).emit("user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
-            await namespace.to(Self.userRoom(target)).socketsLeave([key, Self.watchersRoom(key)])
+            await removeSockets(of: target, fromRoom: key, on: namespace)
             announcePresence(key, on: namespace)
             logger.info("user kicked", metadata: ["room": "\(key)", "user": "\(target)", "by": "\(user.id)"])
         }

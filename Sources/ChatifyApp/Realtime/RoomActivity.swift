@@ -19,7 +19,7 @@ extension ChatEvents {
 
     /// The chat rooms a socket is in, without its own, user, token and watcher rooms.
     static func chatRooms(of rooms: Set<String>, socketID: String) -> Set<String> {
-        rooms.filter { $0 != socketID && !$0.hasPrefix("user:") && !$0.hasPrefix("token:") && !$0.hasPrefix("watch:") }
+        rooms.filter { !isInternalRoom($0, socketID: socketID) }
     }
 
     /// What cluster queries report about a socket: who it belongs to, for presence.
@@ -66,6 +66,18 @@ extension ChatEvents {
         let limit = event.args.first?["limit"]?.integerValue.map { Int(clamping: $0) }
         let page = try await chat.history(ofRoom: key, for: user.id, before: cursor, limit: limit)
         event.ack?.send([Self.payload(page, room: key)])
+    }
+
+    /// After a `join` with `"since": <message id>`: what came after that message, as a
+    /// `history` event. An id the store does not know gets the newest page instead, so
+    /// a page still catches up (it shows each message once, by id).
+    func sendMissedMessages(_ socket: Socket, room key: String, user: User, after messageID: String) async throws {
+        do {
+            let page = try await chat.messages(ofRoom: key, for: user.id, after: messageID)
+            socket.emit("history", Self.payload(page, room: key))
+        } catch ChatRefusal.invalidCursor {
+            try await sendRecentHistory(socket, room: key, user: user)
+        }
     }
 
     /// After a `join` with `"history": true`: the newest page, as a `history` event.
@@ -191,8 +203,20 @@ extension ChatEvents {
             "user_kicked",
             ["kicked_user_id": .string(target), "message": .string("\(name ?? "A user") has been banned from the room")]
         )
-        await namespace.to(Self.userRoom(target)).socketsLeave([key, Self.watchersRoom(key)])
+        await removeSockets(of: target, fromRoom: key, on: namespace)
         announcePresence(key, on: namespace)
+    }
+
+    /// Takes every socket of a kicked or banned user out of the room and its watchers
+    /// room, on every node: through the user's room, and through the own room of each
+    /// socket in the chat room that belongs to the user, so the removal does not rest
+    /// on one room alone.
+    func removeSockets(of userID: String, fromRoom key: String, on namespace: Namespace) async {
+        var targets: Set<String> = [Self.userRoom(userID)]
+        for snapshot in await namespace.to(key).fetchSockets() where snapshot.data["user_id"]?.stringValue == userID {
+            targets.insert(snapshot.id)
+        }
+        await namespace.to(targets).socketsLeave([key, Self.watchersRoom(key)])
     }
 }
 

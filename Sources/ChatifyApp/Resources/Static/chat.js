@@ -20,6 +20,14 @@
     let historyLoaded = false;
     let olderCursor = null;
     let loadingOlder = false;
+    // Every message shown has its id here, so none is shown twice; the newest one's id
+    // is what a reconnect asks the server to catch up from.
+    const shownIds = new Set();
+    let lastMessageId = null;
+    // Between a join and its acknowledgement the history or missed messages are on their
+    // way: live messages wait in `held` so they come after them, in order.
+    let joining = null;
+    let held = [];
 
     function showError(text) {
         errorBox.textContent = text;
@@ -48,8 +56,15 @@
     }
 
     function chatLine(data) {
+        if (joining) { held.push(data); return; }
         if (data.username === "System") { systemLine(data.message); return; }
+        if (data.id && shownIds.has(data.id)) { return; }
         append(messageItem(data));
+        if (data.id) { lastMessageId = data.id; }
+    }
+
+    function unshown(messages) {
+        return messages.filter(function (data) { return !(data.id && shownIds.has(data.id)); });
     }
 
     function messageItem(data) {
@@ -76,16 +91,41 @@
         text.className = "text";
         text.textContent = data.message;
         item.append(meta, text);
-        if (data.id) { item.dataset.messageId = data.id; }
+        if (data.id) {
+            item.dataset.messageId = data.id;
+            shownIds.add(data.id);
+        }
         return item;
     }
 
+    function isPage(page) {
+        return page && page.room === roomKey && Array.isArray(page.messages);
+    }
+
+    // The newest page on opening, older ones on scrolling up: above what is shown.
     function showHistory(page) {
-        if (!page || page.room !== roomKey || !Array.isArray(page.messages)) { return; }
+        if (!isPage(page)) { return; }
         olderCursor = page.before || null;
-        prepend(page.messages.map(messageItem));
+        const fresh = unshown(page.messages);
+        if (lastMessageId === null && fresh.length) { lastMessageId = fresh[fresh.length - 1].id || null; }
+        prepend(fresh.map(messageItem));
         historyStatus.textContent = olderCursor ? "" : (page.messages.length ? "Start of the conversation" : "");
         historyStatus.hidden = !historyStatus.textContent;
+    }
+
+    // What came while the page was cut off, below what it shows.
+    function showMissed(messages) {
+        unshown(messages).forEach(function (data) {
+            append(messageItem(data));
+            if (data.id) { lastMessageId = data.id; }
+        });
+    }
+
+    function joined() {
+        joining = null;
+        const waiting = held;
+        held = [];
+        waiting.forEach(chatLine);
     }
 
     function loadOlder() {
@@ -160,13 +200,24 @@
     }
 
     // Joined on every connect, so a reconnection puts the socket back in the room. A
-    // recovered socket (CONNECTION_STATE_RECOVERY) is still in it: the server then only
-    // re-checks membership and announces nothing.
+    // recovered socket (CONNECTION_STATE_RECOVERY) is still in it and got what it missed
+    // replayed: the server then only re-checks membership and announces nothing. Any
+    // other reconnection asks for the messages after the newest one shown.
     socket.on("connect", function () {
         showError("");
-        // History only with the first join: a reconnection keeps what is shown.
-        socket.emit("join", { room: roomKey, history: !historyLoaded, presence: true });
+        // Live messages held by a join that never finished come again with this one.
+        held = [];
+        joining = null;
+        const request = { room: roomKey, presence: true };
+        if (!historyLoaded) {
+            request.history = true;
+            joining = "history";
+        } else if (!socket.recovered) {
+            if (lastMessageId) { request.since = lastMessageId; } else { request.history = true; }
+            joining = lastMessageId ? "since" : "history";
+        }
         historyLoaded = true;
+        socket.emit("join", request, joined);
     });
     socket.on("connect_error", function (error) {
         showError(error && error.message === "Authentication required"
@@ -177,7 +228,13 @@
         }
     });
     socket.on("message", chatLine);
-    socket.on("history", showHistory);
+    socket.on("history", function (page) {
+        if (joining === "since") {
+            if (isPage(page)) { showMissed(page.messages); }
+            return;
+        }
+        showHistory(page);
+    });
     socket.on("presence", showPresence);
     socket.on("typing", onTyping);
     socket.on("moderation", function (data) {
