@@ -331,6 +331,7 @@ public final class EngineServer: Sendable {
             eventLoop: eventLoopGroup.next(),
             statistics: statistics,
             protocolVersion: requestedVersion(request),
+            onRelease: { [weak self] session in self?.releaseSlot(for: session.request) },
             onFinish: { [weak self] session in self?.remove(session) }
         )
         var link = EngineSession.LinkID(value: 0)
@@ -345,12 +346,9 @@ public final class EngineServer: Sendable {
     }
 
     private func remove(_ session: EngineSession) {
-        let removed = sessions.withLock { sessions in
-            guard sessions[session.id] === session else { return false }
-            sessions[session.id] = nil
-            return true
+        sessions.withLock { sessions in
+            if sessions[session.id] === session { sessions[session.id] = nil }
         }
-        if removed { releaseSlot(for: session.request) }
     }
 
     // MARK: - Sessions per address

@@ -44,6 +44,10 @@ public final class EngineSession: Sendable {
     public let eventLoop: any EventLoop
     /// Tells the server the session is gone.
     let onFinish: @Sendable (EngineSession) -> Void
+    /// Tells the server, once, that the session no longer counts against its client's
+    /// limits: when it ends, or earlier when the client closed it (its last GET may still
+    /// be on the way).
+    let onRelease: @Sendable (EngineSession) -> Void
     let statistics: EngineStatistics
     private let state: Mutex<State>
 
@@ -55,6 +59,7 @@ public final class EngineSession: Sendable {
         eventLoop: any EventLoop,
         statistics: EngineStatistics,
         protocolVersion: EngineProtocolVersion = .v4,
+        onRelease: @escaping @Sendable (EngineSession) -> Void,
         onFinish: @escaping @Sendable (EngineSession) -> Void
     ) {
         self.id = id
@@ -64,6 +69,7 @@ public final class EngineSession: Sendable {
         self.configuration = configuration
         self.eventLoop = eventLoop
         self.onFinish = onFinish
+        self.onRelease = onRelease
         self.state = Mutex(State(transport: transport))
     }
 
@@ -529,6 +535,7 @@ public final class EngineSession: Sendable {
                 state.outbox.discardAll()
                 state.closedByClient = true
                 keepForFinalPoll(&state)
+                release(&state, effects: &effects)
                 effects.delegate = state.delegate
                 state.delegate = nil
             } else if reason == .forcedClose || reason == .serverShutdown {
@@ -589,12 +596,19 @@ public final class EngineSession: Sendable {
         state.pingTimer?.cancel()
         state.pingTimeoutTimer?.cancel()
         effects.finished = true
+        release(&state, effects: &effects)
         if let delegate = state.delegate {
             // Told now, unless it was told when the client closed.
             if effects.closed == nil, let reason = state.closeReason { effects.closed = reason }
             effects.delegate = delegate
             state.delegate = nil
         }
+    }
+
+    private func release(_ state: inout State, effects: inout Effects) {
+        guard !state.released else { return }
+        state.released = true
+        effects.released = true
     }
 
     func attach(_ delegate: any EngineSessionDelegate) {
@@ -632,6 +646,8 @@ public final class EngineSession: Sendable {
         var closeReason: EngineCloseReason?
         /// The client closed a polling session; its last GET gets a noop.
         var closedByClient = false
+        /// `onRelease` was called.
+        var released = false
 
         init(transport: EngineTransport) { self.transport = transport }
 
@@ -681,6 +697,7 @@ public final class EngineSession: Sendable {
         var messages: [EngineMessage] = []
         var closed: EngineCloseReason?
         var finished = false
+        var released = false
         /// Set when the delegate is detached: it hears of the close, once.
         var delegate: (any EngineSessionDelegate)?
 
@@ -690,6 +707,7 @@ public final class EngineSession: Sendable {
             if !messages.isEmpty, let delegate = session.delegate {
                 for message in messages { delegate.session(session, didReceive: message) }
             }
+            if released { session.onRelease(session) }
             if finished { session.onFinish(session) }
             if let delegate, let reason = closed { delegate.session(session, didCloseWith: reason) }
         }

@@ -134,6 +134,16 @@ struct EngineServerTests {
         #expect(harness.server.session(id: sid) == nil, "answered: the session is gone")
     }
 
+    @Test("a session the client closed frees its client's place at once, while it waits for the last GET")
+    func clientCloseFreesAddressSlot() async throws {
+        let harness = EngineHarness { $0.maxSessionsPerAddress = 1 }
+        let sid = try await harness.handshake()
+        #expect(await harness.request(.get, EngineHarness.query()).status == .forbidden)
+        _ = await harness.post(sid, "1")
+        _ = try await harness.handshake()
+        #expect(await harness.get(sid).body == "6", "the closed session still answers its last GET")
+    }
+
     @Test("a server close hands queued packets and a close packet to the pending GET")
     func serverCloseWithPendingGet() async throws {
         let harness = EngineHarness()
