@@ -68,7 +68,7 @@ start_server() { # name port
     # The abuse limits are lifted (the peers have none): the benchmark measures the
     # protocol and chat paths, not the rate limiter.
     chatify) PORT=$port MONGODB_LOCAL_URI= JWT_SECRET_KEY=$secret JWT_ACCESS_TOKEN_EXPIRES=86400 FLASK_DEBUG=False LOG_LEVEL=error \
-               MAX_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0 SOCKET_EVENTS_PER_SECOND=1000000 \
+               MAX_CONNECTIONS_PER_IP=0 MAX_TCP_CONNECTIONS_PER_IP=0 MAX_CONNECTIONS_PER_USER=0 SOCKET_EVENTS_PER_SECOND=1000000 \
                USER_EVENTS_PER_SECOND=1000000 REGISTRATIONS_PER_HOUR=1000000 MAX_ROOMS_PER_SOCKET=1000000 \
                "$chatify" >>"$work/server.log" 2>&1 & pid=$! ;;
     asgi)    (cd peers && JWT_SECRET_KEY=$secret PORT=$port exec ../.venv-asgi/bin/python asgi_peer.py) >>"$work/server.log" 2>&1 & pid=$! ;;

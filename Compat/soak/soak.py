@@ -60,7 +60,7 @@ def start_server(binary):
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     env.update(
         HOST="127.0.0.1", PORT="0", MONGODB_LOCAL_URI="", FLASK_DEBUG="False", LOG_LEVEL="warning",
-        JWT_ACCESS_TOKEN_EXPIRES="86400", MAX_CONNECTIONS_PER_IP="0", MAX_CONNECTIONS_PER_USER="0",
+        JWT_ACCESS_TOKEN_EXPIRES="86400", MAX_CONNECTIONS_PER_IP="0", MAX_TCP_CONNECTIONS_PER_IP="0", MAX_CONNECTIONS_PER_USER="0",
         REGISTRATIONS_PER_HOUR="100000",
     )
     workdir = tempfile.mkdtemp(prefix="chatify-soak-")

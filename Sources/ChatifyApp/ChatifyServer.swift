@@ -104,7 +104,7 @@ public struct ChatifyServer: Sendable {
         }
         try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
 
-        let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder()
+        let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(limits: configuration.transport.connectionLimits)
         return Application(
             router: router,
             server: try tls.map { try HTTPServerBuilder.tls(plainServer, tlsConfiguration: $0) } ?? plainServer,

@@ -158,6 +158,18 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("WS_PER_MESSAGE_DEFLATE_THRESHOLD", 0...100_000_000) {
             transport.perMessageDeflateThreshold = value
         }
+        if let value = try integer("HTTP_HEADERS_TIMEOUT", 0...86_400) {
+            transport.connectionLimits.headersTimeout = value > 0 ? .seconds(value) : nil
+        }
+        if let value = try integer("HTTP_KEEP_ALIVE_TIMEOUT", 0...86_400) {
+            transport.connectionLimits.keepAliveTimeout = value > 0 ? .seconds(value) : nil
+        }
+        if let value = try integer("HTTP_REQUEST_TIMEOUT", 0...86_400) {
+            transport.connectionLimits.requestTimeout = value > 0 ? .seconds(value) : nil
+        }
+        if let value = try integer("MAX_TCP_CONNECTIONS_PER_IP", 0...10_000_000) {
+            transport.connectionLimits.maxConnectionsPerAddress = value > 0 ? value : nil
+        }
         switch (string("TLS_CERT_FILE").flatMap { $0.isEmpty ? nil : $0 }, string("TLS_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }) {
         case (nil, nil): break
         case (let certificate?, let key?): transport.tls = TLSFiles(certificateFile: certificate, keyFile: key)

@@ -23,8 +23,12 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         writesDirectly = endpoints.allSatisfy { $0.engine.configuration.perMessageDeflate == nil }
     }
 
-    /// The server builder for `Application(router:server:)`.
-    public func serverBuilder(idleTimeout: Duration? = nil) -> HTTPServerBuilder {
+    /// The server builder for `Application(router:server:)`, with `limits` on what slow
+    /// clients may hold.
+    public func serverBuilder(
+        idleTimeout: Duration? = nil,
+        limits: HTTPConnectionLimits = HTTPConnectionLimits()
+    ) -> HTTPServerBuilder {
         let largestPayload = endpoints.map(\.engine.configuration.maxPayload).max() ?? 1_000_000
         let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: HTTP1Channel.Configuration(idleTimeout: idleTimeout.map { TimeAmount($0) }),
@@ -36,8 +40,15 @@ public struct EngineIOWebSocketUpgrade: Sendable {
                 closeTimeout: .seconds(2)
             )
         )
-        return .http1WebSocketUpgrade(configuration: configuration) { head, channel, _ in
-            self.shouldUpgrade(head, channel: channel)
+        let perAddress = limits.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
+        return HTTPServerBuilder { responder in
+            GuardedServerChildChannel(
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { head, channel, _ in
+                    self.shouldUpgrade(head, channel: channel)
+                },
+                limits: limits,
+                perAddress: perAddress
+            )
         }
     }
 

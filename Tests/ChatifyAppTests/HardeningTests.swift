@@ -111,6 +111,25 @@ struct HardeningConfigurationTests {
         #expect(CookieOrigins.normalized("https://chat.example:8443") == "https://chat.example:8443")
     }
 
+    @Test("connection limits default to Node's timeouts and 1000 connections per address; 0 turns one off")
+    func connectionLimits() throws {
+        let defaults = ChatifyConfiguration().transport.connectionLimits
+        #expect(defaults.headersTimeout == .seconds(60) && defaults.keepAliveTimeout == .seconds(5))
+        #expect(defaults.requestTimeout == .seconds(300) && defaults.maxConnectionsPerAddress == 1000)
+        let custom = try ChatifyConfiguration(environment: [
+            "HTTP_HEADERS_TIMEOUT": "2", "HTTP_KEEP_ALIVE_TIMEOUT": "0", "HTTP_REQUEST_TIMEOUT": "7",
+            "MAX_TCP_CONNECTIONS_PER_IP": "0",
+        ]).transport.connectionLimits
+        #expect(custom.headersTimeout == .seconds(2) && custom.keepAliveTimeout == nil)
+        #expect(custom.requestTimeout == .seconds(7) && custom.maxConnectionsPerAddress == nil)
+        for name in ["HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT", "HTTP_REQUEST_TIMEOUT", "MAX_TCP_CONNECTIONS_PER_IP"] {
+            let problem = #expect(throws: ChatifyConfiguration.Problem.self) {
+                try ChatifyConfiguration(environment: [name: "soon"])
+            }
+            #expect(problem?.variable == name)
+        }
+    }
+
     @Test("only listed origins may post forms; * lists none")
     func origins() {
         #expect(ChatifyServer.listedOrigins("*").isEmpty)

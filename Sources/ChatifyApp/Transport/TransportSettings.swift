@@ -1,8 +1,9 @@
 import EngineIO
+public import SocketIOHummingbird
 
-/// How bytes travel: compression of polling responses and WebSocket messages, and TLS.
-/// Defaults as Node's engine.io: polling compression on from 1024 bytes,
-/// `permessage-deflate` off, no TLS.
+/// How bytes travel: compression of polling responses and WebSocket messages, TLS, and
+/// what slow clients may hold. Defaults as Node's engine.io: polling compression on from
+/// 1024 bytes, `permessage-deflate` off, no TLS; timeouts as Node's `http.Server`.
 public struct TransportSettings: Sendable, Equatable {
     /// `HTTP_COMPRESSION`: gzip/deflate polling responses for clients that accept it.
     public var httpCompression = true
@@ -14,6 +15,9 @@ public struct TransportSettings: Sendable, Equatable {
     public var perMessageDeflateThreshold = 1024
     /// `TLS_CERT_FILE` and `TLS_KEY_FILE`: serve HTTPS and WSS on `PORT` with them.
     public var tls: TLSFiles?
+    /// `HTTP_HEADERS_TIMEOUT`, `HTTP_KEEP_ALIVE_TIMEOUT`, `HTTP_REQUEST_TIMEOUT` (seconds)
+    /// and `MAX_TCP_CONNECTIONS_PER_IP`, each 0 for off.
+    public var connectionLimits = HTTPConnectionLimits()
 
     public init() {}
 
