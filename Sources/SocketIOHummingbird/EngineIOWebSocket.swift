@@ -122,11 +122,15 @@ extension EngineOutgoing {
 /// encoded whole here (once per broadcast, see `EncodedFrames`) and written past NIO's
 /// frame encoder, which would otherwise allocate a header buffer for every recipient.
 ///
-/// A write stays alone on the wire until the kernel has taken it: packets that come
-/// meanwhile are held and leave together in the next write, in a later turn of the loop.
-/// That is how Node's engine.io flushes (a transport is unwritable from a send until the
-/// send completes), and clients are written against it: one that reads the frames of a
-/// single TCP read synchronously can miss a second frame that arrived with the first.
+/// One write at a time, as Node's engine.io flushes: packets that come while a write is
+/// under way are held and leave together in the next one. A write ends when the client
+/// has read it: each carries a ping frame, and the client's pong (RFC 6455 makes it
+/// answer) comes only once it has read the frames before it. So two writes never reach
+/// the client in one TCP read, which clients that dispatch the frames of one read
+/// synchronously rely on (they miss a second packet sent in the same turn as the first,
+/// as a CONNECT answer and the connection handler's first emit are), however slowly the
+/// client is scheduled. Without a frame decoder in the pipeline to see pongs, a write
+/// ends when the kernel has taken it.
 final class ChannelFrameSink: EngineFrameSink {
     let channel: any Channel
     private let batcher: EventLoopWriteBatcher
@@ -134,10 +138,13 @@ final class ChannelFrameSink: EngineFrameSink {
     private let writer: NIOLoopBoundBox<EncodedFrameWriter.Attachment>
     private let flight: NIOLoopBoundBox<Flight>
 
-    /// On the loop: whether a write is on its way to the kernel, and what waits for it.
+    /// On the loop: whether a write is under way, and what waits for it.
     private struct Flight {
         var writing = false
         var held: [EngineOutgoing] = []
+        /// The payload of the ping that ends the write under way, if pongs are seen.
+        var awaitedPong: UInt32?
+        var lastPing: UInt32 = 0
     }
 
     init(channel: any Channel, batcher: EventLoopWriteBatcher) {
@@ -175,23 +182,41 @@ final class ChannelFrameSink: EngineFrameSink {
         flight.value.writing = true
         let written = channel.eventLoop.makePromise(of: Void.self)
         let count = packets.count
+        let attached = attachedWriter()
+        let confirmedByPong = attached?.readsPongs == true
         written.futureResult.whenComplete { [self] _ in
             waiting.subtract(count, ordering: .relaxed)
+            guard !confirmedByPong else { return }
             flight.value.writing = false
             // After the flush that completed this write has returned.
             if !flight.value.held.isEmpty { channel.eventLoop.execute { self.releaseHeld() } }
         }
-        if let context = attachedWriter()?.context {
+        if let context = attached?.context {
             for packet in packets[..<last] {
                 context.write(NIOAny(frames.frame(for: packet)), promise: nil)
             }
             context.write(NIOAny(frames.frame(for: packets[last])), promise: written)
+            if confirmedByPong {
+                flight.value.lastPing &+= 1
+                flight.value.awaitedPong = flight.value.lastPing
+                context.write(NIOAny(EncodedFrames.ping(flight.value.lastPing)), promise: nil)
+            }
         } else {
             for packet in packets[..<last] {
                 channel.write(packet.frame, promise: nil)
             }
             channel.write(packets[last].frame, promise: written)
         }
+    }
+
+    /// On the loop: a pong came; the one that ends the write under way releases what waits.
+    func receivedPong(_ payload: ByteBuffer) {
+        guard let awaited = flight.value.awaitedPong, payload.getInteger(at: payload.readerIndex, as: UInt32.self) == awaited,
+            payload.readableBytes == 4
+        else { return }
+        flight.value.awaitedPong = nil
+        flight.value.writing = false
+        releaseHeld()
     }
 
     /// On the loop: sends what was held, in one write; while a write is under way only
@@ -217,7 +242,8 @@ final class ChannelFrameSink: EngineFrameSink {
     }
 
     /// The writer below the frame encoder, added on the first write (the upgrade has
-    /// put the encoder in place by then); nil when the pipeline has no encoder.
+    /// put the encoder in place by then) with a pong reader above the frame decoder; nil
+    /// when the pipeline has no encoder.
     private func attachedWriter() -> EncodedFrameWriter? {
         switch writer.value {
         case .attached(let handler): return handler
@@ -231,6 +257,10 @@ final class ChannelFrameSink: EngineFrameSink {
             let handler = EncodedFrameWriter()
             do {
                 try operations.addHandler(handler, position: .before(encoder))
+                if let decoder = try? operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) {
+                    try operations.addHandler(PongReader(sink: self), position: .after(decoder))
+                    handler.readsPongs = true
+                }
                 writer.value = .attached(handler)
                 return handler
             } catch {
@@ -238,6 +268,22 @@ final class ChannelFrameSink: EngineFrameSink {
                 return nil
             }
         }
+    }
+}
+
+/// Hands the client's pongs to the sink; every frame goes on up unchanged.
+final class PongReader: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = WebSocketFrame
+    typealias InboundOut = WebSocketFrame
+
+    private let sink: ChannelFrameSink
+
+    init(sink: ChannelFrameSink) { self.sink = sink }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        if frame.opcode == .pong { sink.receivedPong(frame.unmaskedData) }
+        context.fireChannelRead(data)
     }
 }
 
@@ -254,6 +300,8 @@ final class EncodedFrameWriter: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     private(set) var context: ChannelHandlerContext?
+    /// A `PongReader` sits above the frame decoder: writes can end on the client's pong.
+    var readsPongs = false
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
@@ -270,6 +318,16 @@ struct EncodedFrames {
         lastFrame = Self.encode(packet)
         lastPacket = packet
         return lastFrame
+    }
+
+    /// A ping frame with a 4-byte payload, to be answered by a pong carrying it.
+    static func ping(_ payload: UInt32) -> ByteBuffer {
+        var frame = ByteBuffer()
+        frame.reserveCapacity(6)
+        frame.writeInteger(UInt8(0x89))
+        frame.writeInteger(UInt8(4))
+        frame.writeInteger(payload)
+        return frame
     }
 
     static func encode(_ packet: EngineOutgoing) -> ByteBuffer {

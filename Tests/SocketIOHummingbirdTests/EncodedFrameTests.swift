@@ -111,6 +111,46 @@ struct EncodedFrameTests {
         wire.completeWrites()
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
+
+    @Test("with a frame decoder in the pipeline, a write ends when the client's pong for its ping comes")
+    func writeEndsOnPong() throws {
+        let wire = WireRecorder()
+        let channel = EmbeddedChannel(handlers: [
+            wire, WebSocketFrameEncoder(), ByteToMessageHandler(WebSocketFrameDecoder()),
+        ])
+        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        let connect = EngineOutgoing.message(text: "40{}")
+        let auth = EngineOutgoing.message(text: "42[\"auth\",{}]")
+        #expect(sink.offer([connect], limit: 10))
+        #expect(sink.offer([auth], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed == [[EncodedFrames.encode(connect), EncodedFrames.ping(1)]], "the write carries a ping")
+        wire.completeWrites()
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.count == 1, "taken by the kernel is not enough: the client has not read it yet")
+
+        try channel.writeInbound(Self.clientFrame(opcode: 0xA, payload: [0, 0, 0, 9]))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.count == 1, "a pong for another ping changes nothing")
+        try channel.writeInbound(Self.clientFrame(opcode: 0xA, payload: [0, 0, 0, 1]))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.last == [EncodedFrames.encode(auth), EncodedFrames.ping(2)], "read: the next write goes")
+        // Every frame still reaches the handlers above.
+        #expect(try channel.readInbound(as: WebSocketFrame.self)?.opcode == .pong)
+        wire.completeWrites()
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A masked frame as a client sends it.
+    static func clientFrame(opcode: UInt8, payload: [UInt8]) -> ByteBuffer {
+        let mask: [UInt8] = [1, 2, 3, 4]
+        var frame = ByteBuffer()
+        frame.writeInteger(0x80 | opcode)
+        frame.writeInteger(0x80 | UInt8(payload.count))
+        frame.writeBytes(mask)
+        frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        return frame
+    }
 }
 
 /// Records what reaches the socket, one array per flush, and keeps every write under way

@@ -141,7 +141,7 @@ actor WireWebSocket {
         case text(String)
         case binary([UInt8])
         case close(code: UInt16?)
-        case ping, pong
+        case pong
     }
 
     let connection: WireConnection
@@ -219,7 +219,10 @@ actor WireWebSocket {
             case 0x8:
                 let code = bytes.count >= 2 ? UInt16(bytes[0]) << 8 | UInt16(bytes[1]) : nil
                 return .close(code: code)
-            case 0x9: return .ping
+            case 0x9:
+                // Answered at once, as RFC 6455 clients do; the server's writes wait for it.
+                try await send(opcode: 0xA, payload: bytes)
+                continue
             case 0xA: return .pong
             case 0x0: message += bytes
             default:
