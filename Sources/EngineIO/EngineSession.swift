@@ -279,8 +279,15 @@ public final class EngineSession: Sendable {
                 if !state.outbox.isEmpty {
                     effects.pollAnswers.append((continuation, .payload(takePollBatch(&state))))
                 } else if state.probeAnswered {
-                    // An upgrade is under way: release the client so it can finish it.
-                    effects.pollAnswers.append((continuation, .payload([.noop])))
+                    // An upgrade is under way. A client finishing it waits for this GET
+                    // before it sends the upgrade packet: a noop releases it shortly, as
+                    // Node's upgrade check does every 100 ms. If the upgrade packet comes
+                    // first, the GET raced it and is refused like any GET after it.
+                    state.pendingPoll = continuation
+                    state.upgradeCheckTimer?.cancel()
+                    state.upgradeCheckTimer = eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
+                        self?.releasePollDuringUpgrade()
+                    }
                 } else {
                     state.pendingPoll = continuation
                 }
@@ -367,16 +374,30 @@ public final class EngineSession: Sendable {
         }
     }
 
+    /// The client's last GET of an upgrade gets its noop.
+    private func releasePollDuringUpgrade() {
+        var effects = Effects()
+        state.withLock { state in
+            guard state.probeAnswered, state.transport == .polling, let poll = state.pendingPoll else { return }
+            state.pendingPoll = nil
+            effects.pollAnswers.append((poll, .payload([.noop])))
+        }
+        effects.run(self)
+    }
+
     private func completeUpgrade(_ state: inout State, effects: inout Effects) {
         guard var probe = state.probeLink else { return }
         state.upgradeTimer?.cancel()
         state.upgradeTimer = nil
+        state.upgradeCheckTimer?.cancel()
+        state.upgradeCheckTimer = nil
         state.probeLink = nil
         state.probeAnswered = false
         state.transport = .websocket
         if let poll = state.pendingPoll {
+            // Only a GET that raced the upgrade packet can be waiting here.
             state.pendingPoll = nil
-            effects.pollAnswers.append((poll, .payload([.noop])))
+            effects.pollAnswers.append((poll, .refused(.badRequest)))
         }
         probe.direct.append(contentsOf: state.outbox.takeAll())
         state.activeLink = probe
@@ -386,6 +407,8 @@ public final class EngineSession: Sendable {
     private func cancelUpgrade(_ state: inout State, effects: inout Effects) {
         state.upgradeTimer?.cancel()
         state.upgradeTimer = nil
+        state.upgradeCheckTimer?.cancel()
+        state.upgradeCheckTimer = nil
         state.probeAnswered = false
         if var probe = state.probeLink {
             state.probeLink = nil
@@ -593,6 +616,7 @@ public final class EngineSession: Sendable {
         state.phase = .closed
         state.closingTimer?.cancel()
         state.upgradeTimer?.cancel()
+        state.upgradeCheckTimer?.cancel()
         state.pingTimer?.cancel()
         state.pingTimeoutTimer?.cancel()
         effects.finished = true
@@ -642,6 +666,7 @@ public final class EngineSession: Sendable {
         var pingTimer: Scheduled<Void>?
         var pingTimeoutTimer: Scheduled<Void>?
         var upgradeTimer: Scheduled<Void>?
+        var upgradeCheckTimer: Scheduled<Void>?
         var closingTimer: Scheduled<Void>?
         var closeReason: EngineCloseReason?
         /// The client closed a polling session; its last GET gets a noop.

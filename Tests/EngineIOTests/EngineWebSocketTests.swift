@@ -95,6 +95,38 @@ struct EngineWebSocketTests {
         await serving.value
     }
 
+    @Test("a GET that races the upgrade packet is refused once the upgrade completes")
+    func getRacingTheUpgradePacket() async throws {
+        let harness = EngineHarness()
+        let sid = try await harness.handshake()
+        let session = try #require(harness.server.session(id: sid))
+        let socket = FakeWebSocket()
+        let serving = harness.openWebSocket(socket, sid: sid)
+        socket.send("2probe")
+        #expect(await socket.nextText() == "3probe")
+        // Sent after the probe's answer, handled before the upgrade packet.
+        async let racing = harness.get(sid)
+        try await waitUntil { session.isPolling }
+        socket.send("5")
+        #expect(await racing.status == .badRequest, "answered as any GET after the upgrade")
+        #expect(session.transport == .websocket)
+        socket.disconnect()
+        await serving.value
+    }
+
+    @Test("a GET during an upgrade whose upgrade packet does not follow is released with a noop")
+    func getDuringUpgradeIsReleased() async throws {
+        let harness = EngineHarness()
+        let sid = try await harness.handshake()
+        let socket = FakeWebSocket()
+        let serving = harness.openWebSocket(socket, sid: sid)
+        socket.send("2probe")
+        #expect(await socket.nextText() == "3probe")
+        #expect(await harness.get(sid).body == "6")
+        socket.disconnect()
+        await serving.value
+    }
+
     @Test("a probe socket that goes away leaves the session on polling")
     func abandonedUpgrade() async throws {
         let harness = EngineHarness()
