@@ -200,6 +200,18 @@ def test_a_refresh_revokes_the_token_it_replaces(server):
     assert_socket_refused(server.url, copied)
 
 
+def test_refreshes_of_one_sign_in_are_bounded(server):
+    # Each refresh leaves a revocation record until the replaced token would expire:
+    # one signed-in client may not mint them in a loop.
+    token = gs.register(server.url, gs.unique("rla")).token
+    for _ in range(12):
+        token = refresh(server.url, token)
+    refused = gs.http(server.url, "POST", "/refresh_session", token=token)
+    assert refused.status_code == 429, refused.status_code
+    assert int(refused.headers["Retry-After"]) > 0
+    assert signed_in(server.url, token), "a refused refresh leaves the current token valid"
+
+
 def test_logout_ends_every_token_and_socket_of_the_session(server, peers):
     user = gs.register(server.url, gs.unique("lia"))
     original = user.token

@@ -12,6 +12,7 @@ public final class MemoryStore: ChatStore {
         var rooms: [String: Room] = [:]  // by key
         var roomOrder: [String] = []
         var revokedTokens: [String: Date] = [:]
+        var nextRevocationSweep = 1000
         /// By room id, oldest first, at most `messagesKeptPerRoom` each.
         var messages: [String: [ChatMessage]] = [:]
         var lastMessageNumber = 0
@@ -206,8 +207,13 @@ public final class MemoryStore: ChatStore {
     public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
         state.withLock { state in
             let now = Date()
-            // Drop what has expired on the way, so the list stays as long as the live tokens.
-            if state.revokedTokens.count > 1000 { state.revokedTokens = state.revokedTokens.filter { $0.value > now } }
+            // Drop what has expired on the way, so the list stays as long as the live tokens;
+            // only when it has doubled since the last sweep, so each insert costs O(1) on
+            // average however many records are live.
+            if state.revokedTokens.count >= state.nextRevocationSweep {
+                state.revokedTokens = state.revokedTokens.filter { $0.value > now }
+                state.nextRevocationSweep = max(1000, 2 * state.revokedTokens.count)
+            }
             state.revokedTokens[id] = expiresAt
         }
     }

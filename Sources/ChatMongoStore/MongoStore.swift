@@ -505,13 +505,15 @@ public final class MongoStore: ChatStore {
             for (collection, field, unique) in [
                 (context.users, "username", true), (context.users, "email", true), (context.rooms, "key", true),
                 (context.rooms, "created_by", false), (context.revokedTokens, "jti", true),
+                // Each revocation deletes the expired ones first: a range on this index.
+                (context.revokedTokens, "expires_at", false),
             ] {
                 if let message = try connection.createIndex(collection: collection, field: field, unique: unique) {
                     let what = unique ? "unique index" : "index"
                     let consequence =
                         unique
                         ? "the database will not refuse a duplicate \(field) until the data is fixed"
-                        : "finding rooms by owner will be slower"
+                        : "finding by \(field) will be slower"
                     failures.append(
                         "MongoDB: cannot create the \(what) on \(context.database).\(collection).\(field) (\(message)); "
                             + "carrying on without it: \(consequence)")

@@ -210,6 +210,7 @@ struct PageRoutes: Sendable {
         // ticket its socket presents (`renew_session`) to last as long.
         router.post("/refresh_session") { request, context in
             try await self.changing(request, context, readsForm: false) { session, _ in
+                if let refused = await self.limits.checkRefresh(of: session.claims) { return refused }
                 let origin = RequestOrigin(request, context: context, proxies: self.proxies, servesTLS: self.servesTLS)
                 let (cookies, claims) = try await self.auth.refresh(session, secure: origin.secure)
                 let ticket = self.auth.signer.issueRenewalTicket(subject: session.user.id, until: claims.expires)
@@ -294,6 +295,9 @@ struct LoginLimits: Sendable {
     let perUsername: AttemptLimiter
     let perAddress: AttemptLimiter
     let registrations: AttemptLimiter
+    /// Refreshes per sign-in: each leaves a revocation record until the replaced token
+    /// would have expired, so one signed-in client must not mint them in a loop.
+    let refreshes = AttemptLimiter(.init(window: 900, slowAfter: 12, refuseAfter: 12))
 
     init(_ configuration: ChatifyConfiguration) {
         perUsername = AttemptLimiter(.init(window: 900, slowAfter: configuration.loginSlowAfter, refuseAfter: configuration.loginRefuseAfter))
@@ -332,6 +336,12 @@ struct LoginLimits: Sendable {
     func withdraw(_ attempt: Attempt) {
         perUsername.release(attempt.username, reservedAt: attempt.time)
         perAddress.release(attempt.address, reservedAt: attempt.time)
+    }
+
+    /// Every refresh of a sign-in counts; nil when it may go ahead, else the 429.
+    func checkRefresh(of claims: AccessClaims) async -> Response? {
+        let signIn = claims.sessionID.isEmpty ? claims.tokenID : claims.sessionID
+        return await apply(refreshes.reserve(signIn), what: "session refreshes")
     }
 
     /// Every registration counts, successful or not: creating accounts in bulk is the abuse.
