@@ -138,6 +138,7 @@ let package = Package(
             name: "Chatify",
             dependencies: [
                 "ChatifyApp", "ChatMongoStore", "SocketIORedisAdapter", "SocketIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,4 @@
+import ArgumentParser
 import ChatMongoStore
 import ChatifyApp
 import SocketIO
@@ -7,35 +8,24 @@ import Hummingbird
 import Logging
 
 /// `chatify`: loads the configuration (environment and `.env`), connects the store,
-/// serves until SIGTERM or SIGINT.
+/// serves until SIGTERM or SIGINT. `chatify check-config` only shows the configuration.
 @main
-struct ChatifyMain {
-    static func main() async {
-        let configuration: ChatifyConfiguration
-        do {
-            configuration = try ChatifyConfiguration.load()
-        } catch {
-            FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
-            exit(2)
-        }
-        // A bad certificate or key stops the start before the store is contacted.
-        if let tls = configuration.transport.tls {
-            do {
-                _ = try tls.serverConfiguration()
-            } catch {
-                FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
-                exit(2)
-            }
-        }
-        var logger = Logger(label: "chatify")
-        logger.logLevel = configuration.debug ? .debug : .info
-        if let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) {
-            logger.logLevel = level
-        }
-        if configuration.jwtSecretKey == ChatifyConfiguration.defaultJWTSecretKey {
-            logger.warning(
-                "JWT_SECRET_KEY is the published default: anyone can forge sign-in tokens. Set a long random secret."
-            )
+struct ChatifyMain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatify",
+        abstract: "The Chatify chat server.",
+        discussion: "Settings come from the environment and the .env file; see docs/configuration.md.",
+        version: ChatifyVersion.current,
+        subcommands: [CheckConfiguration.self]
+    )
+
+    @OptionGroup var settings: SettingsSource
+
+    func run() async throws {
+        let (configuration, redisConfiguration) = try settings.validatedConfiguration()
+        let logger = settings.logger(for: configuration)
+        for warning in configuration.warnings {
+            logger.warning("\(warning)")
         }
         let storeLogger = logger
         let store = await StoreChain.connect(configuration, logger: logger) { uri, timeout in
@@ -50,21 +40,16 @@ struct ChatifyMain {
         }
         var adapter = AdapterFactory.inMemory
         var redis: RedisAdapterFactory?
-        if let url = configuration.redisURL {
+        if let redisConfiguration {
+            let factory = RedisAdapterFactory(configuration: redisConfiguration, logger: logger)
             do {
-                let factory = RedisAdapterFactory(configuration: try RedisConfiguration(url: url), logger: logger)
-                do {
-                    try await factory.ping()
-                    logger.info("cluster: sharing rooms through \(factory.configuration.description)")
-                } catch {
-                    logger.warning("cluster: Redis not answering yet (\(error)); will keep retrying")
-                }
-                adapter = factory.factory
-                redis = factory
+                try await factory.ping()
+                logger.info("cluster: sharing rooms through \(factory.configuration.description)")
             } catch {
-                FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
-                exit(2)
+                logger.warning("cluster: Redis not answering yet (\(error)); will keep retrying")
             }
+            adapter = factory.factory
+            redis = factory
         }
         do {
             let server = ChatifyServer(configuration: configuration, store: store, adapter: adapter, logger: logger)
@@ -72,12 +57,14 @@ struct ChatifyMain {
                 // One line on stdout with the real address, for scripts that start it on port 0.
                 let port = channel.localAddress?.port ?? configuration.port
                 FileHandle.standardOutput.write(Data("chatify listening on \(configuration.host):\(port)\n".utf8))
+                let scheme = configuration.transport.tls == nil ? "http" : "https"
+                logger.info("Chatify is running at \(scheme)://\(configuration.host):\(port)/")
             }
             await store.close()
             redis?.close()
         } catch {
             logger.critical("chatify stopped: \(error)")
-            exit(1)
+            throw ExitCode.failure
         }
     }
 }

@@ -67,6 +67,29 @@ public struct ChatifyConfiguration: Sendable, Equatable {
 
     public init() {}
 
+    /// Every variable `init(environment:)` reads, in the order of docs/configuration.md.
+    /// Reading a name missing here trips an assertion, so this list cannot fall behind.
+    public static let variableNames: [String] = [
+        "SECRET_KEY", "JWT_SECRET_KEY", "JWT_TOKEN_LOCATION", "JWT_ACCESS_COOKIE_PATH",
+        "JWT_ACCESS_COOKIE_NAME", "JWT_COOKIE_CSRF_PROTECT", "JWT_ACCESS_TOKEN_EXPIRES",
+        "MONGODB_ATLAS_URI", "MONGODB_LOCAL_URI", "DATABASE_NAME", "USERS_COLLECTION",
+        "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
+        "SOCKETIO_CLIENT_JS", "REDIS_URL", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
+        "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
+        "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
+        "HTTP_REQUEST_TIMEOUT", "MAX_CONNECTIONS_PER_USER", "SOCKET_EVENTS_PER_SECOND",
+        "USER_EVENTS_PER_SECOND", "MAX_ROOMS_PER_SOCKET", "LOGIN_SLOW_AFTER", "LOGIN_REFUSE_AFTER",
+        "REGISTRATIONS_PER_HOUR", "CONNECTION_STATE_RECOVERY", "ALLOW_EIO3", "HTTP_COMPRESSION",
+        "HTTP_COMPRESSION_THRESHOLD", "WS_PER_MESSAGE_DEFLATE", "WS_PER_MESSAGE_DEFLATE_THRESHOLD",
+        "TLS_CERT_FILE", "TLS_KEY_FILE",
+    ]
+
+    /// Read by the executable from the process environment only, never from `.env`.
+    public static let processEnvironmentOnlyVariableNames: [String] = ["LOG_LEVEL"]
+
+    /// Everything docs/configuration.md must list.
+    public static var documentedVariableNames: [String] { variableNames + processEnvironmentOnlyVariableNames }
+
     /// How much of the `X-Forwarded-*` headers to believe.
     var trustedProxies: TrustedProxies { TrustedProxies(count: trustProxyHeaders ? trustedProxyCount : 0) }
 
@@ -81,6 +104,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// names the variable.
     public init(environment: [String: String]) throws(Problem) {
         func string(_ name: String) -> String? {
+            assert(Self.variableNames.contains(name), "\(name) is read but missing from variableNames")
             guard let value = environment[name] else { return nil }
             return value
         }
@@ -178,12 +202,18 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         }
     }
 
-    /// The process environment over the `.env` file at `dotEnvPath`, if there is one.
+    /// The process environment over the `.env` file at `dotEnvPath`. A missing file is
+    /// fine unless `dotEnvRequired`; one that exists but cannot be read, or has a malformed
+    /// line, is an error naming the file (and the line).
     public static func load(
         environment: [String: String] = ProcessInfo.processInfo.environment,
-        dotEnvPath: String = ".env"
+        dotEnvPath: String = ".env",
+        dotEnvRequired: Bool = false
     ) throws -> ChatifyConfiguration {
-        var merged = (try? DotEnv.parse(contentsOf: dotEnvPath)) ?? [:]
+        var merged: [String: String] = [:]
+        if dotEnvRequired || FileManager.default.fileExists(atPath: dotEnvPath) {
+            merged = try DotEnv.parse(contentsOf: dotEnvPath)
+        }
         merged.merge(environment) { _, fromEnvironment in fromEnvironment }
         return try ChatifyConfiguration(environment: merged)
     }
@@ -192,18 +222,50 @@ public struct ChatifyConfiguration: Sendable, Equatable {
 /// The `.env` format python-dotenv reads: `KEY=value` lines, `#` comments, optional
 /// `export `, single or double quotes (escapes inside double quotes).
 public enum DotEnv {
-    public static func parse(contentsOf path: String) throws -> [String: String] {
-        parse(try String(contentsOfFile: path, encoding: .utf8))
+    /// A `.env` file that cannot be used; `line` is 1-based, nil when the file is unreadable.
+    public struct Problem: Error, Equatable, CustomStringConvertible {
+        public var path: String?
+        public var line: Int?
+        public var reason: String
+        public var description: String {
+            var place = path ?? ".env"
+            if let line { place += ":\(line)" }
+            return "\(place): \(reason)"
+        }
     }
 
-    public static func parse(_ text: String) -> [String: String] {
+    public static func parse(contentsOf path: String) throws(Problem) -> [String: String] {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw Problem(path: path, line: nil, reason: "cannot be read as UTF-8 text (\(error.localizedDescription))")
+        }
+        do {
+            return try parse(text)
+        } catch var problem {
+            problem.path = path
+            throw problem
+        }
+    }
+
+    /// Malformed, conservatively: a line that is neither blank nor a comment and has no
+    /// `=`, or whose name is not letters, digits, `_`, `.` and `-` (not starting with a digit).
+    public static func parse(_ text: String) throws(Problem) -> [String: String] {
         var values: [String: String] = [:]
-        for rawLine in text.split(whereSeparator: \.isNewline) {
-            var line = rawLine.trimmingCharacters(in: .whitespaces)
+        // Split on the scalar so that line numbers count every line, blank ones included.
+        let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+        for (index, scalars) in lines.enumerated() {
+            var line = String(scalars).trimmingCharacters(in: .whitespacesAndNewlines)
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
-            guard let equals = line.firstIndex(of: "=") else { continue }
+            guard let equals = line.firstIndex(of: "=") else {
+                throw Problem(path: nil, line: index + 1, reason: "expected NAME=value")
+            }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)
+            guard isVariableName(key) else {
+                throw Problem(path: nil, line: index + 1, reason: "not a variable name before '='")
+            }
             var value = line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
             if value.count >= 2, let quote = value.first, quote == "\"" || quote == "'", value.last == quote {
                 value = String(value.dropFirst().dropLast())
@@ -213,9 +275,17 @@ public enum DotEnv {
             } else if let hash = value.range(of: " #") {
                 value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces)
             }
-            guard !key.isEmpty else { continue }
             values[key] = value
         }
         return values
+    }
+
+    private static func isVariableName(_ name: String) -> Bool {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else {
+            return false
+        }
+        return name.unicodeScalars.allSatisfy { scalar in
+            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
+        }
     }
 }

@@ -1,0 +1,64 @@
+import ArgumentParser
+import ChatifyApp
+import Foundation
+import Logging
+import SocketIORedisAdapter
+
+/// Where the settings come from, shared by serving and `check-config`.
+struct SettingsSource: ParsableArguments {
+    @Option(
+        name: .customLong("env-file"),
+        help: ArgumentHelp(
+            "Read this file instead of .env in the working directory; it must exist.",
+            valueName: "path"
+        )
+    )
+    var envFile: String?
+
+    /// The configuration, with its TLS files and Redis URL checked, so that a bad value
+    /// stops the start (exit 2) before the store is contacted.
+    func validatedConfiguration() throws -> (ChatifyConfiguration, RedisConfiguration?) {
+        do {
+            let configuration = try ChatifyConfiguration.load(dotEnvPath: envFile ?? ".env", dotEnvRequired: envFile != nil)
+            if let tls = configuration.transport.tls {
+                _ = try tls.serverConfiguration()
+            }
+            let redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
+            return (configuration, redis)
+        } catch {
+            FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+
+    /// `LOG_LEVEL` from the process environment (not `.env`) wins over `FLASK_DEBUG`.
+    func logLevel(for configuration: ChatifyConfiguration) -> Logger.Level {
+        ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? (configuration.debug ? .debug : .info)
+    }
+
+    func logger(for configuration: ChatifyConfiguration) -> Logger {
+        var logger = Logger(label: "chatify")
+        logger.logLevel = logLevel(for: configuration)
+        return logger
+    }
+}
+
+/// `chatify check-config`: the effective settings, secrets masked, and what is unsafe.
+struct CheckConfiguration: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check-config",
+        abstract: "Print the effective configuration (secrets masked) and its warnings, then exit.",
+        discussion: "Exits 0 when the server would start with it, 2 with the error otherwise."
+    )
+
+    @OptionGroup var settings: SettingsSource
+
+    func run() throws {
+        let (configuration, _) = try settings.validatedConfiguration()
+        var lines = configuration.effectiveValues.map { "\($0.name)=\($0.value)" }
+        lines.append("LOG_LEVEL=\(settings.logLevel(for: configuration).rawValue)")
+        lines += configuration.warnings.map { "warning: \($0)" }
+        print(lines.joined(separator: "\n"))
+    }
+}
