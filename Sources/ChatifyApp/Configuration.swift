@@ -249,8 +249,9 @@ public enum DotEnv {
         }
     }
 
-    /// Malformed, conservatively: a line that is neither blank nor a comment and has no
-    /// `=`, or whose name is not letters, digits, `_`, `.` and `-` (not starting with a digit).
+    /// Malformed, conservatively: a line that is neither blank nor a comment nor a bare
+    /// name and has no `=`, or whose name is not letters, digits, `_`, `.` and `-` (not
+    /// starting with a digit).
     public static func parse(_ text: String) throws(Problem) -> [String: String] {
         var values: [String: String] = [:]
         // Split on the scalar so that line numbers count every line, blank ones included.
@@ -260,6 +261,9 @@ public enum DotEnv {
             if line.isEmpty || line.hasPrefix("#") { continue }
             if line.hasPrefix("export ") { line = String(line.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
             guard let equals = line.firstIndex(of: "=") else {
+                // python-dotenv takes a bare name as a variable without a value and sets
+                // nothing: a `.env` the Flask backend read must still start.
+                if isVariableName(line) { continue }
                 throw Problem(path: nil, line: index + 1, reason: "expected NAME=value")
             }
             let key = line[..<equals].trimmingCharacters(in: .whitespaces)

@@ -51,6 +51,11 @@ struct ConfigurationFileTests {
         }
     }
 
+    @Test("a bare name sets nothing and is no error, as python-dotenv reads it")
+    func bareNames() throws {
+        #expect(try DotEnv.parse("FLASK_DEBUG\nPORT=5001\n") == ["PORT": "5001"])
+    }
+
     @Test("an .env-file that is missing is an error naming it only when required")
     func missingFile() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("chatify-absent-\(UUID().uuidString).env").path
