@@ -1,4 +1,4 @@
-"""Issue 6 part A in the chat page (headless Chromium): "Online: N" and the member list
+"""Room activity in the chat page (headless Chromium): "Online: N" and the member list
 from presence events (two tabs of one user count once), the typing indicator appearing
 and ending by itself, and history on opening the chat with older pages loaded by
 scrolling up; the owner muting, re-keying and banning from the settings page while the

@@ -1,4 +1,4 @@
-"""Issue 6 part A with the stock python-socketio client: history on join and paging,
+"""Room activity with the stock python-socketio client: history on join and paging,
 presence across two tabs of one user, typing that expires, mute and ban enforced by the
 server, and a key rotation that locks out the old key. Every addition is opt-in: a
 client that joins the old way sees none of it (checked here too)."""

@@ -126,7 +126,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = string("SECRET_KEY") { secretKey = value }
         if let value = string("JWT_SECRET_KEY") {
             // An empty key signs tokens anyone can forge.
-            guard !value.trimmingCharacters(in: .whitespaces).isEmpty else {
+            guard !value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
                 throw Problem(variable: "JWT_SECRET_KEY", value: value, expected: "a secret that is not empty")
             }
             jwtSecretKey = value

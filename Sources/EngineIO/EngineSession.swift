@@ -153,7 +153,14 @@ public final class EngineSession: Sendable {
     /// Closes the session from the server side. Queued packets are still delivered.
     public func close(reason: EngineCloseReason = .forcedClose) {
         var effects = Effects()
-        state.withLock { beginClose(&$0, reason: reason, effects: &effects) }
+        state.withLock { state in
+            if state.phase == .closing, state.closedByClient, reason == .serverShutdown {
+                // Already over for everyone but a GET that may never come: not worth a wait.
+                finish(&state, effects: &effects)
+                return
+            }
+            beginClose(&state, reason: reason, effects: &effects)
+        }
         effects.run(self)
     }
 

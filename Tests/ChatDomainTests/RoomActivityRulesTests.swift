@@ -3,7 +3,7 @@ import ChatMemoryStore
 import Foundation
 import Testing
 
-/// The rules of issue 6 part A: history, moderation, rename, key rotation, paging.
+/// The room activity rules: history, moderation, rename, key rotation, paging.
 @Suite("History, moderation and paging rules")
 struct RoomActivityRulesTests {
     struct Setup {

@@ -4,7 +4,7 @@ import Testing
 
 @testable import ChatMongoStore
 
-// Issue 6 part A on MongoDB: the `messages` collection and the owner's room changes.
+// Room activity on MongoDB: the `messages` collection and the owner's room changes.
 extension MongoStoreTests {
     @Suite("Messages and room changes")
     struct MessagesAndRoomChanges {

@@ -144,6 +144,17 @@ struct EngineServerTests {
         #expect(await harness.get(sid).body == "6", "the closed session still answers its last GET")
     }
 
+    @Test("shutting down ends at once a session the client closed that still waits for its last GET")
+    func shutdownEndsClientClosedSession() async throws {
+        let harness = EngineHarness()
+        let sid = try await harness.handshake()
+        let session = try #require(harness.server.session(id: sid))
+        _ = await harness.post(sid, "1")
+        #expect(harness.server.session(id: sid) != nil, "kept for its racing GET")
+        session.close(reason: .serverShutdown)
+        #expect(harness.server.session(id: sid) == nil, "nothing left to wait for at shutdown")
+    }
+
     @Test("a server close hands queued packets and a close packet to the pending GET")
     func serverCloseWithPendingGet() async throws {
         let harness = EngineHarness()

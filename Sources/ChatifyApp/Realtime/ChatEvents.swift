@@ -292,7 +292,7 @@ final class ChatEvents: Sendable {
         ]
         // Watchers (pages that opted in) also get the message's id, to ask for what they
         // missed after it on a reconnect and to show each message once; every other
-        // client keeps the old payload.
+        // client gets the Flask backend's payload.
         let namespace = event.socket.namespace
         namespace.to(key).except(Self.watchersRoom(key)).emit("message", payload)
         namespace.to(Self.watchersRoom(key)).emit("message", Self.payload(stored))

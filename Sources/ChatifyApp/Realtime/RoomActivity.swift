@@ -4,7 +4,7 @@ import OrderedJSON
 import SocketIO
 import Synchronization
 
-/// The opt-in additions to the chat events (issue 6): message history, presence,
+/// The opt-in additions to the chat events: message history, presence,
 /// typing and moderation. Old pages and stock clients that never ask see none of it:
 /// presence, typing and moderation notices go only to the room's *watchers*, sockets
 /// that joined with `"presence": true`, and history only to a socket that asks.

@@ -194,7 +194,7 @@ struct PageRoutes: Sendable {
             }
         }
 
-        // Logging out stays a GET as before (a forged logout harms no one); every token of
+        // Logging out is a GET, as in the Flask backend (a forged logout harms no one); every token of
         // the sign-in is revoked and their sockets are closed. A token a refresh already
         // replaced (an old tab) still ends its sign-in.
         router.get("/logout") { request, context in
@@ -251,7 +251,7 @@ struct PageRoutes: Sendable {
         try await auth.session(headers: request.headers, cookies: parseCookies(request.headers))
     }
 
-    /// Runs `body` for the signed-in user; anyone else goes to /login, as before. A
+    /// Runs `body` for the signed-in user; anyone else goes to /login, as in Flask. A
     /// valid token whose user no longer exists, or that was revoked, counts as signed
     /// out. A token past half its life is replaced by a fresh one on the way.
     func signedIn(

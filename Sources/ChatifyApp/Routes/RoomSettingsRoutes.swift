@@ -3,7 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 
-/// Issue 6 part A's pages: `/rooms` (every room one is a member of, in pages) and a
+/// The room pages: `/rooms` (every room one is a member of, in pages) and a
 /// room's settings (members with roles; the owner renames, gives a new key, mutes,
 /// bans). Plain forms, so they work without JavaScript; connected sockets are told.
 extension PageRoutes {
