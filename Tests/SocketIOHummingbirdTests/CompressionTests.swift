@@ -108,7 +108,7 @@ struct CompressionTests {
     /// Opens a WebSocket session and connects the Socket.IO namespace.
     static func connectedWebSocket(_ server: TestServer, headers: [(String, String)]) async throws -> WireWebSocket {
         let socket = try await server.webSocket("/socket.io/?EIO=4&transport=websocket", headers: headers)
-        #expect(await socket.handshake.status == 101)
+        #expect(socket.handshake.status == 101)
         #expect(try await socket.nextText()?.hasPrefix("0{") == true)
         try await socket.send("40")
         #expect(try await socket.nextText()?.hasPrefix("40") == true)
@@ -132,7 +132,7 @@ struct CompressionTests {
         let server = try await Self.echoServer { $0.perMessageDeflate = PerMessageDeflate(threshold: 1024) }
         defer { Task { await server.stop() } }
         let socket = try await Self.connectedWebSocket(server, headers: Self.offer)
-        let negotiated = await socket.handshake.header("Sec-WebSocket-Extensions")
+        let negotiated = socket.handshake.header("Sec-WebSocket-Extensions")
         #expect(negotiated?.hasPrefix("permessage-deflate") == true)
 
         // The client compresses its message too: the server must inflate it.
@@ -189,7 +189,7 @@ struct CompressionTests {
         let server = try await Self.echoServer()
         defer { Task { await server.stop() } }
         let socket = try await Self.connectedWebSocket(server, headers: Self.offer)
-        #expect(await socket.handshake.header("Sec-WebSocket-Extensions") == nil)
+        #expect(socket.handshake.header("Sec-WebSocket-Extensions") == nil)
         try await socket.send(#"42["echo",""# + Self.long + #""]"#)
         let frame = try #require(try await Self.nextDataFrame(socket))
         #expect(!frame.rsv1)

@@ -156,7 +156,7 @@ actor Replayer {
             } else if target.contains("transport=websocket") {
                 await awaitPendingGet(client)
                 let socket = try await server.webSocket(target)
-                record(client, "upgrade \(await socket.handshake.status)")
+                record(client, "upgrade \(socket.handshake.status)")
                 sockets[client] = socket
                 let log = received.log(for: client)
                 readers[client] = Task {

@@ -4,24 +4,72 @@ import Testing
 
 /// One TCP connection to the test server, read and written as raw bytes, so the tests
 /// see exactly what goes over the wire.
+///
+/// The channel is used inside `executeThenClose`, run by `lifetime` until `close()`;
+/// reads and writes are handed to it one by one. Bytes are read only when a test asks
+/// for them, so a test that stops reading leaves them in the kernel and the server
+/// feels the backpressure.
 actor WireConnection {
-    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
-    private var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+    /// A read or write waiting for its turn, and who to tell how it went.
+    private struct PendingRead: Sendable {
+        let done: CheckedContinuation<ByteBuffer?, any Error>
+    }
+    private struct PendingWrite: Sendable {
+        let bytes: ByteBuffer
+        let done: CheckedContinuation<Void, any Error>
+    }
+
+    private let channel: any Channel
+    private let reads: AsyncStream<PendingRead>.Continuation
+    private let writes: AsyncStream<PendingWrite>.Continuation
+    private let lifetime: Task<Void, Never>
     private var buffer = ByteBuffer()
     private(set) var atEOF = false
 
     init(port: Int) async throws {
-        channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let connection = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
-        iterator = channel.inbound.makeAsyncIterator()
+        let (pendingReads, reads) = AsyncStream.makeStream(of: PendingRead.self)
+        let (pendingWrites, writes) = AsyncStream.makeStream(of: PendingWrite.self)
+        channel = connection.channel
+        self.reads = reads
+        self.writes = writes
+        lifetime = Task {
+            try? await connection.executeThenClose { inbound, outbound in
+                await withDiscardingTaskGroup { group in
+                    group.addTask {
+                        var received = inbound.makeAsyncIterator()
+                        for await read in pendingReads {
+                            do {
+                                read.done.resume(returning: try await received.next())
+                            } catch {
+                                read.done.resume(throwing: error)
+                            }
+                        }
+                    }
+                    for await write in pendingWrites {
+                        do {
+                            try await outbound.write(write.bytes)
+                            write.done.resume()
+                        } catch {
+                            write.done.resume(throwing: error)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     func write(_ bytes: ByteBuffer) async throws {
-        try await channel.outbound.write(bytes)
+        try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            if case .terminated = writes.yield(PendingWrite(bytes: bytes, done: done)) {
+                done.resume(throwing: ChannelError.ioOnClosedChannel)
+            }
+        }
     }
 
     func write(_ string: String) async throws {
@@ -31,9 +79,11 @@ actor WireConnection {
     /// Reads more bytes; false at end of stream.
     private func fill() async throws -> Bool {
         guard !atEOF else { return false }
-        var iterator = self.iterator
-        let next = try await iterator.next(isolation: self)
-        self.iterator = iterator
+        let next = try await withCheckedThrowingContinuation { (done: CheckedContinuation<ByteBuffer?, any Error>) in
+            if case .terminated = reads.yield(PendingRead(done: done)) {
+                done.resume(returning: nil)
+            }
+        }
         if var more = next {
             buffer.writeBuffer(&more)
             return true
@@ -70,14 +120,18 @@ actor WireConnection {
     }
 
     func close() async {
-        channel.outbound.finish()
-        try? await channel.channel.close()
+        reads.finish()
+        writes.finish()
+        // A read under way waits for bytes that may never come: closing the channel ends it.
+        try? await channel.close()
+        await lifetime.value
     }
 
     deinit {
-        // NIO insists the writer is finished; a test that forgot close() still ends cleanly.
-        channel.outbound.finish()
-        channel.channel.close(promise: nil)
+        // A test that forgot close() still ends cleanly.
+        reads.finish()
+        writes.finish()
+        channel.close(promise: nil)
     }
 }
 

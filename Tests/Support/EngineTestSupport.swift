@@ -1,5 +1,5 @@
 public import EngineIO
-public import NIOCore
+import NIOCore
 import Synchronization
 
 /// Events recorded as they happen, read in order with a deadline on each wait, so a

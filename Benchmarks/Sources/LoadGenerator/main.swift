@@ -639,8 +639,9 @@ final class Counter: @unchecked Sendable {
 /// latency histogram.
 func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient], failed: Int, seconds: Double, latency: Histogram<UInt64>, failures: [String: Int]) {
     let counter = Counter()
-    var latency = Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
-    let latencyLock = NIOLock()
+    let latency = NIOLockedValueBox(
+        Histogram<UInt64>(lowestDiscernibleValue: 1, highestTrackableValue: 120_000_000, numberOfSignificantValueDigits: .three)
+    )
     var clients: [(any LoadClient)?] = Array(repeating: nil, count: rooms.count)
     let clientsLock = NIOLock()
     let semaphore = DispatchSemaphore(value: concurrency)
@@ -664,7 +665,7 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient]
             counter.lock.withLock {
                 if ok { counter.joined += 1 } else { counter.failed += 1; counter.failures[String(why.prefix(60)), default: 0] += 1 }
             }
-            if ok { latencyLock.withLock { _ = latency.record(max((nowNanos() - began) / 1000, 1)) } }
+            if ok { latency.withLockedValue { _ = $0.record(max((nowNanos() - began) / 1000, 1)) } }
             semaphore.signal()
             done.leave()
         }
@@ -700,7 +701,7 @@ func connectAll(rooms: [String], concurrency: Int) -> (clients: [any LoadClient]
         failed += notTried
         failures["not tried (server stopped accepting)"] = notTried
     }
-    return (joinedClients, failed, seconds, latencyLock.withLock { latency }, failures)
+    return (joinedClients, failed, seconds, latency.withLockedValue { $0 }, failures)
 }
 
 func closeAll(_ clients: [any LoadClient]) {

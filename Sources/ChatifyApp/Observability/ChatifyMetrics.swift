@@ -33,30 +33,45 @@ final class ChatifyMetrics: Sendable {
         connections = Dictionary(
             uniqueKeysWithValues: [EngineTransport.polling, .websocket].map { transport in
                 (transport, registry.makeGauge(
-                    name: "chatify_connections", labels: [("transport", transport.rawValue)],
-                    help: "Open Engine.IO sessions by the transport they use now"
+                    descriptor: Self.named("connections", help: "Open Engine.IO sessions by the transport they use now"),
+                    labels: [("transport", transport.rawValue)]
                 ))
             }
         )
-        packetsReceived = registry.makeCounter(name: "chatify_packets_received_total", help: "Engine.IO packets read from clients")
+        packetsReceived = registry.makeCounter(
+            descriptor: Self.named("packets_received", unit: "total", help: "Engine.IO packets read from clients")
+        )
         packetsSent = registry.makeCounter(
-            name: "chatify_packets_sent_total", help: "Engine.IO packets queued for clients (broadcast deliveries included)"
+            descriptor: Self.named(
+                "packets_sent", unit: "total", help: "Engine.IO packets queued for clients (broadcast deliveries included)"
+            )
         )
         handshakesRefused = registry.makeCounter(
-            name: "chatify_handshakes_refused_total", help: "Engine.IO sessions refused (shutdown, too many from one address)"
+            descriptor: Self.named(
+                "handshakes_refused", unit: "total", help: "Engine.IO sessions refused (shutdown, too many from one address)"
+            )
         )
-        socketsConnected = registry.makeGauge(name: "chatify_sockets", help: "Socket.IO sockets connected to / on this node")
-        broadcasts = registry.makeCounter(name: "chatify_broadcasts_total", help: "Room broadcasts sent from this node")
+        socketsConnected = registry.makeGauge(descriptor: Self.named("sockets", help: "Socket.IO sockets connected to / on this node"))
+        broadcasts = registry.makeCounter(
+            descriptor: Self.named("broadcasts", unit: "total", help: "Room broadcasts sent from this node")
+        )
         storeLatency = registry.makeDurationHistogram(
-            name: "chatify_store_operation_seconds",
-            buckets: [.microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .seconds(1), .seconds(5)],
-            help: "Time the store takes per operation"
+            descriptor: Self.named("store_operation", unit: "seconds", help: "Time the store takes per operation"),
+            buckets: [.microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .seconds(1), .seconds(5)]
         )
+    }
+
+    /// `chatify_<name>_<unit>`, the name Prometheus shows; `unit` is its suffix (`total`,
+    /// `seconds`), empty for none.
+    private static func named(_ name: String, unit: String = "", help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(namespace: "chatify", metricName: name, unitName: unit, helpText: help)
     }
 
     /// Counts an error of the given kind (`store_unavailable`, `rate_limited`, ...).
     func countError(_ kind: String) {
-        registry.makeCounter(name: "chatify_errors_total", labels: [("kind", kind)], help: "Errors by kind").increment()
+        registry.makeCounter(
+            descriptor: Self.named("errors", unit: "total", help: "Errors by kind"), labels: [("kind", kind)]
+        ).increment()
     }
 
     /// Counts one room broadcast (its deliveries are in `chatify_packets_sent_total`).
@@ -79,8 +94,8 @@ final class ChatifyMetrics: Sendable {
             let added = count - (before.closes[reason] ?? 0)
             guard added > 0 else { continue }
             registry.makeCounter(
-                name: "chatify_sessions_closed_total", labels: [("reason", reason.rawValue.replacingOccurrences(of: " ", with: "_"))],
-                help: "Engine.IO sessions ended, by reason"
+                descriptor: Self.named("sessions_closed", unit: "total", help: "Engine.IO sessions ended, by reason"),
+                labels: [("reason", reason.rawValue.replacingOccurrences(of: " ", with: "_"))]
             ).increment(by: Int64(added))
         }
         return registry.emitToBuffer()
