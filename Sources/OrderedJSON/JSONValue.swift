@@ -28,6 +28,12 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     /// Below this many entries a scan is cheaper than hashing the key.
     static let indexedFrom = 16
 
+    #if DEBUG
+    /// Keys compared, looked up or indexed while setting keys, so tests can check that the
+    /// work grows in proportion to the keys (debug builds only).
+    var keyWork = 0
+    #endif
+
     public struct Entry: Sendable, Equatable {
         public var key: String
         public var value: JSONValue
@@ -67,6 +73,9 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     public subscript(key: String) -> JSONValue? {
         get { position(of: key).map { entries[$0].value } }
         set {
+            #if DEBUG
+            keyWork += positions == nil ? entries.count : 1
+            #endif
             if let index = position(of: key) {
                 if let newValue {
                     entries[index].value = newValue
@@ -98,6 +107,9 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         }
         var rebuilt: [String: Int] = [:]
         rebuilt.reserveCapacity(entries.count)
+        #if DEBUG
+        keyWork += entries.count
+        #endif
         for (index, entry) in entries.enumerated() { rebuilt[entry.key] = index }
         positions = rebuilt
     }

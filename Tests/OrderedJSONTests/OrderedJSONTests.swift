@@ -1,4 +1,4 @@
-import OrderedJSON
+@testable import OrderedJSON
 import Testing
 
 @Suite("JSON parsing and writing")
@@ -108,37 +108,34 @@ struct OrderedJSONTests {
         #expect(JSONValue.binary([7]).jsonString == #"{"type":"Buffer","data":[7]}"#)
     }
 
-    @Test("parsing an object costs time in proportion to its number of keys")
+    @Test("parsing an object does work in proportion to its number of keys")
     func objectParsingIsLinear() throws {
+        func work(_ keys: Int) throws -> Int {
+            guard case .object(let object) = try JSONValue(parsing: Self.objectText(keys: keys)) else {
+                Issue.record("not an object")
+                return 0
+            }
+            #expect(object.count == keys)
+            return object.keyWork
+        }
         let keys = JSONValue.maximumKeysPerObject
-        let small = Self.objectText(keys: keys / 8)
-        let large = Self.objectText(keys: keys)
-        let ratio = try Self.growth(small: { _ = try JSONValue(parsing: small) }, large: { _ = try JSONValue(parsing: large) })
-        #expect(ratio < 30, "\(keys) keys took \(ratio) times as long as \(keys / 8)")
+        let small = try work(keys / 8)
+        let large = try work(keys)
+        // Eight times the keys: eight times the work when linear, sixty-four when quadratic.
+        #expect(large <= 10 * small, "\(keys) keys: \(large) units of work, \(keys / 8) keys: \(small)")
     }
 
-    @Test("building an object costs time in proportion to its number of keys")
+    @Test("building an object does work in proportion to its number of keys")
     func objectBuildingIsLinear() {
-        func build(_ count: Int) {
+        func work(_ count: Int) -> Int {
             var object = JSONObject()
             for index in 0..<count { object["key\(index)"] = .integer(Int64(index)) }
             #expect(object.count == count)
+            return object.keyWork
         }
-        let ratio = Self.growth(small: { build(5_000) }, large: { build(40_000) })
-        #expect(ratio < 30, "40,000 keys took \(ratio) times as long as 5,000")
-    }
-
-    /// How many times longer `large` (eight times the work of `small` if linear, sixty-four
-    /// times if quadratic) takes than `small`. Each time is the fastest of several runs, to
-    /// keep a busy machine's pauses out of the ratio; `large` runs again only while the
-    /// ratio looks too high.
-    static func growth(small: () throws -> Void, large: () throws -> Void) rethrows -> Double {
-        let clock = ContinuousClock()
-        var smallTime = try clock.measure(small)
-        for _ in 0..<4 { smallTime = min(smallTime, try clock.measure(small)) }
-        var largeTime = try clock.measure(large)
-        for _ in 0..<2 where largeTime >= smallTime * 30 { largeTime = min(largeTime, try clock.measure(large)) }
-        return largeTime / smallTime
+        let small = work(5_000)
+        let large = work(40_000)
+        #expect(large <= 10 * small, "40,000 keys: \(large) units of work, 5,000 keys: \(small)")
     }
 
     static func objectText(keys: Int) -> [UInt8] {
