@@ -115,9 +115,14 @@ struct CompressionTests {
         return socket
     }
 
-    /// The next data frame, answering Engine.IO pings (sent uncompressed: they are short).
+    /// The next data frame, answering WebSocket and Engine.IO pings (sent uncompressed:
+    /// they are short).
     static func nextDataFrame(_ socket: WireWebSocket) async throws -> WireWebSocket.RawFrame? {
         while let frame = try await socket.nextRawFrame() {
+            if frame.opcode == 0x9 {
+                try await socket.send(opcode: 0xA, payload: frame.payload)
+                continue
+            }
             if frame.opcode == 0x1, frame.payload == Array("2".utf8) {
                 try await socket.send("3")
                 continue

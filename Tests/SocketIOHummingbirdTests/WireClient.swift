@@ -275,7 +275,9 @@ actor WireWebSocket {
                 return .close(code: code)
             case 0x9:
                 // Answered at once, as RFC 6455 clients do; the server's writes wait for it.
-                try await send(opcode: 0xA, payload: bytes)
+                // The server may have closed the connection behind the ping: what follows
+                // (its close frame, or the end) is still read.
+                try? await send(opcode: 0xA, payload: bytes)
                 continue
             case 0xA: return .pong
             case 0x0: message += bytes
