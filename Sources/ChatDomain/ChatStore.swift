@@ -71,8 +71,9 @@ public protocol ChatStore: Sendable {
     /// Remembers that a token (by its `jti`) was revoked by a logout, until it would
     /// have expired anyway.
     func revokeToken(id: String, expiresAt: Date) async throws(StoreError)
-    /// Whether a token was revoked and has not expired yet.
-    func isTokenRevoked(id: String) async throws(StoreError) -> Bool
+    /// Whether any of these ids (a token's, its sign-in's) was revoked and has not
+    /// expired yet: one question, so signing a request in costs one round trip.
+    func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool
 
     /// Whether the store answers right now.
     func ping() async throws(StoreError)

@@ -218,8 +218,9 @@ public final class MemoryStore: ChatStore {
         }
     }
 
-    public func isTokenRevoked(id: String) async throws(StoreError) -> Bool {
-        state.withLock { state in (state.revokedTokens[id].map { $0 > Date() }) ?? false }
+    public func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool {
+        let now = Date()
+        return state.withLock { state in ids.contains { state.revokedTokens[$0].map { $0 > now } ?? false } }
     }
 
     public func ping() async throws(StoreError) {}

@@ -409,12 +409,14 @@ public final class MongoStore: ChatStore {
         }
     }
 
-    public func isTokenRevoked(id: String) async throws(StoreError) -> Bool {
+    public func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool {
         try await perform { connection throws(StoreError) -> Bool in
-            guard let document = try connection.findOne(connection.context.revokedTokens, filter: ["jti": .string(id)]),
-                let expires = document.date("expires_at")
-            else { return false }
-            return expires > Date()
+            let now = Date()
+            let filter: KeyValuePairs<String, BSONValue> = [
+                "jti": .document(["$in": .array(ids.map { .string($0) })]),
+                "expires_at": .document(["$gt": .date(now)]),
+            ]
+            return try connection.findOne(connection.context.revokedTokens, filter: filter) != nil
         }
     }
 

@@ -53,6 +53,16 @@ struct MemoryStoreHistoryTests {
 
 @Suite("Memory store membership and catching up")
 struct MemoryStoreMembershipTests {
+    @Test("one question tells whether any of a token's ids was revoked and is still live")
+    func revocationsAskedTogether() async throws {
+        let store = MemoryStore()
+        try await store.revokeToken(id: "live", expiresAt: Date().addingTimeInterval(600))
+        try await store.revokeToken(id: "stale", expiresAt: Date().addingTimeInterval(-60))
+        #expect(try await store.isTokenRevoked(anyOf: ["never", "live"]))
+        #expect(!(try await store.isTokenRevoked(anyOf: ["never", "stale"])), "an expired revocation is over")
+        #expect(!(try await store.isTokenRevoked(anyOf: [])))
+    }
+
     @Test("adding a banned user leaves them out")
     func bannedUserIsNotAdded() async throws {
         let store = MemoryStore()

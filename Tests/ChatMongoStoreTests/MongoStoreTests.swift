@@ -188,6 +188,19 @@ extension MongoStoreTests {
             await store.close()
         }
 
+        @Test("one question tells whether any of a token's ids was revoked and is still live")
+        func revocationsAskedTogether() async throws {
+            let store = try await connect()
+            let live = "jti-\(UUID().uuidString)", stale = "jti-\(UUID().uuidString)", never = "jti-\(UUID().uuidString)"
+            try await store.revokeToken(id: live, expiresAt: Date().addingTimeInterval(600))
+            try await store.revokeToken(id: stale, expiresAt: Date().addingTimeInterval(-60))
+            #expect(try await store.isTokenRevoked(anyOf: [never, live]))
+            #expect(try await store.isTokenRevoked(anyOf: [live]))
+            #expect(!(try await store.isTokenRevoked(anyOf: [never, stale])), "an expired revocation is over")
+            #expect(!(try await store.isTokenRevoked(anyOf: [])))
+            await store.close()
+        }
+
         @Test("unicode, markup and operator-looking strings are stored and matched verbatim")
         func verbatimStrings() async throws {
             let store = try await connect()

@@ -27,8 +27,8 @@ struct Authenticator: Sendable {
     /// was revoked (a refresh, a logout), or its user is gone.
     func session(headers: HTTPFields, cookies: [String: String]) async throws(StoreError) -> Session? {
         guard let claims = signedClaims(headers: headers, cookies: cookies) else { return nil }
-        if try await store.isTokenRevoked(id: claims.tokenID) { return nil }
-        if try await store.isTokenRevoked(id: Self.revocationID(ofSession: claims.sessionID)) { return nil }
+        let revocations = [claims.tokenID, Self.revocationID(ofSession: claims.sessionID)]
+        if try await store.isTokenRevoked(anyOf: revocations) { return nil }
         guard let user = try await store.user(id: claims.subject) else { return nil }
         return Session(user: user, claims: claims)
     }

@@ -65,8 +65,8 @@ struct TimedStore: ChatStore {
     func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
         try await timed { () async throws(StoreError) in try await base.revokeToken(id: id, expiresAt: expiresAt) }
     }
-    func isTokenRevoked(id: String) async throws(StoreError) -> Bool {
-        try await timed { () async throws(StoreError) in try await base.isTokenRevoked(id: id) }
+    func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool {
+        try await timed { () async throws(StoreError) in try await base.isTokenRevoked(anyOf: ids) }
     }
     func ping() async throws(StoreError) { try await timed { () async throws(StoreError) in try await base.ping() } }
     func close() async { await base.close() }
