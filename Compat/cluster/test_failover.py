@@ -107,7 +107,10 @@ def test_sigkill_one_node_of_three_with_300_clients(cluster, seeder, clients):
             for client in by_room[key]:
                 client.wait_text(text, timeout=15)
     dropped = [(c.user.username, c.transport, c.connects) for c in members if c.connects != (2 if c in victims else 1)]
-    assert not dropped, f"clients that lost their connection during the drill: {dropped}"
+    assert not dropped, "clients that lost their connection during the drill: " + "; ".join(
+        f"{c.user.username} {describe_reconnect(c, killed)}, connects at "
+        f"{[round(t - killed, 2) for t in c.connected_at]}, disconnects at {[round(t - killed, 2) for t in c.disconnected_at]}"
+        for c in members if c.connects != (2 if c in victims else 1))
     for client in members:
         have = set(client.texts())
         assert set(sent[client.room]) <= have, f"{client.user.username} missed {set(sent[client.room]) - have}"

@@ -123,14 +123,14 @@ extension EngineOutgoing {
 /// frame encoder, which would otherwise allocate a header buffer for every recipient.
 ///
 /// One write at a time, as Node's engine.io flushes: packets that come while a write is
-/// under way are held and leave together in the next one. A write ends when the client
-/// has read it: each carries a ping frame, and the client's pong (RFC 6455 makes it
-/// answer) comes only once it has read the frames before it. So two writes never reach
-/// the client in one TCP read, which clients that dispatch the frames of one read
-/// synchronously rely on (they miss a second packet sent in the same turn as the first,
-/// as a CONNECT answer and the connection handler's first emit are), however slowly the
-/// client is scheduled. Without a frame decoder in the pipeline to see pongs, a write
-/// ends when the kernel has taken it.
+/// under way are held and leave together in the next one. A write that would follow the
+/// previous one closely (within `closeSuccession`) waits until the client has read that
+/// one: the sink sends a ping frame and writes on its pong, which RFC 6455 clients send
+/// only once they have read what came before. So two packets of one turn (a CONNECT
+/// answer and the connection handler's first emit) never reach the client in one TCP
+/// read, however slowly it is scheduled; clients that dispatch the frames of one read
+/// synchronously miss the second otherwise. Writes further apart go at once. Without a
+/// frame decoder in the pipeline to see pongs, the next write waits only for the kernel.
 final class ChannelFrameSink: EngineFrameSink {
     let channel: any Channel
     private let batcher: EventLoopWriteBatcher
@@ -138,13 +138,22 @@ final class ChannelFrameSink: EngineFrameSink {
     private let writer: NIOLoopBoundBox<EncodedFrameWriter.Attachment>
     private let flight: NIOLoopBoundBox<Flight>
 
-    /// On the loop: whether a write is under way, and what waits for it.
+    /// Writes closer together than this wait for the client's pong.
+    static let closeSuccession = TimeAmount.milliseconds(10)
+
+    /// On the loop: the write under way, what waits for it, and the ping it waits for.
     private struct Flight {
         var writing = false
+        /// What the awaited pong releases, in a write of its own.
+        var afterPong: [EngineOutgoing] = []
+        /// What came after that: it leaves in the write after.
         var held: [EngineOutgoing] = []
-        /// The payload of the ping that ends the write under way, if pongs are seen.
         var awaitedPong: UInt32?
         var lastPing: UInt32 = 0
+        /// When the kernel took the last write.
+        var lastWritten: NIODeadline?
+
+        var mustWait: Bool { writing || awaitedPong != nil || !held.isEmpty || !afterPong.isEmpty }
     }
 
     init(channel: any Channel, batcher: EventLoopWriteBatcher) {
@@ -165,13 +174,18 @@ final class ChannelFrameSink: EngineFrameSink {
         return true
     }
 
-    /// On the loop: writes the packets, or holds them behind a write still under way.
-    /// Returns whether anything was written (and so needs a flush).
+    /// On the loop: writes the packets, or holds them behind a write still under way or
+    /// until the client has read the last one. Returns whether anything was written (and
+    /// so needs a flush).
     func write(_ packets: [EngineOutgoing], frames: inout EncodedFrames) -> Bool {
         guard !packets.isEmpty else { return false }
-        if flight.value.writing || !flight.value.held.isEmpty {
+        if flight.value.mustWait {
             flight.value.held.append(contentsOf: packets)
             return false
+        }
+        if let last = flight.value.lastWritten, NIODeadline.now() - last < Self.closeSuccession, askForPong() {
+            flight.value.afterPong = packets
+            return true
         }
         writeNow(packets, frames: &frames)
         return true
@@ -182,25 +196,18 @@ final class ChannelFrameSink: EngineFrameSink {
         flight.value.writing = true
         let written = channel.eventLoop.makePromise(of: Void.self)
         let count = packets.count
-        let attached = attachedWriter()
-        let confirmedByPong = attached?.readsPongs == true
         written.futureResult.whenComplete { [self] _ in
             waiting.subtract(count, ordering: .relaxed)
-            guard !confirmedByPong else { return }
             flight.value.writing = false
+            flight.value.lastWritten = .now()
             // After the flush that completed this write has returned.
-            if !flight.value.held.isEmpty { channel.eventLoop.execute { self.releaseHeld() } }
+            if !flight.value.held.isEmpty { channel.eventLoop.execute { self.sendHeldAfterWrite() } }
         }
-        if let context = attached?.context {
+        if let context = attachedWriter()?.context {
             for packet in packets[..<last] {
                 context.write(NIOAny(frames.frame(for: packet)), promise: nil)
             }
             context.write(NIOAny(frames.frame(for: packets[last])), promise: written)
-            if confirmedByPong {
-                flight.value.lastPing &+= 1
-                flight.value.awaitedPong = flight.value.lastPing
-                context.write(NIOAny(EncodedFrames.ping(flight.value.lastPing)), promise: nil)
-            }
         } else {
             for packet in packets[..<last] {
                 channel.write(packet.frame, promise: nil)
@@ -209,21 +216,49 @@ final class ChannelFrameSink: EngineFrameSink {
         }
     }
 
-    /// On the loop: a pong came; the one that ends the write under way releases what waits.
-    func receivedPong(_ payload: ByteBuffer) {
-        guard let awaited = flight.value.awaitedPong, payload.getInteger(at: payload.readerIndex, as: UInt32.self) == awaited,
-            payload.readableBytes == 4
-        else { return }
-        flight.value.awaitedPong = nil
-        flight.value.writing = false
-        releaseHeld()
+    /// On the loop: what came while a write was under way follows it closely, so it
+    /// leaves once the client has read that write (or, without pongs to tell, now).
+    private func sendHeldAfterWrite() {
+        guard !flight.value.held.isEmpty, !flight.value.writing, flight.value.awaitedPong == nil else { return }
+        if askForPong() {
+            flight.value.afterPong = flight.value.held
+            flight.value.held = []
+            flush()
+        } else {
+            releaseHeld()
+        }
     }
 
-    /// On the loop: sends what was held, in one write; while a write is under way only
-    /// when `behindWriteUnderWay` (the connection is about to close).
-    func releaseHeld(behindWriteUnderWay: Bool = false) {
-        guard behindWriteUnderWay || !flight.value.writing, !flight.value.held.isEmpty else { return }
-        let held = flight.value.held
+    /// On the loop: writes a ping whose pong releases what is held (the caller flushes);
+    /// false when pongs cannot be seen here.
+    private func askForPong() -> Bool {
+        guard let attached = attachedWriter(), attached.readsPongs, let context = attached.context else { return false }
+        flight.value.lastPing &+= 1
+        flight.value.awaitedPong = flight.value.lastPing
+        context.write(NIOAny(EncodedFrames.ping(flight.value.lastPing)), promise: nil)
+        return true
+    }
+
+    /// On the loop: a pong came; the one the held packets wait for releases them.
+    func receivedPong(_ payload: ByteBuffer) {
+        guard let awaited = flight.value.awaitedPong, payload.readableBytes == 4,
+            payload.getInteger(at: payload.readerIndex, as: UInt32.self) == awaited
+        else { return }
+        flight.value.awaitedPong = nil
+        let released = flight.value.afterPong
+        flight.value.afterPong = []
+        var frames = EncodedFrames()
+        writeNow(released, frames: &frames)
+        flush()
+    }
+
+    /// On the loop: sends what was held, in one write; while a write is under way or a
+    /// pong awaited only when `regardless` (the connection is about to close).
+    func releaseHeld(regardless: Bool = false) {
+        guard regardless || (!flight.value.writing && flight.value.awaitedPong == nil) else { return }
+        let held = flight.value.afterPong + flight.value.held
+        guard !held.isEmpty else { return }
+        flight.value.afterPong = []
         flight.value.held = []
         var frames = EncodedFrames()
         writeNow(held, frames: &frames)
@@ -233,7 +268,7 @@ final class ChannelFrameSink: EngineFrameSink {
     /// Sends whatever is held, before the close frame: nothing queued before a close
     /// may be lost.
     func releaseAll() async {
-        try? await channel.eventLoop.submit { [self] in releaseHeld(behindWriteUnderWay: true) }.get()
+        try? await channel.eventLoop.submit { [self] in releaseHeld(regardless: true) }.get()
     }
 
     /// On the loop, after `write`.
