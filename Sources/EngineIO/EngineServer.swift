@@ -178,9 +178,6 @@ public final class EngineServer: Sendable {
                     session.fail(.parseError)
                     return errorResponse(.badRequest, headers: headers)
                 }
-                // A client saying goodbye to a session the server is closing will not come
-                // back for the close packet: nothing is left to wait for.
-                if !session.isOpen, packets.contains(.close) { session.abandon() }
                 session.receive(packets)
                 headers[.contentType] = "text/html"
                 return EngineResponse(status: .ok, headers: headers, body: ByteBuffer(string: "ok"))

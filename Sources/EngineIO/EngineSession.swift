@@ -223,6 +223,13 @@ public final class EngineSession: Sendable {
         for packet in packets {
             var effects = Effects()
             state.withLock { state in
+                if state.phase == .closing, packet == .close {
+                    // The client says goodbye to a session waiting for its last GET: it will
+                    // not come back for it, so nothing is left to wait for.
+                    state.outbox.discardAll()
+                    finish(&state, effects: &effects)
+                    return
+                }
                 guard state.phase == .open else { return }
                 switch packet {
                 case .message(let message):

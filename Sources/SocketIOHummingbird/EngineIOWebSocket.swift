@@ -247,9 +247,7 @@ final class ChannelFrameSink: EngineFrameSink {
         flight.value.awaitedPong = nil
         let released = flight.value.afterPong
         flight.value.afterPong = []
-        var frames = EncodedFrames()
-        writeNow(released, frames: &frames)
-        flush()
+        writeAndFlush(released)
     }
 
     /// On the loop: sends what was held, in one write; while a write is under way or a
@@ -260,8 +258,12 @@ final class ChannelFrameSink: EngineFrameSink {
         guard !held.isEmpty else { return }
         flight.value.afterPong = []
         flight.value.held = []
+        writeAndFlush(held)
+    }
+
+    private func writeAndFlush(_ packets: [EngineOutgoing]) {
         var frames = EncodedFrames()
-        writeNow(held, frames: &frames)
+        writeNow(packets, frames: &frames)
         flush()
     }
 

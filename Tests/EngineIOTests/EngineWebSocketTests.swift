@@ -95,15 +95,21 @@ struct EngineWebSocketTests {
         await serving.value
     }
 
-    @Test("a GET that races the upgrade packet is refused once the upgrade completes")
-    func getRacingTheUpgradePacket() async throws {
+    /// A polling session whose WebSocket probe has been answered: the upgrade is under way.
+    static func probedSession() async throws -> (EngineHarness, String, FakeWebSocket, Task<Void, Never>) {
         let harness = EngineHarness()
         let sid = try await harness.handshake()
-        let session = try #require(harness.server.session(id: sid))
         let socket = FakeWebSocket()
         let serving = harness.openWebSocket(socket, sid: sid)
         socket.send("2probe")
         #expect(await socket.nextText() == "3probe")
+        return (harness, sid, socket, serving)
+    }
+
+    @Test("a GET that races the upgrade packet is refused once the upgrade completes")
+    func getRacingTheUpgradePacket() async throws {
+        let (harness, sid, socket, serving) = try await Self.probedSession()
+        let session = try #require(harness.server.session(id: sid))
         // Sent after the probe's answer, handled before the upgrade packet.
         async let racing = harness.get(sid)
         try await waitUntil { session.isPolling }
@@ -116,12 +122,7 @@ struct EngineWebSocketTests {
 
     @Test("a GET during an upgrade whose upgrade packet does not follow is released with a noop")
     func getDuringUpgradeIsReleased() async throws {
-        let harness = EngineHarness()
-        let sid = try await harness.handshake()
-        let socket = FakeWebSocket()
-        let serving = harness.openWebSocket(socket, sid: sid)
-        socket.send("2probe")
-        #expect(await socket.nextText() == "3probe")
+        let (harness, sid, socket, serving) = try await Self.probedSession()
         #expect(await harness.get(sid).body == "6")
         socket.disconnect()
         await serving.value
@@ -129,12 +130,7 @@ struct EngineWebSocketTests {
 
     @Test("a probe socket that goes away leaves the session on polling")
     func abandonedUpgrade() async throws {
-        let harness = EngineHarness()
-        let sid = try await harness.handshake()
-        let socket = FakeWebSocket()
-        let serving = harness.openWebSocket(socket, sid: sid)
-        socket.send("2probe")
-        #expect(await socket.nextText() == "3probe")
+        let (harness, sid, socket, serving) = try await Self.probedSession()
         socket.disconnect()
         await serving.value
         #expect(harness.server.session(id: sid)?.transport == .polling)

@@ -73,9 +73,7 @@ struct EncodedFrameTests {
 
     @Test("a packet offered while a write is under way leaves after it, in a write of its own")
     func heldBehindWriteUnderWay() throws {
-        let wire = WireRecorder()
-        let channel = EmbeddedChannel(handlers: [wire, WebSocketFrameEncoder()])
-        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        let (wire, channel, sink) = Self.recordedSink()
         let connect = EngineOutgoing.message(text: "40{\"sid\":\"a\"}")
         let auth = EngineOutgoing.message(text: "42[\"auth\",{}]")
         let later = EngineOutgoing.message(text: "42[\"later\"]")
@@ -99,9 +97,7 @@ struct EncodedFrameTests {
 
     @Test("before a close, held packets are written behind the write under way")
     func heldPacketsAreReleasedBeforeClose() throws {
-        let wire = WireRecorder()
-        let channel = EmbeddedChannel(handlers: [wire, WebSocketFrameEncoder()])
-        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        let (wire, channel, sink) = Self.recordedSink()
         #expect(sink.offer([.message(text: "first")], limit: 10))
         #expect(sink.offer([.message(text: "last words")], limit: 10))
         channel.embeddedEventLoop.run()
@@ -114,11 +110,7 @@ struct EncodedFrameTests {
 
     @Test("with a frame decoder in the pipeline, what follows a write closely waits for the client's pong")
     func closeSuccessionWaitsForPong() throws {
-        let wire = WireRecorder()
-        let channel = EmbeddedChannel(handlers: [
-            wire, WebSocketFrameEncoder(), ByteToMessageHandler(WebSocketFrameDecoder()),
-        ])
-        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        let (wire, channel, sink) = Self.recordedSink(readingPongs: true)
         let connect = EngineOutgoing.message(text: "40{}")
         let auth = EngineOutgoing.message(text: "42[\"auth\",{}]")
         let later = EngineOutgoing.message(text: "42[\"later\"]")
@@ -170,6 +162,16 @@ struct EncodedFrameTests {
         #expect(wire.flushed.last == [EncodedFrames.encode(second)])
         wire.completeWrites()
         _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    /// A sink on a channel whose socket is a `WireRecorder`; with a frame decoder in the
+    /// pipeline when it should read the client's pongs.
+    static func recordedSink(readingPongs: Bool = false) -> (WireRecorder, EmbeddedChannel, ChannelFrameSink) {
+        let wire = WireRecorder()
+        var handlers: [any ChannelHandler] = [wire, WebSocketFrameEncoder()]
+        if readingPongs { handlers.append(ByteToMessageHandler(WebSocketFrameDecoder())) }
+        let channel = EmbeddedChannel(handlers: handlers)
+        return (wire, channel, ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop)))
     }
 
     /// A masked frame as a client sends it.
