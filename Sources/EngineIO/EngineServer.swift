@@ -19,10 +19,16 @@ public protocol EngineWebSocketWriter: Sendable {
     /// A way onto the connection that does not wait, used while `write` is idle; nil
     /// sends everything through `write`.
     var directSink: (any EngineFrameSink)? { get }
+    /// Messages the client has sent on this WebSocket that the server has read off the
+    /// network so far, handled by the engine or not; nil when the transport does not
+    /// count them. An upgrade uses it to tell a client still sending on its probe from
+    /// one that waits for the answer to its last GET.
+    var messagesArrived: Int? { get }
 }
 
 extension EngineWebSocketWriter {
     public var directSink: (any EngineFrameSink)? { nil }
+    public var messagesArrived: Int? { nil }
 }
 
 /// Hands packets to a WebSocket without waking the writer's task: a broadcast to many
@@ -261,7 +267,7 @@ public final class EngineServer: Sendable {
             session = opened.session
             link = opened.link
         case .upgrade(let existing, _):
-            guard let probe = existing.beginUpgrade(sink: writer.directSink) else {
+            guard let probe = existing.beginUpgrade(sink: writer.directSink, arrivals: { writer.messagesArrived }) else {
                 await writer.close()
                 return
             }

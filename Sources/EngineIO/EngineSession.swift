@@ -81,6 +81,9 @@ public final class EngineSession: Sendable {
     /// Whether a long-poll GET is waiting for packets.
     public var isPolling: Bool { state.withLock { $0.pendingPoll != nil } }
 
+    /// Times a GET during an upgrade was kept waiting for a message the probe had read.
+    var upgradeChecksDeferred: Int { state.withLock { $0.upgradeChecksDeferred } }
+
     /// Queues packets for the client (atomically: a packet and its attachments stay
     /// together). Returns false when the session is already closed.
     @discardableResult
@@ -293,15 +296,8 @@ public final class EngineSession: Sendable {
                 if !state.outbox.isEmpty {
                     effects.pollAnswers.append((continuation, .payload(takePollBatch(&state))))
                 } else if state.probeAnswered {
-                    // An upgrade is under way. A client finishing it waits for this GET
-                    // before it sends the upgrade packet: a noop releases it shortly, as
-                    // Node's upgrade check does every 100 ms. If the upgrade packet comes
-                    // first, the GET raced it and is refused like any GET after it.
                     state.pendingPoll = continuation
-                    state.upgradeCheckTimer?.cancel()
-                    state.upgradeCheckTimer = eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
-                        self?.releasePollDuringUpgrade()
-                    }
+                    scheduleUpgradeCheck(&state)
                 } else {
                     state.pendingPoll = continuation
                 }
@@ -331,11 +327,13 @@ public final class EngineSession: Sendable {
     }
 
     /// A WebSocket that wants to take over a polling session.
-    func beginUpgrade(sink: (any EngineFrameSink)?) -> LinkID? {
+    /// `arrivals` counts the messages the client has sent on it so far (see
+    /// `EngineWebSocketWriter.messagesArrived`).
+    func beginUpgrade(sink: (any EngineFrameSink)?, arrivals: @escaping @Sendable () -> Int? = { nil }) -> LinkID? {
         state.withLock { state -> LinkID? in
             guard state.phase == .open, state.transport == .polling, state.probeLink == nil else { return nil }
             let link = state.makeLink()
-            state.probeLink = Link(id: link, sink: sink)
+            state.probeLink = Link(id: link, sink: sink, arrivals: arrivals)
             state.upgradeTimer = eventLoop.scheduleTask(in: TimeAmount(configuration.upgradeTimeout)) {
                 [weak self] in
                 self?.abortUpgrade(link)
@@ -357,15 +355,13 @@ public final class EngineSession: Sendable {
         let route = state.withLock { state -> Route in
             if state.activeLink?.id == link { return .active }
             guard state.probeLink?.id == link, state.phase == .open else { return .reject }
+            state.probeLink?.handled += 1
             switch packet {
             case .ping("probe"):
                 state.probeLink?.direct.append(.probeAnswer)
                 state.probeAnswered = true
                 wakeLink(&state.probeLink, effects: &effects)
-                if let poll = state.pendingPoll {
-                    state.pendingPoll = nil
-                    effects.pollAnswers.append((poll, .payload([.noop])))
-                }
+                if state.pendingPoll != nil { scheduleUpgradeCheck(&state) }
                 return .handled
             case .upgrade:
                 completeUpgrade(&state, effects: &effects)
@@ -388,15 +384,39 @@ public final class EngineSession: Sendable {
         }
     }
 
-    /// The client's last GET of an upgrade gets its noop.
-    private func releasePollDuringUpgrade() {
+    /// An upgrade is under way and a GET waits. A client finishing the upgrade waits for
+    /// that GET before it sends the upgrade packet: a noop releases it shortly, as Node's
+    /// upgrade check does every 100 ms. If the upgrade packet comes first, the GET raced
+    /// it and is refused like any GET after it.
+    private func scheduleUpgradeCheck(_ state: inout State) {
+        state.upgradeCheckTimer?.cancel()
+        state.upgradeCheckTimer = eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
+            self?.checkUpgrade()
+        }
+    }
+
+    /// The upgrade check: the client's last GET of an upgrade gets its noop.
+    private func checkUpgrade() {
         var effects = Effects()
         state.withLock { state in
-            guard state.probeAnswered, state.transport == .polling, let poll = state.pendingPoll else { return }
-            state.pendingPoll = nil
-            effects.pollAnswers.append((poll, .payload([.noop])))
+            guard state.probeAnswered, state.transport == .polling else { return }
+            releasePollDuringUpgrade(&state, effects: &effects)
         }
         effects.run(self)
+    }
+
+    /// A client finishing an upgrade sends nothing more on the probe until its GET is
+    /// answered. One that already has (a message read off the network, not handled yet)
+    /// sent its GET in a race with that message: the GET waits for it, and is refused
+    /// if it is the upgrade packet, as any GET after the upgrade.
+    private func releasePollDuringUpgrade(_ state: inout State, effects: inout Effects) {
+        guard let poll = state.pendingPoll, let probe = state.probeLink else { return }
+        if let arrived = probe.arrivals(), arrived > probe.handled {
+            state.upgradeChecksDeferred += 1
+            return
+        }
+        state.pendingPoll = nil
+        effects.pollAnswers.append((poll, .payload([.noop])))
     }
 
     private func completeUpgrade(_ state: inout State, effects: inout Effects) {
@@ -663,6 +683,10 @@ public final class EngineSession: Sendable {
         let sink: (any EngineFrameSink)?
         var direct: [EngineOutgoing] = []
         var waiter: CheckedContinuation<[EngineOutgoing]?, Never>?
+        /// Messages read off this socket so far, as its transport counts them.
+        var arrivals: @Sendable () -> Int? = { nil }
+        /// Messages the session has handled from this socket.
+        var handled = 0
     }
 
     private struct State {
@@ -681,6 +705,8 @@ public final class EngineSession: Sendable {
         var pingTimeoutTimer: Scheduled<Void>?
         var upgradeTimer: Scheduled<Void>?
         var upgradeCheckTimer: Scheduled<Void>?
+        /// Upgrade checks that left a GET waiting for what the probe had already read.
+        var upgradeChecksDeferred = 0
         var closingTimer: Scheduled<Void>?
         var closeReason: EngineCloseReason?
         /// The client closed a polling session; its last GET gets a noop.

@@ -6,6 +6,7 @@ import HummingbirdWebSocket
 import HummingbirdWSCompression
 import Logging
 import NIOCore
+import NIOHTTP1
 import NIOWebSocket
 import Synchronization
 
@@ -78,6 +79,8 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         let admission = engine.admitWebSocket(request)
         if case .refused = admission { return .dontUpgrade }
         let sink = writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
+        let arrivals = InboundArrivals()
+        try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: InboundTap(arrivals: arrivals, sink: sink)))
         return .upgrade([:]) { inbound, outbound, _ in
             let frames = inbound.messages(maxSize: engine.configuration.maxPayload).map { message -> WebSocketData in
                 switch message {
@@ -85,7 +88,8 @@ public struct EngineIOWebSocketUpgrade: Sendable {
                 case .binary(let bytes): return .binary(bytes)
                 }
             }
-            await engine.serveWebSocket(admission, inbound: frames, writer: HummingbirdEngineWriter(outbound: outbound, sink: sink))
+            let writer = HummingbirdEngineWriter(outbound: outbound, sink: sink, arrivals: arrivals)
+            await engine.serveWebSocket(admission, inbound: frames, writer: writer)
         }
     }
 }
@@ -95,8 +99,10 @@ public struct EngineIOWebSocketUpgrade: Sendable {
 struct HummingbirdEngineWriter: EngineWebSocketWriter {
     let outbound: WebSocketOutboundWriter
     let sink: ChannelFrameSink?
+    let arrivals: InboundArrivals
 
     var directSink: (any EngineFrameSink)? { sink }
+    var messagesArrived: Int? { arrivals.count }
 
     func write(_ packets: [EngineOutgoing]) async throws {
         for packet in packets {
@@ -279,8 +285,8 @@ final class ChannelFrameSink: EngineFrameSink {
     }
 
     /// The writer below the frame encoder, added on the first write (the upgrade has
-    /// put the encoder in place by then) with a pong reader above the frame decoder; nil
-    /// when the pipeline has no encoder.
+    /// put the encoder in place by then); it waits for pongs when an `InboundTap` reads
+    /// them. Nil when the pipeline has no encoder.
     private func attachedWriter() -> EncodedFrameWriter? {
         switch writer.value {
         case .attached(let handler): return handler
@@ -294,10 +300,7 @@ final class ChannelFrameSink: EngineFrameSink {
             let handler = EncodedFrameWriter()
             do {
                 try operations.addHandler(handler, position: .before(encoder))
-                if let decoder = try? operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) {
-                    try operations.addHandler(PongReader(sink: self), position: .after(decoder))
-                    handler.readsPongs = true
-                }
+                handler.readsPongs = (try? operations.handler(type: InboundTap.self)) != nil
                 writer.value = .attached(handler)
                 return handler
             } catch {
@@ -308,19 +311,69 @@ final class ChannelFrameSink: EngineFrameSink {
     }
 }
 
-/// Hands the client's pongs to the sink; every frame goes on up unchanged.
-final class PongReader: ChannelInboundHandler, RemovableChannelHandler {
+/// Messages a WebSocket's client has sent that were read off the network, counted as
+/// the frames are decoded, before the handler's task gets to them.
+final class InboundArrivals: Sendable {
+    private let counted = Atomic<Int>(0)
+    /// Set once the tap is in place: before that nothing is counted.
+    private let counting = Atomic<Bool>(false)
+
+    /// Nil until the tap counts.
+    var count: Int? { counting.load(ordering: .acquiring) ? counted.load(ordering: .relaxed) : nil }
+
+    func startCounting() { counting.store(true, ordering: .releasing) }
+    func countMessage() { counted.add(1, ordering: .relaxed) }
+}
+
+/// Sits right above the frame decoder: counts the client's messages as they arrive and
+/// hands its pongs to the sink; every frame goes on up unchanged.
+final class InboundTap: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
 
-    private let sink: ChannelFrameSink
+    private let arrivals: InboundArrivals
+    private let sink: ChannelFrameSink?
 
-    init(sink: ChannelFrameSink) { self.sink = sink }
+    init(arrivals: InboundArrivals, sink: ChannelFrameSink?) {
+        self.arrivals = arrivals
+        self.sink = sink
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) { arrivals.startCounting() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if frame.opcode == .pong { sink.receivedPong(frame.unmaskedData) }
+        switch frame.opcode {
+        case .text, .binary, .continuation:
+            if frame.fin { arrivals.countMessage() }
+        case .pong:
+            sink?.receivedPong(frame.unmaskedData)
+        default:
+            break
+        }
         context.fireChannelRead(data)
+    }
+}
+
+/// Added when an upgrade is accepted, before the WebSocket handlers exist: once the
+/// upgrade is complete (and before any frame that came with it is read) it puts the
+/// tap above the frame decoder and leaves.
+final class InboundTapInstaller: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    private let tap: InboundTap
+
+    init(tap: InboundTap) { self.tap = tap }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .upgradeComplete = event as? HTTPServerUpgradeEvents {
+            let operations = context.pipeline.syncOperations
+            if let decoder = try? operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self) {
+                try? operations.addHandler(tap, position: .after(decoder))
+            }
+            operations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 
@@ -337,7 +390,7 @@ final class EncodedFrameWriter: ChannelOutboundHandler, RemovableChannelHandler 
     }
 
     private(set) var context: ChannelHandlerContext?
-    /// A `PongReader` sits above the frame decoder: writes can end on the client's pong.
+    /// An `InboundTap` sits above the frame decoder: writes can end on the client's pong.
     var readsPongs = false
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }

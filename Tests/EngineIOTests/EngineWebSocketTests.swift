@@ -96,10 +96,12 @@ struct EngineWebSocketTests {
     }
 
     /// A polling session whose WebSocket probe has been answered: the upgrade is under way.
-    static func probedSession() async throws -> (EngineHarness, String, FakeWebSocket, Task<Void, Never>) {
+    static func probedSession(
+        countsArrivals: Bool = false
+    ) async throws -> (EngineHarness, String, FakeWebSocket, Task<Void, Never>) {
         let harness = EngineHarness()
         let sid = try await harness.handshake()
-        let socket = FakeWebSocket()
+        let socket = FakeWebSocket(countsArrivals: countsArrivals)
         let serving = harness.openWebSocket(socket, sid: sid)
         socket.send("2probe")
         #expect(await socket.nextText() == "3probe")
@@ -120,9 +122,46 @@ struct EngineWebSocketTests {
         await serving.value
     }
 
-    @Test("a GET during an upgrade whose upgrade packet does not follow is released with a noop")
-    func getDuringUpgradeIsReleased() async throws {
-        let (harness, sid, socket, serving) = try await Self.probedSession()
+    @Test("a GET sent before the upgrade packet, handled after it was read, is refused")
+    func getRacingAnUpgradePacketNotHandledYet() async throws {
+        let (harness, sid, socket, serving) = try await Self.probedSession(countsArrivals: true)
+        let session = try #require(harness.server.session(id: sid))
+        // The upgrade packet is off the network but its handling lags behind the GET.
+        socket.arrive("5")
+        async let racing = harness.get(sid)
+        try await waitUntil { session.upgradeChecksDeferred > 0 }
+        socket.deliverArrived()
+        #expect(await racing.status == .badRequest, "not released with a noop by the upgrade check")
+        #expect(session.transport == .websocket)
+        socket.disconnect()
+        await serving.value
+    }
+
+    @Test("a GET waiting when the probe is handled, with the upgrade packet read behind it, is refused")
+    func getWaitingWhenProbeAndUpgradeArriveTogether() async throws {
+        let harness = EngineHarness()
+        let sid = try await harness.handshake()
+        let session = try #require(harness.server.session(id: sid))
+        async let pendingGet = harness.get(sid)
+        try await waitUntil { session.isPolling }
+        let socket = FakeWebSocket(countsArrivals: true)
+        let serving = harness.openWebSocket(socket, sid: sid)
+        socket.arrive("2probe")
+        socket.arrive("5")
+        socket.deliverArrived()
+        #expect(await socket.nextText() == "3probe")
+        #expect(await pendingGet.status == .badRequest, "not released with a noop at the probe")
+        #expect(session.transport == .websocket)
+        socket.disconnect()
+        await serving.value
+    }
+
+    @Test(
+        "a GET during an upgrade whose upgrade packet does not follow is released with a noop",
+        arguments: [false, true]
+    )
+    func getDuringUpgradeIsReleased(countsArrivals: Bool) async throws {
+        let (harness, sid, socket, serving) = try await Self.probedSession(countsArrivals: countsArrivals)
         #expect(await harness.get(sid).body == "6")
         socket.disconnect()
         await serving.value

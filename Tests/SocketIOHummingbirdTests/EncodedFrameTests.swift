@@ -1,6 +1,7 @@
 import EngineIO
 import NIOCore
 import NIOEmbedded
+import NIOHTTP1
 import NIOWebSocket
 import Testing
 
@@ -171,14 +172,57 @@ struct EncodedFrameTests {
         var handlers: [any ChannelHandler] = [wire, WebSocketFrameEncoder()]
         if readingPongs { handlers.append(ByteToMessageHandler(WebSocketFrameDecoder())) }
         let channel = EmbeddedChannel(handlers: handlers)
-        return (wire, channel, ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop)))
+        let sink = ChannelFrameSink(channel: channel, batcher: EventLoopWriteBatcher(eventLoop: channel.eventLoop))
+        if readingPongs {
+            try? channel.pipeline.syncOperations.addHandler(InboundTap(arrivals: InboundArrivals(), sink: sink))
+        }
+        return (wire, channel, sink)
+    }
+
+    @Test("the tap counts each client message once as it is decoded, fragmented or not, and no control frame")
+    func tapCountsMessages() throws {
+        let arrivals = InboundArrivals()
+        let channel = EmbeddedChannel(handlers: [ByteToMessageHandler(WebSocketFrameDecoder())])
+        #expect(arrivals.count == nil, "not counted before the tap is in place")
+        try channel.pipeline.syncOperations.addHandler(InboundTap(arrivals: arrivals, sink: nil))
+        #expect(arrivals.count == 0)
+        try channel.writeInbound(Self.clientFrame(opcode: 0x1, payload: Array("2probe".utf8)))
+        try channel.writeInbound(Self.clientFrame(opcode: 0x9, payload: [1]))
+        try channel.writeInbound(Self.clientFrame(opcode: 0xA, payload: [1]))
+        #expect(arrivals.count == 1)
+        try channel.writeInbound(Self.clientFrame(opcode: 0x1, payload: Array("4a".utf8), fin: false))
+        try channel.writeInbound(Self.clientFrame(opcode: 0x0, payload: Array("b".utf8), fin: false))
+        #expect(arrivals.count == 1, "a message counts when its last fragment is read")
+        try channel.writeInbound(Self.clientFrame(opcode: 0x0, payload: Array("c".utf8)))
+        try channel.writeInbound(Self.clientFrame(opcode: 0x2, payload: [7]))
+        #expect(arrivals.count == 3)
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
+    @Test("once the upgrade is complete the tap goes above the frame decoder, before any frame is read")
+    func tapInstalledOnUpgrade() throws {
+        let arrivals = InboundArrivals()
+        let installer = InboundTapInstaller(tap: InboundTap(arrivals: arrivals, sink: nil))
+        let channel = EmbeddedChannel(handlers: [installer, ByteToMessageHandler(WebSocketFrameDecoder())])
+        channel.pipeline.fireUserInboundEventTriggered(
+            HTTPServerUpgradeEvents.upgradeComplete(
+                toProtocol: "websocket",
+                upgradeRequest: HTTPRequestHead(version: .http1_1, method: .GET, uri: "/")
+            )
+        )
+        try channel.writeInbound(Self.clientFrame(opcode: 0x1, payload: Array("5".utf8)))
+        #expect(arrivals.count == 1)
+        #expect(throws: (any Error).self, "the installer has left") {
+            try channel.pipeline.syncOperations.handler(type: InboundTapInstaller.self)
+        }
+        _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
     /// A masked frame as a client sends it.
-    static func clientFrame(opcode: UInt8, payload: [UInt8]) -> ByteBuffer {
+    static func clientFrame(opcode: UInt8, payload: [UInt8], fin: Bool = true) -> ByteBuffer {
         let mask: [UInt8] = [1, 2, 3, 4]
         var frame = ByteBuffer()
-        frame.writeInteger(0x80 | opcode)
+        frame.writeInteger((fin ? 0x80 : 0) | opcode)
         frame.writeInteger(0x80 | UInt8(payload.count))
         frame.writeBytes(mask)
         frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })

@@ -63,7 +63,8 @@ public final class FakeWebSocket: EngineWebSocketWriter {
     public let inbound: AsyncStream<WebSocketData>
     private let input: AsyncStream<WebSocketData>.Continuation
 
-    public init() {
+    public init(countsArrivals: Bool = false) {
+        self.countsArrivals = countsArrivals
         (inbound, input) = AsyncStream<WebSocketData>.makeStream()
     }
 
@@ -81,8 +82,36 @@ public final class FakeWebSocket: EngineWebSocketWriter {
         input.finish()
     }
 
-    public func send(_ text: String) { input.yield(.text(text)) }
-    public func send(binary: [UInt8]) { input.yield(.binary(ByteBuffer(bytes: binary))) }
+    public func send(_ text: String) {
+        if countsArrivals { arrived.add(1, ordering: .relaxed) }
+        input.yield(.text(text))
+    }
+    public func send(binary: [UInt8]) {
+        if countsArrivals { arrived.add(1, ordering: .relaxed) }
+        input.yield(.binary(ByteBuffer(bytes: binary)))
+    }
+
+    /// A message the server has read off the network and not handed to the engine yet:
+    /// `deliverArrived` hands it over.
+    public func arrive(_ text: String) {
+        arrived.add(1, ordering: .relaxed)
+        lateArrivals.withLock { $0.append(text) }
+    }
+
+    public func deliverArrived() {
+        let texts = lateArrivals.withLock { texts in
+            defer { texts.removeAll() }
+            return texts
+        }
+        for text in texts { input.yield(.text(text)) }
+    }
+
+    /// Whether the socket tells the engine how many messages have arrived.
+    public let countsArrivals: Bool
+    private let arrived = Atomic<Int>(0)
+    private let lateArrivals = Mutex<[String]>([])
+
+    public var messagesArrived: Int? { countsArrivals ? arrived.load(ordering: .relaxed) : nil }
     /// The client goes away.
     public func disconnect() { input.finish() }
 
