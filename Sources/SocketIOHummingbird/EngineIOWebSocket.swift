@@ -80,7 +80,9 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         if case .refused = admission { return .dontUpgrade }
         let sink = writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
         let arrivals = InboundArrivals()
-        try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: InboundTap(arrivals: arrivals, sink: sink)))
+        let rules = WebSocketFrameRules(maxMessageBytes: engine.configuration.maxPayload)
+        let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
+        try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: tap))
         return .upgrade([:]) { inbound, outbound, _ in
             let frames = inbound.messages(maxSize: engine.configuration.maxPayload).map { message -> WebSocketData in
                 switch message {
@@ -325,24 +327,41 @@ final class InboundArrivals: Sendable {
     func countMessage() { counted.add(1, ordering: .relaxed) }
 }
 
-/// Sits right above the frame decoder: counts the client's messages as they arrive and
-/// hands its pongs to the sink; every frame goes on up unchanged.
+/// Sits right above the frame decoder: holds the client's frames to `WebSocketFrameRules`
+/// (a frame that breaks them closes the connection with the code RFC 6455 names, and
+/// nothing from it goes further), counts the client's messages as they arrive and hands
+/// its pongs to the sink; every other frame goes on up unchanged.
 final class InboundTap: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = WebSocketFrame
     typealias InboundOut = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
 
     private let arrivals: InboundArrivals
     private let sink: ChannelFrameSink?
+    private var rules: WebSocketFrameRules
+    private var refused = false
 
-    init(arrivals: InboundArrivals, sink: ChannelFrameSink?) {
+    init(arrivals: InboundArrivals, sink: ChannelFrameSink?, rules: WebSocketFrameRules = WebSocketFrameRules(maxMessageBytes: .max)) {
         self.arrivals = arrivals
         self.sink = sink
+        self.rules = rules
     }
 
     func handlerAdded(context: ChannelHandlerContext) { arrivals.startCounting() }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !refused else { return }
         let frame = unwrapInboundIn(data)
+        if let code = rules.check(frame) {
+            refused = true
+            var payload = context.channel.allocator.buffer(capacity: 2)
+            payload.write(webSocketErrorCode: code)
+            let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
+            context.writeAndFlush(wrapOutboundOut(close)).assumeIsolated().whenComplete { _ in
+                context.close(promise: nil)
+            }
+            return
+        }
         switch frame.opcode {
         case .text, .binary, .continuation:
             if frame.fin { arrivals.countMessage() }

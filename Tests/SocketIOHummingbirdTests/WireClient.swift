@@ -216,23 +216,38 @@ actor WireWebSocket {
     func send(binary: [UInt8]) async throws { try await send(opcode: 0x2, payload: binary) }
     func sendClose() async throws { try await send(opcode: 0x8, payload: [0x03, 0xE8]) }
 
-    /// Sends one final frame; `rsv1` marks it compressed (permessage-deflate).
-    func send(opcode: UInt8, payload: [UInt8], rsv1: Bool = false) async throws {
+    /// Sends one frame, final unless `fin` is false; `rsv1` marks it compressed
+    /// (permessage-deflate); `masked: false` breaks RFC 6455 as a client.
+    func send(opcode: UInt8, payload: [UInt8], rsv1: Bool = false, fin: Bool = true, masked: Bool = true) async throws {
         var frame = ByteBuffer()
-        frame.writeInteger(0x80 | (rsv1 ? 0x40 : 0) | opcode)
-        let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+        frame.writeInteger((fin ? 0x80 : 0) | (rsv1 ? 0x40 : 0) | opcode)
+        let maskBit: UInt8 = masked ? 0x80 : 0
         if payload.count < 126 {
-            frame.writeInteger(UInt8(0x80 | payload.count))
+            frame.writeInteger(maskBit | UInt8(payload.count))
         } else if payload.count <= 0xFFFF {
-            frame.writeInteger(UInt8(0x80 | 126))
+            frame.writeInteger(maskBit | 126)
             frame.writeInteger(UInt16(payload.count))
         } else {
-            frame.writeInteger(UInt8(0x80 | 127))
+            frame.writeInteger(maskBit | 127)
             frame.writeInteger(UInt64(payload.count))
         }
-        frame.writeBytes(mask)
-        frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        if masked {
+            let mask: [UInt8] = [0x12, 0x34, 0x56, 0x78]
+            frame.writeBytes(mask)
+            frame.writeBytes(payload.enumerated().map { $0.element ^ mask[$0.offset % 4] })
+        } else {
+            frame.writeBytes(payload)
+        }
         try await connection.write(frame)
+    }
+
+    /// Reads until the server's close frame and returns its code (nil: the connection
+    /// ended without one).
+    func closeCode() async throws -> UInt16? {
+        while let frame = try await next() {
+            if case .close(let code) = frame { return code }
+        }
+        return nil
     }
 
     /// One frame as it came over the wire, with its header bits.
