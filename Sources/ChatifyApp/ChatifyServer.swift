@@ -91,7 +91,7 @@ public struct ChatifyServer: Sendable {
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             proxies: configuration.trustedProxies,
             servesTLS: tls != nil,
-            endSockets: { sessionID in await sockets.to(ChatEvents.tokenRoom(sessionID)).disconnectSockets(close: true) },
+            endSockets: { sessionID in await sockets.to(ChatifyRoom.signIn(id: sessionID).name).disconnectSockets(close: true) },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
             logger: logger
         ).add(to: router)

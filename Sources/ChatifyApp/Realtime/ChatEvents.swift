@@ -59,24 +59,11 @@ final class ChatEvents: Sendable {
     /// `chat_error` `{event, message}`.
     static let errorEvent = "chat_error"
 
-    /// Every socket of a user is in this room, so a kick reaches all their tabs (and,
-    /// with a cluster adapter, all nodes).
-    static func userRoom(_ userID: String) -> String { "user:\(userID)" }
-
-    /// Every socket opened with a token of one sign-in (`AccessClaims.sessionID`) is in
-    /// this room, so a logout closes them all.
-    static func tokenRoom(_ sessionID: String) -> String { "token:\(sessionID)" }
-
-    /// The prefixes of the rooms the server keeps for its own deliveries (user, token,
-    /// watchers). Room keys are URL-safe base64 and never contain a colon, so no chat
-    /// room can be mistaken for one of these.
-    static let internalRoomPrefixes = ["user:", "token:", "watch:"]
-
-    /// Whether a room is the server's own: a socket's id room or one with an internal
-    /// prefix. Kicks, bans, logouts and limits reach sockets through these, so no client
-    /// event may join or leave them.
+    /// Whether a room is the server's own: a socket's id room or a `ChatifyRoom` other
+    /// than a chat room. Kicks, bans, logouts and limits reach sockets through these, so
+    /// no client event may join or leave them.
     static func isInternalRoom(_ room: String, socketID: String) -> Bool {
-        room == socketID || internalRoomPrefixes.contains { room.hasPrefix($0) }
+        room == socketID || ChatifyRoom(name: room).isServerRoom
     }
 
     func install(on namespace: Namespace) {
@@ -97,7 +84,7 @@ final class ChatEvents: Sendable {
             }
             guard let session else { throw ConnectRefusal("Authentication required") }
             if limits.connectionsPerUser > 0 {
-                let open = await socket.namespace.local.to(Self.userRoom(session.user.id)).fetchSockets().count
+                let open = await socket.namespace.local.to(ChatifyRoom.user(id: session.user.id).name).fetchSockets().count
                 if open >= limits.connectionsPerUser {
                     throw ConnectRefusal(
                         "Too many connections",
@@ -109,11 +96,11 @@ final class ChatEvents: Sendable {
             let sessionID = session.claims.sessionID
             socket[SignedInUser.self] = SignedInUser.Value(
                 userID: session.user.id, expires: session.claims.expires,
-                tokenRoom: sessionID.isEmpty ? nil : Self.tokenRoom(sessionID)
+                tokenRoom: sessionID.isEmpty ? nil : ChatifyRoom.signIn(id: sessionID).name
             )
             socket.data = Self.socketData(session.user)
-            socket.join(Self.userRoom(session.user.id))
-            if !sessionID.isEmpty { socket.join(Self.tokenRoom(sessionID)) }
+            socket.join(ChatifyRoom.user(id: session.user.id).name)
+            if !sessionID.isEmpty { socket.join(ChatifyRoom.signIn(id: sessionID).name) }
         }
         namespace.onConnection { [self] socket in
             if socket.recovered { await revalidateRecoveredRooms(socket) }
@@ -133,9 +120,15 @@ final class ChatEvents: Sendable {
         guard let identity = socket[SignedInUser.self] else { return }
         let current = socket.rooms
         for room in current where room != socket.id {
-            if room.hasPrefix("user:") || room.hasPrefix("token:") {
-                if room != Self.userRoom(identity.userID), room != identity.tokenRoom { socket.leave(room) }
-            } else if (try? await chat.roomForMember(key: Self.chatRoom(watchedBy: room) ?? room, userID: identity.userID)) == nil {
+            let chatKey: String
+            switch ChatifyRoom(name: room) {
+            case .user, .signIn:
+                if room != ChatifyRoom.user(id: identity.userID).name, room != identity.tokenRoom { socket.leave(room) }
+                continue
+            case .watchers(let key): chatKey = key
+            case .chat(let key): chatKey = key
+            }
+            if (try? await chat.roomForMember(key: chatKey, userID: identity.userID)) == nil {
                 // Not a member any more, or the store cannot say: the page's join asks again.
                 socket.leave(room)
             }
@@ -224,10 +217,10 @@ final class ChatEvents: Sendable {
         // its user has not left, so nobody is told twice (and what it missed was replayed,
         // so no history either).
         if event.socket.recovered, chatRooms.contains(key) {
-            if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
+            if watchesPresence { event.socket.join(ChatifyRoom.watchers(roomKey: key).name) }
             return
         }
-        if watchesPresence { event.socket.join(Self.watchersRoom(key)) }
+        if watchesPresence { event.socket.join(ChatifyRoom.watchers(roomKey: key).name) }
         event.socket.join(key)
         try await confirmMembership(event.socket, room: key, user: user)
         // Opt-in extras, after joining so that nothing posted meanwhile falls between the
@@ -252,12 +245,12 @@ final class ChatEvents: Sendable {
             stillMember = try await chat.roomForMember(key: key, userID: user.id) != nil
         } catch {
             socket.leave(key)
-            socket.leave(Self.watchersRoom(key))
+            socket.leave(ChatifyRoom.watchers(roomKey: key).name)
             throw error
         }
         guard stillMember else {
             socket.leave(key)
-            socket.leave(Self.watchersRoom(key))
+            socket.leave(ChatifyRoom.watchers(roomKey: key).name)
             throw Refusal(message: ChatRefusal.notMember.description)
         }
     }
@@ -266,7 +259,7 @@ final class ChatEvents: Sendable {
         let key = try roomKey(event)
         let wasIn = event.socket.rooms.contains(key)
         event.socket.leave(key)
-        event.socket.leave(Self.watchersRoom(key))
+        event.socket.leave(ChatifyRoom.watchers(roomKey: key).name)
         // Only a socket that was in the room announces leaving it.
         guard wasIn else { return }
         await stopTyping(event.socket, room: key)
@@ -294,8 +287,8 @@ final class ChatEvents: Sendable {
         // missed after it on a reconnect and to show each message once; every other
         // client gets the Flask backend's payload.
         let namespace = event.socket.namespace
-        namespace.to(key).except(Self.watchersRoom(key)).emit("message", payload)
-        namespace.to(Self.watchersRoom(key)).emit("message", Self.payload(stored))
+        namespace.to(key).except(ChatifyRoom.watchers(roomKey: key).name).emit("message", payload)
+        namespace.to(ChatifyRoom.watchers(roomKey: key).name).emit("message", Self.payload(stored))
         metrics?.countBroadcast()
     }
 

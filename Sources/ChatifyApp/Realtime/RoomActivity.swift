@@ -9,14 +9,6 @@ import Synchronization
 /// presence, typing and moderation notices go only to the room's *watchers*, sockets
 /// that joined with `"presence": true`, and history only to a socket that asks.
 extension ChatEvents {
-    /// Sockets of a room that asked for presence, typing and moderation events.
-    static func watchersRoom(_ key: String) -> String { "watch:\(key)" }
-
-    /// The chat room whose presence a watchers room follows; nil for other rooms.
-    static func chatRoom(watchedBy room: String) -> String? {
-        room.hasPrefix("watch:") ? String(room.dropFirst("watch:".count)) : nil
-    }
-
     /// The chat rooms a socket is in, without its own, user, token and watcher rooms.
     static func chatRooms(of rooms: Set<String>, socketID: String) -> Set<String> {
         rooms.filter { !isInternalRoom($0, socketID: socketID) }
@@ -110,7 +102,7 @@ extension ChatEvents {
     func announcePresence(_ key: String, on namespace: Namespace) {
         presenceRuns.run(key) { [self] in
             let payload = await presence(key, on: namespace)
-            namespace.to(Self.watchersRoom(key)).emit("presence", payload)
+            namespace.to(ChatifyRoom.watchers(roomKey: key).name).emit("presence", payload)
         }
     }
 
@@ -156,7 +148,7 @@ extension ChatEvents {
             "room": .string(key), "user_id": .string(userID), "username": socket.data["username"] ?? .string(""),
             "typing": .bool(typing),
         ]
-        socket.namespace.to(Self.watchersRoom(key)).except(Self.userRoom(userID)).emit("typing", payload)
+        socket.namespace.to(ChatifyRoom.watchers(roomKey: key).name).except(ChatifyRoom.user(id: userID).name).emit("typing", payload)
     }
 
     private func typingState(_ socket: Socket) -> TypingState.Value {
@@ -194,7 +186,7 @@ extension ChatEvents {
         _ action: ChatService.ModerationAction, target: String, name: String?, room: Room, on namespace: Namespace
     ) async {
         let key = room.key
-        namespace.to(Self.watchersRoom(key)).emit(
+        namespace.to(ChatifyRoom.watchers(roomKey: key).name).emit(
             "moderation",
             ["room": .string(key), "action": .string(action.rawValue), "user_id": .string(target), "username": .string(name ?? "")]
         )
@@ -212,11 +204,11 @@ extension ChatEvents {
     /// socket in the chat room that belongs to the user, so the removal does not rest
     /// on one room alone.
     func removeSockets(of userID: String, fromRoom key: String, on namespace: Namespace) async {
-        var targets: Set<String> = [Self.userRoom(userID)]
+        var targets: Set<String> = [ChatifyRoom.user(id: userID).name]
         for snapshot in await namespace.to(key).fetchSockets() where snapshot.data["user_id"]?.stringValue == userID {
             targets.insert(snapshot.id)
         }
-        await namespace.to(targets).socketsLeave([key, Self.watchersRoom(key)])
+        await namespace.to(targets).socketsLeave([key, ChatifyRoom.watchers(roomKey: key).name])
     }
 }
 
@@ -268,9 +260,9 @@ struct RoomBroadcasts: Sendable {
         namespace.to(previousKey).emit(
             "room_updated", ["room": .string(previousKey), "key": .string(room.key), "name": .string(room.name)])
         guard previousKey != room.key else { return }
-        let old = [previousKey, ChatEvents.watchersRoom(previousKey)]
+        let old = [previousKey, ChatifyRoom.watchers(roomKey: previousKey).name]
         await namespace.to(previousKey).socketsJoin([room.key])
-        await namespace.to(ChatEvents.watchersRoom(previousKey)).socketsJoin([ChatEvents.watchersRoom(room.key)])
+        await namespace.to(ChatifyRoom.watchers(roomKey: previousKey).name).socketsJoin([ChatifyRoom.watchers(roomKey: room.key).name])
         await namespace.to(Set(old)).socketsLeave(Set(old))
     }
 }
