@@ -3,11 +3,15 @@ public import Foundation
 /// The chat rules of the old backend, with its holes closed. No HTTP, no Socket.IO:
 /// routes and socket events call these and turn the results into pages and packets.
 public struct ChatService: Sendable {
+    /// Where users, rooms and messages are kept.
     public let store: any ChatStore
+    /// Hashes new passwords and checks logins.
     public let passwords: WerkzeugPasswordHasher
     let now: @Sendable () -> Date
     let makeRoomKey: @Sendable () -> String
 
+    /// The chat rules over `store`. `now` and `makeRoomKey` are there for tests; the
+    /// defaults are the clock and ``RoomKey/random()``.
     public init(
         store: any ChatStore,
         passwords: WerkzeugPasswordHasher = WerkzeugPasswordHasher(),
@@ -22,7 +26,9 @@ public struct ChatService: Sendable {
 
     // MARK: Accounts
 
+    /// What ``register(username:email:password:)`` did.
     public enum RegistrationResult: Sendable, Equatable {
+        /// The user was stored.
         case registered(User)
         /// "Username or email already exists"
         case taken
@@ -30,6 +36,9 @@ public struct ChatService: Sendable {
         case invalid(String)
     }
 
+    /// Registers a user with a hashed password. Empty fields are refused; a username or email
+    /// that exists, even when another registration wins the race, is ``RegistrationResult/taken``.
+    /// Throws when the store is unavailable or the hasher cannot use its method.
     public func register(username: String, email: String, password: String) async throws -> RegistrationResult {
         guard !username.isEmpty, !email.isEmpty, !password.isEmpty else {
             return .invalid("Username, email and password are required")
@@ -56,9 +65,12 @@ public struct ChatService: Sendable {
 
     /// The answer `/update_profile` gives, in the old backend's words.
     public struct ProfileUpdate: Sendable, Equatable {
+        /// Whether the change was made.
         public var success: Bool
+        /// What to show the user, in the old backend's words.
         public var message: String
 
+        /// An answer to show.
         public init(success: Bool, message: String) {
             self.success = success
             self.message = message
@@ -98,7 +110,9 @@ public struct ChatService: Sendable {
 
     // MARK: Rooms
 
+    /// Why ``createRoom(named:by:)`` refused a name.
     public enum RoomNameError: Error, Equatable {
+        /// The name was empty or only whitespace.
         case empty
     }
 
@@ -151,6 +165,8 @@ public struct ChatService: Sendable {
         return (Array(rooms[start.partialValue..<end]), end < rooms.count)
     }
 
+    /// Removes the user from the room's members; nothing happens when there is no such room
+    /// or they were not a member.
     public func leaveRoom(key: String, userID: String) async throws {
         _ = try await store.removeMember(userID, fromRoom: key)
     }
@@ -171,10 +187,13 @@ public struct ChatService: Sendable {
         return room
     }
 
+    /// What ``kick(_:fromRoom:by:)`` did.
     public enum KickOutcome: Sendable, Equatable {
         /// The target is no longer a member; `target` is nil if that user no longer exists.
         case kicked(target: User?)
+        /// The user does not own the room, or tried to kick themselves.
         case notOwner
+        /// No room has that key.
         case noSuchRoom
     }
 
@@ -188,8 +207,16 @@ public struct ChatService: Sendable {
 
     // MARK: Moderation
 
+    /// What the owner can do to a member with ``moderate(_:target:inRoom:by:)``.
     public enum ModerationAction: String, Sendable, CaseIterable {
-        case mute, unmute, ban, unban
+        /// The target may read, not post (``RoomChange/mute(_:)``).
+        case mute
+        /// The target may post again.
+        case unmute
+        /// The target is removed and refused from then on (``RoomChange/ban(_:)``).
+        case ban
+        /// The target may join by key again.
+        case unban
     }
 
     /// The owner mutes, unmutes, bans or unbans someone else. Returns the room
@@ -210,6 +237,7 @@ public struct ChatService: Sendable {
         return (room, try await store.user(id: targetID))
     }
 
+    /// Longest room name, in characters, after trimming.
     public static let maximumRoomNameLength = 100
 
     /// The owner renames the room (trimmed, 1 to 100 characters).
@@ -259,7 +287,9 @@ public struct ChatService: Sendable {
                 createdAt: now()))
     }
 
+    /// Messages in a history page when the client names no limit.
     public static let historyPageSize = 50
+    /// Most messages one history page or catch-up returns.
     public static let maximumHistoryPageSize = 100
 
     /// A page of the room's stored messages for one of its members: the newest
@@ -283,12 +313,17 @@ public struct ChatService: Sendable {
         return page
     }
 
+    /// Longest message, in UTF-16 code units (as the page's `maxlength` counts).
     public static let maximumMessageLength = 500
 
+    /// Why ``validateMessage(_:)`` refused a text.
     public enum MessageError: Error, Equatable, CustomStringConvertible {
+        /// The text was empty or only whitespace.
         case empty
+        /// The text is longer than `limit` UTF-16 code units.
         case tooLong(limit: Int)
 
+        /// The refusal in the words the chat page shows.
         public var description: String {
             switch self {
             case .empty: return "Message cannot be empty"
@@ -308,16 +343,26 @@ public struct ChatService: Sendable {
 
 /// Why the chat rules refused something, in words a page can show.
 public enum ChatRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No room has that key.
     case noSuchRoom
+    /// The user is not a member of the room.
     case notMember
+    /// Only the room's owner may do this.
     case notOwner
+    /// The owner cannot moderate themselves.
     case notYourself
+    /// The user is muted in the room and may not post.
     case muted
+    /// The user is banned from the room.
     case banned
+    /// The history cursor or message id is not one the store made for this room.
     case invalidCursor
+    /// The new room name was empty or only whitespace.
     case emptyRoomName
+    /// The new room name is longer than `limit` characters.
     case roomNameTooLong(limit: Int)
 
+    /// The refusal in words a page can show.
     public var description: String {
         switch self {
         case .noSuchRoom: return "No such room."
@@ -335,15 +380,20 @@ public enum ChatRefusal: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// What the server says in a room, in the old backend's words.
 public enum Notice {
+    /// The name notices are posted under.
     public static let systemName = "System"
+    /// `<name> has joined the room`.
     public static func joined(_ username: String) -> String { "\(username) has joined the room" }
+    /// `<name> has left the room`.
     public static func left(_ username: String) -> String { "\(username) has left the room" }
+    /// `<name> has been kicked from the room`.
     public static func kicked(_ username: String) -> String { "\(username) has been kicked from the room" }
 }
 
 /// Room keys: 8 random bytes in URL-safe base64 without padding (Python's
 /// `secrets.token_urlsafe(8)`), 11 characters.
 public enum RoomKey {
+    /// A new key from the system's secure random generator.
     public static func random() -> String {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<8).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
@@ -359,11 +409,13 @@ public struct MessageClock: Sendable {
     let timeZone: TimeZone
     let now: @Sendable () -> Date
 
+    /// A clock in `timeZone`; `now` is there for tests.
     public init(timeZone: TimeZone = .current, now: @escaping @Sendable () -> Date = { Date() }) {
         self.timeZone = timeZone
         self.now = now
     }
 
+    /// The current time as `HH:MM`, 24-hour, zero-padded.
     public func timestamp() -> String {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone

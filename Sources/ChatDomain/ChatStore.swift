@@ -2,8 +2,11 @@ public import Foundation
 
 /// Which unique value a write collided with.
 public enum UniqueField: String, Sendable, Equatable {
+    /// The username.
     case username
+    /// The email address.
     case email
+    /// The room key (stored in the field `key`).
     case roomKey = "key"
 }
 
@@ -15,6 +18,7 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     /// was told about.
     case unavailable(String)
 
+    /// The refusal in words for logs: which value exists, or why the database is unavailable.
     public var description: String {
         switch self {
         case .duplicate(let field): return "\(field.rawValue) already exists"
@@ -32,15 +36,24 @@ public protocol ChatStore: Sendable {
     /// A short name for logs ("MongoDB chatify_db", "memory").
     var description: String { get }
 
+    /// Stores a new user and returns it with its id; `duplicate` when the username or email
+    /// is taken.
     func insertUser(_ user: NewUser) async throws(StoreError) -> User
+    /// The user with this id; nil when there is none.
     func user(id: String) async throws(StoreError) -> User?
+    /// The user with this exact username; nil when there is none.
     func user(username: String) async throws(StoreError) -> User?
+    /// The user with this exact email; nil when there is none.
     func user(email: String) async throws(StoreError) -> User?
     /// Applies the change; `duplicate` when a username or email is taken by someone else.
     func updateUser(id: String, _ change: ProfileChange) async throws(StoreError)
 
+    /// Stores a new room, its creator its only member, and returns it with its id;
+    /// `.duplicate(.roomKey)` when the key is taken.
     func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room
+    /// The room with this key; nil when there is none.
     func room(key: String) async throws(StoreError) -> Room?
+    /// Rooms the user created, in creation order.
     func rooms(createdBy userID: String) async throws(StoreError) -> [Room]
     /// Adds the member once, unless the room bans them, in one atomic step (a ban cannot
     /// land between the check and the addition); returns the room afterwards, nil when
@@ -77,5 +90,6 @@ public protocol ChatStore: Sendable {
 
     /// Whether the store answers right now.
     func ping() async throws(StoreError)
+    /// Releases the connection; the store is not used afterwards.
     func close() async
 }

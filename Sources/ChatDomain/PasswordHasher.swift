@@ -15,14 +15,20 @@ public struct WerkzeugPasswordHasher: Sendable {
     /// The method new hashes are written with: what the Flask backend itself writes.
     public var method: String
 
+    /// A hasher that writes new hashes with `method` (Werkzeug's syntax, such as
+    /// `pbkdf2:sha256:600000` or `scrypt:32768:8:1`).
     public init(method: String = "pbkdf2:sha256:600000") {
         self.method = method
     }
 
+    /// Why a hash could not be made.
     public enum HashError: Error, Equatable {
+        /// The method is not one this hasher knows, or its parameters are malformed.
         case unsupportedMethod(String)
     }
 
+    /// A new hash of `password` with ``method`` and a random 16-character salt, computed off
+    /// the event loops. Throws ``HashError/unsupportedMethod(_:)`` for a method it cannot use.
     public func hash(_ password: String) async throws -> String {
         let method = self.method
         let salt = Self.makeSalt()

@@ -3,7 +3,9 @@ public import NIOCore
 /// The Engine.IO protocol revision a session speaks: 4, or 3 for old clients
 /// (socket.io-client 2.x, python-engineio 3.x) when `allowEIO3` is on.
 public enum EngineProtocolVersion: Int, Sendable, Equatable {
+    /// Engine.IO v3 (`EIO=3`), accepted only with ``EngineConfiguration/allowEIO3``.
     case v3 = 3
+    /// Engine.IO v4 (`EIO=4`).
     case v4 = 4
 }
 
@@ -15,8 +17,11 @@ public enum EngineProtocolVersion: Int, Sendable, Equatable {
 public enum EngineCodecV3 {
     /// Why a v3 payload is malformed.
     public enum PayloadError: Error, Equatable, Sendable {
+        /// A record's length is missing, not decimal, too long, or its type marker is unknown.
         case badLength
+        /// A record's length runs past the end of the payload.
         case truncated
+        /// A record is not a packet.
         case packet(EngineDecodingError)
     }
 

@@ -1,6 +1,8 @@
 /// The two Engine.IO transports.
 public enum EngineTransport: String, Sendable, Hashable, CaseIterable {
+    /// HTTP long-polling (`transport=polling`).
     case polling
+    /// WebSocket (`transport=websocket`).
     case websocket
 }
 
@@ -90,6 +92,7 @@ public struct EngineConfiguration: Sendable {
     /// `threshold` bytes on are sent compressed when the client offers the extension.
     public var perMessageDeflate: PerMessageDeflate?
 
+    /// The defaults, which are Node's.
     public init() {}
 
     /// The `upgrades` list a client is offered on the given transport.
@@ -104,6 +107,7 @@ public struct PerMessageDeflate: Sendable, Equatable {
     /// Smallest message, in bytes, sent compressed (Node: 1024).
     public var threshold: Int
 
+    /// Compresses messages of at least `threshold` bytes.
     public init(threshold: Int = 1024) {
         self.threshold = threshold
     }

@@ -2,39 +2,60 @@ public import NIOCore
 
 /// The Engine.IO v4 packet types, by the digit that starts a text packet.
 public enum EnginePacketType: UInt8, Sendable {
+    /// `0`: the server's handshake, with the session's parameters as JSON.
     case open = 0x30  // "0"
+    /// `1`: the session ends.
     case close = 0x31
+    /// `2`: a heartbeat, or `2probe` from a client testing a WebSocket before upgrading.
     case ping = 0x32
+    /// `3`: the answer to a ping.
     case pong = 0x33
+    /// `4`: application data.
     case message = 0x34
+    /// `5`: the client switches the session to the transport it probed.
     case upgrade = 0x35
+    /// `6`: nothing; ends a pending poll during an upgrade.
     case noop = 0x36
 }
 
 /// Application data carried by a `message` packet.
 public enum EngineMessage: Sendable, Equatable {
+    /// A text message, without the `4` type digit.
     case text(String)
+    /// A binary message (a WebSocket binary frame, or a base64 `b` record over polling).
     case binary(ByteBuffer)
 }
 
 /// A decoded packet received from a client.
 public enum EnginePacket: Sendable, Equatable {
+    /// `open` with its data (clients do not send it; decoded so it can be refused).
     case open(String)
+    /// The client closes the session.
     case close
+    /// A ping with its data (`probe` during an upgrade).
     case ping(String)
+    /// A pong with its data: an answer to the server's heartbeat, or `probe`.
     case pong(String)
+    /// Application data.
     case message(EngineMessage)
+    /// The client completes an upgrade to WebSocket.
     case upgrade
+    /// A no-op.
     case noop
 }
 
 /// Why bytes from a client are not an Engine.IO packet or payload.
 public enum EngineDecodingError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// A packet with no bytes, not even a type.
     case emptyPacket
+    /// A first byte that is neither a packet type digit nor `b`.
     case unknownPacketType(UInt8)
+    /// A `b` record whose rest is not base64.
     case invalidBase64
+    /// A polling body that is not UTF-8.
     case invalidUTF8
 
+    /// The problem in words, for logs and for the error the client is sent.
     public var description: String {
         switch self {
         case .emptyPacket: return "empty Engine.IO packet"
@@ -52,14 +73,20 @@ public enum EngineDecodingError: Error, Equatable, CustomStringConvertible, Send
 /// frame carries); `binary` bytes are the raw message (what a binary frame carries,
 /// base64-encoded behind a `b` over polling).
 public struct EngineOutgoing: Sendable, Equatable {
+    /// How the bytes go on the wire.
     public enum Kind: Sendable, Equatable {
+        /// A text packet, type digit included.
         case text
+        /// A raw binary message.
         case binary
     }
 
+    /// How ``bytes`` go on the wire.
     public let kind: Kind
+    /// The encoded packet: the whole text packet, or the raw binary message.
     public let bytes: ByteBuffer
 
+    /// A packet already encoded as `kind`.
     public init(kind: Kind, bytes: ByteBuffer) {
         self.kind = kind
         self.bytes = bytes
@@ -74,6 +101,7 @@ public struct EngineOutgoing: Sendable, Equatable {
         return EngineOutgoing(kind: .text, bytes: buffer)
     }
 
+    /// A binary `message` packet carrying `binary` unchanged.
     public static func message(binary: ByteBuffer) -> EngineOutgoing {
         EngineOutgoing(kind: .binary, bytes: binary)
     }
@@ -85,8 +113,11 @@ public struct EngineOutgoing: Sendable, Equatable {
         return EngineOutgoing(kind: .text, bytes: buffer)
     }
 
+    /// A `ping` with no data: the server's heartbeat.
     public static let ping = control(.ping)
+    /// A `noop`.
     public static let noop = control(.noop)
+    /// A `close`.
     public static let close = control(.close)
     static let probeAnswer = control(.pong, "probe")
 
@@ -96,6 +127,9 @@ public struct EngineOutgoing: Sendable, Equatable {
     }
 }
 
+/// The Engine.IO v4 wire codec: single packets, and polling payloads of several packets
+/// separated by ``recordSeparator``. Decoding is linear in the input and throws
+/// ``EngineDecodingError`` on anything malformed.
 public enum EngineCodec {
     /// The record separator between packets of a polling payload.
     public static let recordSeparator: UInt8 = 0x1E
@@ -122,6 +156,7 @@ public enum EngineCodec {
         }
     }
 
+    /// Decodes one text packet given as a string, as the `Substring.UTF8View` overload does.
     public static func decode(text: String) throws(EngineDecodingError) -> EnginePacket {
         try decode(text: Substring(text).utf8)
     }
@@ -134,6 +169,8 @@ public enum EngineCodec {
         return try decodePayload(string)
     }
 
+    /// Decodes a polling payload already known to be UTF-8: packets separated by 0x1E; an
+    /// empty record is ``EngineDecodingError/emptyPacket``.
     public static func decodePayload(_ payload: String) throws(EngineDecodingError) -> [EnginePacket] {
         var packets: [EnginePacket] = []
         for record in payload.utf8.split(separator: recordSeparator, omittingEmptySubsequences: false) {

@@ -6,7 +6,9 @@ import Synchronization
 
 /// A frame read from, or to be written to, a WebSocket.
 public enum WebSocketData: Sendable, Equatable {
+    /// A text frame.
     case text(String)
+    /// A binary frame.
     case binary(ByteBuffer)
 }
 
@@ -27,7 +29,9 @@ public protocol EngineWebSocketWriter: Sendable {
 }
 
 extension EngineWebSocketWriter {
+    /// No direct sink: everything goes through ``write(_:)``.
     public var directSink: (any EngineFrameSink)? { nil }
+    /// Not counted.
     public var messagesArrived: Int? { nil }
 }
 
@@ -43,22 +47,30 @@ public protocol EngineFrameSink: Sendable {
 
 /// What a WebSocket request may become, decided before the HTTP upgrade is answered.
 public enum WebSocketAdmission: Sendable {
+    /// A handshake over WebSocket: a new session starts on it.
     case newSession(EngineRequest)
+    /// An upgrade of this polling session to WebSocket (probe, then `upgrade`).
     case upgrade(EngineSession, EngineRequest)
+    /// Refused; the HTTP framework answers the error instead of upgrading.
     case refused(EngineProtocolError)
 }
 
 /// The body of a polling POST, as read by the HTTP framework within `maxPayload`.
 public enum PollingBody: Sendable {
+    /// The whole body.
     case bytes(ByteBuffer)
+    /// The body was longer than ``EngineConfiguration/maxPayload``: the session ends and the
+    /// client gets 413.
     case tooLarge
 }
 
 /// An Engine.IO v4 server (and v3 with `allowEIO3`): handshakes, sessions and both transports, behind
 /// framework-neutral request types so any HTTP server can carry it.
 public final class EngineServer: Sendable {
+    /// Receives each new session; returns the delegate for its messages, or nil to ignore them.
     public typealias ConnectionHandler = @Sendable (EngineSession) -> (any EngineSessionDelegate)?
 
+    /// The options the server was made with.
     public let configuration: EngineConfiguration
     let logger: Logger
     private let eventLoopGroup: any EventLoopGroup
@@ -70,6 +82,7 @@ public final class EngineServer: Sendable {
     /// Packet and session counters, for metrics.
     public let statistics = EngineStatistics()
 
+    /// A server with `configuration`; sessions' timers run on `eventLoopGroup`.
     public init(
         configuration: EngineConfiguration = EngineConfiguration(),
         eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -92,6 +105,7 @@ public final class EngineServer: Sendable {
         var handler: ConnectionHandler?
     }
 
+    /// Sessions open now, on either transport.
     public var sessionCount: Int { sessions.withLock { $0.count } }
 
     /// Open sessions by the transport they use now.
@@ -102,9 +116,9 @@ public final class EngineServer: Sendable {
         return counts
     }
 
+    /// The open session with this id, nil when there is none.
     public func session(id: String) -> EngineSession? { sessions.withLock { $0[id] } }
 
-    /// Stops accepting sessions and closes every open one.
     /// Stops accepting sessions, closes every open one (queued packets and a close
     /// packet still go out), and waits up to `grace` for clients to collect them and for
     /// WebSockets to finish closing; what is left after that is dropped.

@@ -24,7 +24,9 @@ public enum EngineCloseReason: String, Sendable, Equatable {
 /// Callbacks run on the thread that received the data, never under the session's lock,
 /// so they may call back into the session.
 public protocol EngineSessionDelegate: AnyObject, Sendable {
+    /// A text or binary message arrived from the client.
     func session(_ session: EngineSession, didReceive message: EngineMessage)
+    /// The session ended; called once, and nothing arrives after it.
     func session(_ session: EngineSession, didCloseWith reason: EngineCloseReason)
 }
 
@@ -33,6 +35,7 @@ public protocol EngineSessionDelegate: AnyObject, Sendable {
 /// All state sits behind one lock; waiters (a pending GET, a WebSocket writer) are
 /// resumed after the lock is released.
 public final class EngineSession: Sendable {
+    /// The session id (`sid`): 20 URL-safe characters from ``EngineServer/makeID()``.
     public let id: String
     /// The handshake request (headers, cookies, query, peer address).
     public let request: EngineRequest
@@ -76,6 +79,7 @@ public final class EngineSession: Sendable {
     /// The transport the session currently uses.
     public var transport: EngineTransport { state.withLock { $0.transport } }
 
+    /// True until the session starts closing, for whatever reason.
     public var isOpen: Bool { state.withLock { $0.phase == .open } }
 
     /// Whether a long-poll GET is waiting for packets.
@@ -123,6 +127,8 @@ public final class EngineSession: Sendable {
         return true
     }
 
+    /// Queues one packet for the client; false when the session is already closed (or the
+    /// packet would overflow ``EngineConfiguration/maxBufferedPackets``).
     @discardableResult
     public func send(_ packet: EngineOutgoing) -> Bool {
         send(CollectionOfOne(packet))

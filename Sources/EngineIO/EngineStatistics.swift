@@ -8,6 +8,7 @@ public final class EngineStatistics: Sendable {
     private let refused = Atomic<Int>(0)
     private let closes = Mutex<[EngineCloseReason: Int]>([:])
 
+    /// Counters at zero.
     public init() {}
 
     /// Engine.IO packets read from clients, over either transport.

@@ -8,6 +8,7 @@ public struct HTTPCompression: Sendable, Equatable {
     /// Smallest body, in bytes, worth compressing (Node: 1024).
     public var threshold: Int
 
+    /// Compresses polling responses of at least `threshold` bytes.
     public init(threshold: Int = 1024) {
         self.threshold = threshold
     }
@@ -33,6 +34,7 @@ public struct HTTPCompression: Sendable, Equatable {
 
 /// The two HTTP content codings the server can produce.
 public enum ContentCoding: String, Sendable, CaseIterable {
+    /// `gzip` (RFC 1952).
     case gzip
     /// HTTP's `deflate` is the zlib format (RFC 1950), as Node's `zlib.createDeflate` writes.
     case deflate

@@ -1,20 +1,33 @@
 /// Why a text is not the JSON it was expected to be, and where (byte offset).
 public struct JSONParseError: Error, Equatable, CustomStringConvertible, Sendable {
+    /// What was wrong at ``JSONParseError/offset``.
     public enum Reason: Equatable, Sendable {
+        /// The text ended inside a value (or was empty).
         case unexpectedEnd
+        /// A byte that cannot start or continue a value here.
         case unexpectedByte(UInt8)
+        /// A number that does not follow the JSON grammar (leading zero, lone `-`, missing digits).
         case invalidNumber
+        /// A backslash escape JSON does not define, or a malformed `\u` escape.
         case invalidEscape
+        /// Bytes that are not well-formed UTF-8.
         case invalidUTF8
+        /// A byte below 0x20 inside a string; JSON requires it escaped.
         case controlCharacterInString
+        /// Arrays and objects nested deeper than `limit` (``JSONValue/maximumDepth``).
         case tooDeep(limit: Int)
+        /// An object with more than `limit` keys (``JSONValue/maximumKeysPerObject``).
         case tooManyKeys(limit: Int)
+        /// Something other than whitespace after a complete value.
         case trailingData
     }
 
+    /// What was wrong.
     public var reason: Reason
+    /// Byte offset into the parsed text where the problem was found.
     public var offset: Int
 
+    /// One line naming the problem and the byte offset, for logs and error replies.
     public var description: String {
         switch reason {
         case .unexpectedEnd: return "JSON ends early at byte \(offset)"
@@ -52,6 +65,8 @@ extension JSONValue {
         self = try result.get()
     }
 
+    /// Parses one complete JSON text from UTF-8 bytes; copies them once only when the
+    /// collection has no contiguous storage.
     public init(parsing bytes: some Collection<UInt8>) throws(JSONParseError) {
         let contiguous = bytes.withContiguousStorageIfAvailable { buffer in
             Result { () throws(JSONParseError) in try JSONValue(parsing: UnsafeRawBufferPointer(buffer)) }
@@ -67,6 +82,8 @@ extension JSONValue {
         self = try result.get()
     }
 
+    /// Parses one complete JSON text from UTF-8 bytes in memory the caller keeps alive for
+    /// the call.
     public init(parsing bytes: UnsafeRawBufferPointer) throws(JSONParseError) {
         var parser = JSONParser(bytes: bytes)
         self = try parser.parseDocument()

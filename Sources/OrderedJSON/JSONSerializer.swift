@@ -1,24 +1,31 @@
 /// Where serialized JSON goes: a byte array here, a NIO `ByteBuffer` in the protocol layers.
 public protocol JSONOutput {
+    /// Appends one byte.
     mutating func writeJSONByte(_ byte: UInt8)
+    /// Appends bytes that the serializer has already escaped.
     mutating func writeJSONBytes(_ bytes: UnsafeRawBufferPointer)
 }
 
 extension JSONOutput {
+    /// Appends the UTF-8 of `string` as it is, unescaped.
     @inlinable
     public mutating func writeJSONString(_ string: String) {
         var string = string
         string.withUTF8 { writeJSONBytes(UnsafeRawBufferPointer($0)) }
     }
 
+    /// Appends a constant piece of JSON syntax, such as `null` or `":"`.
     @inlinable
     public mutating func writeJSONStatic(_ text: StaticString) {
         writeJSONBytes(UnsafeRawBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount))
     }
 }
 
+/// A byte array collects serialized JSON.
 extension Array: JSONOutput where Element == UInt8 {
+    /// Appends one byte.
     @inlinable public mutating func writeJSONByte(_ byte: UInt8) { append(byte) }
+    /// Appends the bytes.
     @inlinable public mutating func writeJSONBytes(_ bytes: UnsafeRawBufferPointer) { append(contentsOf: bytes) }
 }
 
@@ -192,5 +199,6 @@ extension JSONValue {
 }
 
 extension JSONValue: CustomStringConvertible {
+    /// The value as JSON (``jsonString``).
     public var description: String { jsonString }
 }

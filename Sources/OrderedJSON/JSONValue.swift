@@ -5,13 +5,22 @@
 /// round-trips as `1`, not `1.0`. `binary` stands for a Socket.IO attachment; plain
 /// JSON has no such value and the serializer only writes it through a placeholder.
 public enum JSONValue: Sendable, Equatable {
+    /// JSON `null`.
     case null
+    /// JSON `true` or `false`.
     case bool(Bool)
+    /// A number written without a fraction or exponent that fits in 64 bits.
     case integer(Int64)
+    /// Any other number.
     case double(Double)
+    /// A string.
     case string(String)
+    /// An array.
     case array([JSONValue])
+    /// An object, keys in order.
     case object(JSONObject)
+    /// A Socket.IO binary attachment (not JSON; serialized through a placeholder or as a
+    /// Node `Buffer`).
     case binary([UInt8])
 }
 
@@ -21,6 +30,7 @@ public enum JSONValue: Sendable, Equatable {
 /// `indexedFrom` entries a hash index of positions is kept, so that building or reading an
 /// object of n keys costs O(n), not O(n²), even when a client sends thousands of keys.
 public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
+    /// The members in order; a repeated key keeps the position where it was first set.
     public private(set) var entries: [Entry]
     /// Where each key is in `entries`; nil while the object is small enough to scan.
     private var positions: [String: Int]?
@@ -34,26 +44,34 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     var keyWork = 0
     #endif
 
+    /// One member of an object.
     public struct Entry: Sendable, Equatable {
+        /// The member's name.
         public var key: String
+        /// The member's value.
         public var value: JSONValue
+        /// A member named `key` with `value`.
         public init(key: String, value: JSONValue) {
             self.key = key
             self.value = value
         }
     }
 
+    /// An empty object.
     public init() {
         entries = []
         positions = nil
     }
 
+    /// An object of `pairs` in order; a repeated key replaces the earlier value in its place,
+    /// as `JSON.parse` does.
     public init(_ pairs: [(String, JSONValue)]) {
         self.init()
         entries.reserveCapacity(pairs.count)
         for (key, value) in pairs { self[key] = value }
     }
 
+    /// An object of the literal's pairs in order; see ``init(_:)``.
     public init(dictionaryLiteral elements: (String, JSONValue)...) {
         self.init(elements)
     }
@@ -64,8 +82,11 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         lhs.entries == rhs.entries
     }
 
+    /// How many members the object has.
     public var count: Int { entries.count }
+    /// True when the object has no members.
     public var isEmpty: Bool { entries.isEmpty }
+    /// The member names in order.
     public var keys: [String] { entries.map(\.key) }
 
     /// Setting an existing key replaces its value in place (as `JSON.parse` does for
@@ -119,31 +140,42 @@ extension JSONValue: ExpressibleByNilLiteral, ExpressibleByBooleanLiteral, Expre
     ExpressibleByFloatLiteral, ExpressibleByStringLiteral, ExpressibleByArrayLiteral,
     ExpressibleByDictionaryLiteral
 {
+    /// `nil` is ``null``.
     public init(nilLiteral: ()) { self = .null }
+    /// A Boolean literal is ``bool(_:)``.
     public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// An integer literal is ``integer(_:)``.
     public init(integerLiteral value: Int64) { self = .integer(value) }
+    /// A float literal is ``double(_:)``.
     public init(floatLiteral value: Double) { self = .double(value) }
+    /// A string literal is ``string(_:)``.
     public init(stringLiteral value: String) { self = .string(value) }
+    /// An array literal is ``array(_:)``.
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
+    /// A dictionary literal is an ``object(_:)`` with the pairs in the order written.
     public init(dictionaryLiteral elements: (String, JSONValue)...) { self = .object(JSONObject(elements)) }
 }
 
 extension JSONValue {
+    /// The string, when the value is a ``string(_:)``.
     public var stringValue: String? {
         if case .string(let value) = self { return value }
         return nil
     }
 
+    /// The object, when the value is an ``object(_:)``.
     public var objectValue: JSONObject? {
         if case .object(let value) = self { return value }
         return nil
     }
 
+    /// The elements, when the value is an ``array(_:)``.
     public var arrayValue: [JSONValue]? {
         if case .array(let value) = self { return value }
         return nil
     }
 
+    /// The Boolean, when the value is a ``bool(_:)``.
     public var boolValue: Bool? {
         if case .bool(let value) = self { return value }
         return nil
@@ -160,6 +192,7 @@ extension JSONValue {
         }
     }
 
+    /// True for ``null``.
     public var isNull: Bool { self == .null }
 
     /// Member of an object, `nil` for anything else.

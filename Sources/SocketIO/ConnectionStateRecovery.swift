@@ -17,6 +17,8 @@ public struct ConnectionStateRecovery: Sendable {
     /// The time source for the window (tests move it by hand).
     public var clock: @Sendable () -> ContinuousClock.Instant
 
+    /// Recovery within `maxDisconnectionDuration` (Node's 2 minutes by default), skipping
+    /// the middlewares by default as Node does; `clock` is there for tests.
     public init(
         maxDisconnectionDuration: Duration = .seconds(120),
         skipMiddlewares: Bool = true,
@@ -40,9 +42,12 @@ public struct SocketSessionRecord: Sendable, Equatable {
     public var sid: String
     /// The private session id only that client knows.
     public var pid: String
+    /// The rooms the socket was in when it lost its connection.
     public var rooms: Set<String>
+    /// The socket's ``Socket/data`` when it lost its connection.
     public var data: JSONValue
 
+    /// A session to keep.
     public init(sid: String, pid: String, rooms: Set<String>, data: JSONValue) {
         self.sid = sid
         self.pid = pid

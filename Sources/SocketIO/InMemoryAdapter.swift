@@ -12,13 +12,17 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     private let state: Mutex<State>
+    /// The namespace's sockets this adapter delivers to.
     public let sockets: any LocalSockets
 
+    /// An adapter for the namespace of `sockets`; it keeps sessions and broadcasts for
+    /// recovery when the server has ``SocketIOConfiguration/connectionStateRecovery`` on.
     public init(sockets: any LocalSockets) {
         self.sockets = sockets
         self.state = Mutex(State(recovery: sockets.connectionStateRecovery.map(RecoveryBuffer.init)))
     }
 
+    /// Adds the socket to the rooms.
     public func addAll(_ socketID: String, rooms: Set<String>) {
         state.withLock { Self.add(socketID, to: rooms, in: &$0) }
     }
@@ -28,6 +32,7 @@ public final class InMemoryAdapter: SocketIOAdapter {
         for room in rooms { state.members[room, default: []].insert(socketID) }
     }
 
+    /// Removes the socket from one room.
     public func delete(_ socketID: String, room: String) {
         state.withLock { state in
             state.roomsBySocket[socketID]?.remove(room)
@@ -35,6 +40,7 @@ public final class InMemoryAdapter: SocketIOAdapter {
         }
     }
 
+    /// Removes the socket from every room.
     public func deleteAll(_ socketID: String) {
         state.withLock { _ = Self.removeAll(socketID, in: &$0) }
     }
@@ -51,14 +57,17 @@ public final class InMemoryAdapter: SocketIOAdapter {
         state.members[room] = members.isEmpty ? nil : members
     }
 
+    /// The rooms the socket is in.
     public func rooms(of socketID: String) -> Set<String> {
         state.withLock { $0.roomsBySocket[socketID] ?? [] }
     }
 
+    /// Rooms that have at least one socket.
     public var localRooms: Set<String> {
         state.withLock { Set($0.members.keys) }
     }
 
+    /// Ids of the sockets the options select.
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> {
         state.withLock { Self.select(options, in: $0) }
     }
@@ -104,10 +113,14 @@ public final class InMemoryAdapter: SocketIOAdapter {
         }
     }
 
+    /// Keeps the session for ``ConnectionStateRecovery/maxDisconnectionDuration``, when
+    /// recovery is on.
     public func persistSession(_ session: SocketSessionRecord) {
         state.withLock { $0.recovery?.keep(session) }
     }
 
+    /// Takes the socket out of every room and, when recovery is on, keeps its session with
+    /// those rooms, in one step; returns the rooms.
     public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
         state.withLock { state in
             let rooms = Self.removeAll(socketID, in: &state)
@@ -116,10 +129,14 @@ public final class InMemoryAdapter: SocketIOAdapter {
         }
     }
 
+    /// The kept session, once, when it has not expired and the broadcasts after `offset` are
+    /// still kept; nil otherwise.
     public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
         state.withLock { $0.recovery?.take(pid: pid, offset: offset) }
     }
 
+    /// Puts the socket back into its rooms and returns the broadcasts to them after `offset`,
+    /// in order, in one step.
     public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
         state.withLock { state in
             Self.add(session.sid, to: session.rooms, in: &state)
@@ -130,16 +147,20 @@ public final class InMemoryAdapter: SocketIOAdapter {
     // The local side of every cluster query, synchronous so a cluster adapter can apply
     // remote requests in the order they arrive.
 
+    /// Snapshots of the sockets the options select, synchronously (a cluster adapter answers
+    /// remote queries with it).
     public func snapshots(_ options: BroadcastOptions) -> [SocketSnapshot] {
         localSocketIDs(options).compactMap { id in
             sockets.socket(id: id).map { SocketSnapshot(id: id, rooms: rooms(of: $0.id), data: $0.data) }
         }
     }
 
+    /// Makes the sockets the options select join `rooms`.
     public func join(_ options: BroadcastOptions, rooms: Set<String>) {
         for id in localSocketIDs(options) { sockets.socket(id: id)?.join(rooms) }
     }
 
+    /// Makes the sockets the options select leave `rooms`, kept sessions included.
     public func leave(_ options: BroadcastOptions, rooms: Set<String>) {
         for id in localSocketIDs(options) {
             for room in rooms { sockets.socket(id: id)?.leave(room) }
@@ -148,17 +169,25 @@ public final class InMemoryAdapter: SocketIOAdapter {
         state.withLock { $0.recovery?.leave(options, rooms: rooms) }
     }
 
+    /// Disconnects the sockets the options select and forgets their kept sessions; `close`
+    /// also closes their Engine.IO connections.
     public func disconnect(_ options: BroadcastOptions, close: Bool) {
         for id in localSocketIDs(options) { sockets.socket(id: id)?.disconnect(close: close) }
         state.withLock { $0.recovery?.forget(options) }
     }
 
+    /// Snapshots of the sockets the options select (this process is the whole cluster).
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] { snapshots(options) }
+    /// Makes the sockets the options select join `rooms`.
     public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async { join(options, rooms: rooms) }
+    /// Makes the sockets the options select leave `rooms`.
     public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async { leave(options, rooms: rooms) }
+    /// Disconnects the sockets the options select.
     public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async { disconnect(options, close: close) }
 
+    /// Rooms that have at least one socket.
     public func allRooms() async -> Set<String> { localRooms }
 
+    /// Nothing to release.
     public func close() async {}
 }

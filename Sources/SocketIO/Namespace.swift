@@ -3,10 +3,16 @@ import Synchronization
 
 /// A Socket.IO namespace: its middlewares, connection handler, sockets and rooms.
 public final class Namespace: Sendable {
+    /// Runs for each CONNECT before the socket is connected; throwing refuses it with
+    /// CONNECT_ERROR: a ``ConnectRefusal`` sends its message and data, any other error
+    /// its description.
     public typealias Middleware = @Sendable (Socket) async throws -> Void
+    /// Runs once for each socket that connected.
     public typealias ConnectionHandler = @Sendable (Socket) async -> Void
 
+    /// The namespace's name, `/` or one starting with `/` (`/admin`).
     public let name: String
+    /// Rooms and broadcasts of this namespace, made by the server's ``AdapterFactory``.
     public let adapter: any SocketIOAdapter
     private let directory: SocketDirectory
     var recovery: ConnectionStateRecovery? { directory.connectionStateRecovery }
@@ -33,6 +39,8 @@ public final class Namespace: Sendable {
         hooks.withLock { $0.middlewares.append(middleware) }
     }
 
+    /// Sets the handler that runs for each socket once it has connected (after the
+    /// middlewares); a second call replaces the first.
     public func onConnection(_ handler: @escaping ConnectionHandler) {
         hooks.withLock { $0.onConnection = handler }
     }
@@ -42,6 +50,7 @@ public final class Namespace: Sendable {
 
     /// Local sockets, by id.
     public func socket(id: String) -> Socket? { directory.socket(id: id) }
+    /// Sockets connected to this namespace in this process.
     public var localSocketCount: Int { directory.count }
 
     func register(_ socket: Socket) { directory.add(socket) }
@@ -49,10 +58,15 @@ public final class Namespace: Sendable {
 
     // MARK: Broadcasting
 
+    /// A broadcast to the sockets in `room`.
     public func to(_ room: String) -> BroadcastOperator { BroadcastOperator(namespace: self).to(room) }
+    /// A broadcast to the sockets in any of `rooms`.
     public func to(_ rooms: Set<String>) -> BroadcastOperator { BroadcastOperator(namespace: self).to(rooms) }
+    /// A broadcast to every socket except those in `room`.
     public func except(_ room: String) -> BroadcastOperator { BroadcastOperator(namespace: self).except(room) }
+    /// A broadcast that skips sockets whose transport cannot take it right now.
     public var volatile: BroadcastOperator { BroadcastOperator(namespace: self).volatile }
+    /// A broadcast to the sockets of this process only, whatever the adapter.
     public var local: BroadcastOperator { BroadcastOperator(namespace: self).local }
 
     /// To every socket of the namespace.
@@ -60,7 +74,10 @@ public final class Namespace: Sendable {
         BroadcastOperator(namespace: self).emit(event, args: args)
     }
 
+    /// Snapshots of every socket of the namespace, on every node.
     public func fetchSockets() async -> [SocketSnapshot] { await BroadcastOperator(namespace: self).fetchSockets() }
+    /// Disconnects every socket of the namespace, on every node; `close` also closes their
+    /// Engine.IO connections (and so their other namespaces).
     public func disconnectSockets(close: Bool = false) async {
         await BroadcastOperator(namespace: self).disconnectSockets(close: close)
     }
@@ -70,10 +87,12 @@ public final class Namespace: Sendable {
 public struct AdapterFactory: Sendable {
     let make: @Sendable (any LocalSockets) -> any SocketIOAdapter
 
+    /// A factory that calls `make` once per namespace, with the namespace's local sockets.
     public init(_ make: @escaping @Sendable (any LocalSockets) -> any SocketIOAdapter) {
         self.make = make
     }
 
+    /// The in-process ``InMemoryAdapter``: right for a single node, the default.
     public static let inMemory = AdapterFactory { InMemoryAdapter(sockets: $0) }
 }
 
@@ -100,7 +119,9 @@ final class SocketDirectory: LocalSockets {
 
 /// Selects sockets of a namespace by room, then emits to them or acts on them.
 public struct BroadcastOperator: Sendable {
+    /// The namespace whose sockets are selected.
     public let namespace: Namespace
+    /// The rooms and flags chosen so far.
     public private(set) var options: BroadcastOptions
 
     init(namespace: Namespace, options: BroadcastOptions = BroadcastOptions()) {
@@ -108,8 +129,10 @@ public struct BroadcastOperator: Sendable {
         self.options = options
     }
 
+    /// Adds `room` to the rooms whose sockets receive it.
     public func to(_ room: String) -> BroadcastOperator { to([room]) }
 
+    /// Adds `rooms` to the rooms whose sockets receive it.
     public func to(_ rooms: Set<String>) -> BroadcastOperator {
         var copy = self
         copy.options.rooms.formUnion(rooms)
@@ -119,35 +142,45 @@ public struct BroadcastOperator: Sendable {
     /// Same as `to`, as in the JavaScript API.
     public func `in`(_ room: String) -> BroadcastOperator { to(room) }
 
+    /// Leaves out the sockets in `room`.
     public func except(_ room: String) -> BroadcastOperator { except([room]) }
 
+    /// Leaves out the sockets in any of `rooms`.
     public func except(_ rooms: Set<String>) -> BroadcastOperator {
         var copy = self
         copy.options.except.formUnion(rooms)
         return copy
     }
 
+    /// Skips sockets whose transport cannot take the packet right now.
     public var volatile: BroadcastOperator {
         var copy = self
         copy.options.volatile = true
         return copy
     }
 
+    /// Keeps to this process's sockets, whatever the adapter.
     public var local: BroadcastOperator {
         var copy = self
         copy.options.local = true
         return copy
     }
 
+    /// Emits `event` with `args` to the selected sockets.
     public func emit(_ event: String, _ args: JSONValue...) { emit(event, args: args) }
 
+    /// Emits `event` with `args` to the selected sockets; the packet is encoded once for all.
     public func emit(_ event: String, args: [JSONValue]) {
         namespace.adapter.broadcast(.event(event, args, namespace: namespace.name), options: options)
     }
 
+    /// Snapshots of the selected sockets, on every node unless ``local``.
     public func fetchSockets() async -> [SocketSnapshot] { await namespace.adapter.fetchSockets(options) }
+    /// Makes the selected sockets join `rooms`, on every node unless ``local``.
     public func socketsJoin(_ rooms: Set<String>) async { await namespace.adapter.addSockets(options, rooms: rooms) }
+    /// Makes the selected sockets leave `rooms`, on every node unless ``local``.
     public func socketsLeave(_ rooms: Set<String>) async { await namespace.adapter.delSockets(options, rooms: rooms) }
+    /// Disconnects the selected sockets; `close` also closes their Engine.IO connections.
     public func disconnectSockets(close: Bool = false) async {
         await namespace.adapter.disconnectSockets(options, close: close)
     }

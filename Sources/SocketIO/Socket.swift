@@ -7,35 +7,49 @@ import Synchronization
 /// What the client sent when it connected: the Engine.IO handshake request and the
 /// `auth` payload of its CONNECT packet.
 public struct SocketHandshake: Sendable {
+    /// The HTTP request that opened the Engine.IO session.
     public let request: EngineRequest
     /// The CONNECT payload (`{}` when the client sent none).
     public let auth: JSONValue
 
+    /// The handshake request's header fields.
     public var headers: HTTPFields { request.headers }
+    /// The handshake request's query parameters (first value of a repeated name).
     public var query: [String: String] { request.query }
+    /// The handshake request's cookies, by name.
     public var cookies: [String: String] { request.cookies }
+    /// The TCP peer's address, when the HTTP framework knows it (behind a proxy, the proxy's).
     public var address: String? { request.remoteAddress }
+    /// True when the handshake came over TLS.
     public var secure: Bool { request.isSecure }
 }
 
 /// Why a socket left its namespace, in the reference server's words.
 public struct DisconnectReason: RawRepresentable, Sendable, Hashable, CustomStringConvertible {
+    /// The reason in the reference server's words (`transport close`, `ping timeout`, …).
     public let rawValue: String
+    /// A reason with these words.
     public init(rawValue: String) { self.rawValue = rawValue }
 
+    /// The client left the namespace (a DISCONNECT packet).
     public static let clientNamespaceDisconnect = DisconnectReason(rawValue: "client namespace disconnect")
+    /// The server disconnected the socket (``Socket/disconnect(close:)``).
     public static let serverNamespaceDisconnect = DisconnectReason(rawValue: "server namespace disconnect")
 
     init(_ engineReason: EngineCloseReason) { self.rawValue = engineReason.rawValue }
 
+    /// The reason's words (``rawValue``).
     public var description: String { rawValue }
 }
 
 /// A refusal from a namespace middleware, sent to the client as CONNECT_ERROR.
 public struct ConnectRefusal: Error, Sendable {
+    /// What the client's `connect_error` handler sees as `err.message`.
     public var message: String
+    /// Sent as `err.data`, when set.
     public var data: JSONValue?
 
+    /// A refusal with `message` and optional `data`.
     public init(_ message: String, data: JSONValue? = nil) {
         self.message = message
         self.data = data
@@ -44,14 +58,19 @@ public struct ConnectRefusal: Error, Sendable {
 
 /// Errors of `emitWithAck`.
 public enum AckError: Error, Sendable, Equatable {
+    /// The client did not answer within the timeout.
     case timeout
+    /// The socket was not connected, or disconnected before the answer came.
     case disconnected
 }
 
 /// An event from a client, with the means to acknowledge it when the client asked.
 public struct SocketEvent: Sendable {
+    /// The socket the event came on.
     public let socket: Socket
+    /// The event's name.
     public let name: String
+    /// The arguments after the name; attachments are `JSONValue.binary(_:)`.
     public let args: [JSONValue]
     /// Present when the client waits for an acknowledgement.
     public let ack: Acknowledgement?
@@ -68,8 +87,10 @@ public final class Acknowledgement: Sendable {
         self.id = id
     }
 
+    /// True once the acknowledgement has been sent.
     public var wasSent: Bool { sent.withLock { $0 } }
 
+    /// Sends the acknowledgement with `args`; later calls do nothing.
     public func send(_ args: [JSONValue]) {
         let first = sent.withLock { sent -> Bool in
             defer { sent = true }
@@ -79,17 +100,21 @@ public final class Acknowledgement: Sendable {
         socket.send(.ack(args, id: id, namespace: socket.namespace.name))
     }
 
+    /// Sends the acknowledgement with `args` (`event.ack?("ok")`); later calls do nothing.
     public func callAsFunction(_ args: JSONValue...) { send(args) }
 }
 
 /// Typed values an application keeps on a socket (the signed-in user, say).
 public protocol SocketStorageKey {
+    /// The type of the value stored under this key.
     associatedtype Value: Sendable
 }
 
 /// One client's connection to one namespace.
 public final class Socket: Sendable {
+    /// Handles one event from the client.
     public typealias EventHandler = @Sendable (SocketEvent) async -> Void
+    /// Runs when the socket has left its namespace: the socket, why, and the rooms it was in.
     public typealias DisconnectHandler = @Sendable (Socket, DisconnectReason, _ rooms: Set<String>) async -> Void
 
     /// The namespace-level id (not the Engine.IO session id).
@@ -101,7 +126,9 @@ public final class Socket: Sendable {
     public var recovered: Bool { resumption != nil }
     /// The session being recovered and the client's last offset.
     private let resumption: (session: SocketSessionRecord, offset: String)?
+    /// The namespace the socket is connected to.
     public let namespace: Namespace
+    /// What the client sent when it connected.
     public let handshake: SocketHandshake
     let connection: SocketIOConnection
     let lane = SerialLane()
@@ -145,6 +172,7 @@ public final class Socket: Sendable {
     /// The Engine.IO session carrying this socket.
     public var session: EngineSession { connection.session }
 
+    /// True from the end of the CONNECT (middlewares passed) until the socket leaves.
     public var isConnected: Bool { state.withLock { $0.phase == .connected } }
 
     // MARK: Handlers
@@ -171,6 +199,7 @@ public final class Socket: Sendable {
         set { state.withLock { $0.data = newValue } }
     }
 
+    /// The value the application stored under `key`, nil when none; local to this process.
     public subscript<Key: SocketStorageKey>(key: Key.Type) -> Key.Value? {
         get { state.withLock { $0.storage[ObjectIdentifier(key)] as? Key.Value } }
         set { state.withLock { $0.storage[ObjectIdentifier(key)] = newValue } }
@@ -178,10 +207,12 @@ public final class Socket: Sendable {
 
     // MARK: Emitting
 
+    /// Sends `event` with `args` to this socket's client.
     public func emit(_ event: String, _ args: JSONValue...) {
         emit(event, args: args)
     }
 
+    /// Sends `event` with `args` to this socket's client.
     public func emit(_ event: String, args: [JSONValue]) {
         send(.event(event, args, namespace: namespace.name))
     }
@@ -236,8 +267,10 @@ public final class Socket: Sendable {
 
     // MARK: Rooms
 
+    /// Adds the socket to `room`; nothing happens once it has disconnected.
     public func join(_ room: String) { join([room]) }
 
+    /// Adds the socket to `rooms`; nothing happens once it has disconnected.
     public func join(_ rooms: Set<String>) {
         // Under the lock, so a socket that is leaving cannot be put back into rooms.
         state.withLock { state in
@@ -246,10 +279,12 @@ public final class Socket: Sendable {
         }
     }
 
+    /// Removes the socket from `room`.
     public func leave(_ room: String) {
         namespace.adapter.delete(id, room: room)
     }
 
+    /// The rooms the socket is in, its own id included.
     public var rooms: Set<String> { namespace.adapter.rooms(of: id) }
 
     /// Everyone in `room` but this socket.

@@ -15,17 +15,23 @@ public struct SocketIOConfiguration: Sendable {
     /// Off (nil) by default: see `ConnectionStateRecovery`.
     public var connectionStateRecovery: ConnectionStateRecovery?
 
+    /// Node's defaults.
     public init() {}
 }
 
 /// A Socket.IO v5 server over an Engine.IO server.
 public final class SocketIOServer: Sendable {
+    /// The Engine.IO server the Socket.IO connections ride on.
     public let engine: EngineServer
+    /// The options the server was made with.
     public let configuration: SocketIOConfiguration
     let logger: Logger
     private let adapterFactory: AdapterFactory
     private let namespaces = Mutex<[String: Namespace]>([:])
 
+    /// Serves Socket.IO on `engine`'s sessions, taking over its connection handler; every
+    /// namespace gets its adapter from `adapter` (in-process by default). Namespace `/`
+    /// exists from the start.
     public init(
         engine: EngineServer,
         configuration: SocketIOConfiguration = SocketIOConfiguration(),

@@ -9,9 +9,11 @@ public struct SocketPacketDecoder: Sendable {
         "connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener",
     ]
 
+    /// The most attachments one packet may announce; more is ``SocketDecodingError/tooManyAttachments(limit:)``.
     public let maxAttachments: Int
     private var pending: (packet: SocketPacket, expected: Int, attachments: [[UInt8]])?
 
+    /// A decoder that accepts up to `maxAttachments` attachments per packet.
     public init(maxAttachments: Int = 10) {
         self.maxAttachments = maxAttachments
     }

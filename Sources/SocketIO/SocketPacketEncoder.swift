@@ -2,11 +2,16 @@ public import EngineIO
 public import NIOCore
 public import OrderedJSON
 
+/// The encoder serializes packet payloads straight into the buffer that goes on the wire.
 extension ByteBuffer: JSONOutput {
+    /// Appends one byte.
     public mutating func writeJSONByte(_ byte: UInt8) { writeInteger(byte) }
+    /// Appends the bytes.
     public mutating func writeJSONBytes(_ bytes: UnsafeRawBufferPointer) { writeBytes(bytes) }
 }
 
+/// Turns packets into what Engine.IO sends; an encoded packet is shared by every
+/// recipient of a broadcast.
 public enum SocketPacketEncoder {
     /// Encodes a packet into Engine.IO messages: the text packet first, then one binary
     /// message per attachment. Binary values in `data` make it a binary event or ack.

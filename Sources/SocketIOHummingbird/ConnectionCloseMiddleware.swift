@@ -7,8 +7,11 @@ import HTTPTypes
 /// keeps sockets alive by default) then reuses the dying socket for the next request
 /// and reports "socket hang up".
 public struct ConnectionCloseMiddleware<Context: RequestContext>: RouterMiddleware {
+    /// The middleware; it has no options.
     public init() {}
 
+    /// Passes the request on and adds `Connection: close` to the response when the request's
+    /// `Connection` header contains `close`.
     public func handle(
         _ request: Request,
         context: Context,

@@ -9,10 +9,14 @@ import NIOCore
 public struct EngineIOMiddleware<Context: RequestContext>: RouterMiddleware {
     let endpoints: [EngineIOEndpoint]
 
+    /// Serves long-polling for `endpoints`; the first whose path matches a request answers it.
     public init(_ endpoints: [EngineIOEndpoint]) {
         self.endpoints = endpoints
     }
 
+    /// Answers a request on an endpoint's path through `EngineServer.handlePolling(_:body:)`,
+    /// reading a POST body up to `EngineConfiguration.maxPayload`
+    /// (a longer one ends the session with 413); any other request goes to `next`.
     public func handle(
         _ request: Request,
         context: Context,

@@ -19,6 +19,8 @@ public struct EngineIOWebSocketUpgrade: Sendable {
     /// channel, so with `permessage-deflate` on everything goes through the handler.
     let writesDirectly: Bool
 
+    /// Upgrades WebSocket requests on `endpoints`' paths. Frames are written straight into
+    /// the channel unless an endpoint has `EngineConfiguration.perMessageDeflate` on.
     public init(_ endpoints: [EngineIOEndpoint]) {
         self.endpoints = endpoints
         writesDirectly = endpoints.allSatisfy { $0.engine.configuration.perMessageDeflate == nil }

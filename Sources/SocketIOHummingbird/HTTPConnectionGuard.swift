@@ -21,6 +21,8 @@ public struct HTTPConnectionLimits: Sendable, Equatable {
     /// Open TCP connections one peer address may hold; more are closed at accept.
     public var maxConnectionsPerAddress: Int? = 1000
 
+    /// Node's defaults: 60 s for the head, 5 s keep-alive, 300 s per request, 1000 connections
+    /// per address.
     public init() {}
 
     /// Every limit off.

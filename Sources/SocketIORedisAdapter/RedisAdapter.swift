@@ -8,16 +8,20 @@ import Synchronization
 
 /// Makes a Redis adapter per namespace, sharing one publisher connection.
 public struct RedisAdapterFactory: Sendable {
+    /// Where Redis is, and the channel prefix and timeouts.
     public let configuration: RedisConfiguration
     let publisher: RedisPublisher
     let logger: Logger
 
+    /// Prepares the shared publisher; it connects on first use, and reconnects after a failure.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "socket.io-redis")) {
         self.configuration = configuration
         self.logger = logger
         self.publisher = RedisPublisher(configuration: configuration, logger: logger)
     }
 
+    /// What `SocketIOServer` takes as `adapter:`: one ``RedisAdapter`` per namespace,
+    /// each with its own subscriber connection.
     public var factory: AdapterFactory {
         AdapterFactory { sockets in
             RedisAdapter(sockets: sockets, configuration: configuration, publisher: publisher, logger: logger)
@@ -30,6 +34,7 @@ public struct RedisAdapterFactory: Sendable {
         guard reply.text == "PONG" else { throw RedisError(message: "unexpected answer to PING: \(reply)") }
     }
 
+    /// Stops the shared publisher; call it after the server closed.
     public func close() { publisher.stop() }
 }
 
@@ -129,28 +134,41 @@ public final class RedisAdapter: SocketIOAdapter {
 
     // MARK: Local membership (the in-memory adapter's)
 
+    /// Adds the local socket to the rooms (membership is kept on each node).
     public func addAll(_ socketID: String, rooms: Set<String>) { local.addAll(socketID, rooms: rooms) }
+    /// Removes the local socket from one room.
     public func delete(_ socketID: String, room: String) { local.delete(socketID, room: room) }
+    /// Removes the local socket from every room.
     public func deleteAll(_ socketID: String) { local.deleteAll(socketID) }
+    /// The rooms the local socket is in.
     public func rooms(of socketID: String) -> Set<String> { local.rooms(of: socketID) }
+    /// Ids of local sockets the options select.
     public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> { local.localSocketIDs(options) }
+    /// Rooms that have a socket on this node.
     public var localRooms: Set<String> { local.localRooms }
 
     // Recovery stays on this node (sessions and stamped broadcasts in `local`): a client
     // that comes back to the same node (sticky load balancing) recovers.
+    /// Keeps the session on this node, for a client that comes back to it.
     public func persistSession(_ session: SocketSessionRecord) { local.persistSession(session) }
+    /// Takes the socket out of its rooms and keeps its session on this node.
     public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
         local.removeAndPersist(socketID, pid: pid, data: data)
     }
+    /// The session kept on this node, if the broadcasts after `offset` are still kept too.
     public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
         local.restoreSession(pid: pid, offset: offset)
     }
+    /// Puts the socket back into its rooms and returns the broadcasts it missed on this node.
     public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
         local.resume(session, after: offset)
     }
 
     // MARK: Broadcast
 
+    /// Delivers to the selected local sockets and, unless `BroadcastOptions.local`,
+    /// publishes the packet for the other nodes (on the room's own channel when it goes to
+    /// one room).
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
         if !options.local {
             var channel = broadcastChannel
@@ -355,6 +373,8 @@ public final class RedisAdapter: SocketIOAdapter {
 
     // MARK: Cluster queries
 
+    /// Local snapshots, plus those the other nodes answer within
+    /// ``RedisConfiguration/requestsTimeout``.
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] {
         var result = local.snapshots(options)
         guard !options.local else { return result }
@@ -372,16 +392,19 @@ public final class RedisAdapter: SocketIOAdapter {
         return result
     }
 
+    /// Makes the selected sockets join `rooms`, here and on the other nodes.
     public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
         if !options.local { publishRemote(.remoteJoin, options, ["rooms": .array(rooms.sorted().map { .string($0) })]) }
         local.join(options, rooms: rooms)
     }
 
+    /// Makes the selected sockets leave `rooms`, here and on the other nodes.
     public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
         if !options.local { publishRemote(.remoteLeave, options, ["rooms": .array(rooms.sorted().map { .string($0) })]) }
         local.leave(options, rooms: rooms)
     }
 
+    /// Disconnects the selected sockets, here and on the other nodes.
     public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
         if !options.local { publishRemote(.remoteDisconnect, options, ["close": .bool(close)]) }
         local.disconnect(options, close: close)
@@ -400,6 +423,7 @@ public final class RedisAdapter: SocketIOAdapter {
         publisher.publish(channel: requestChannel, message: Array(JSONValue.object(message).jsonString.utf8))
     }
 
+    /// Rooms with a socket on any node that answers within ``RedisConfiguration/requestsTimeout``.
     public func allRooms() async -> Set<String> {
         var rooms = local.localRooms
         for response in await ask(.allRooms, [:]) {
@@ -408,6 +432,8 @@ public final class RedisAdapter: SocketIOAdapter {
         return rooms
     }
 
+    /// Stops listening to the cluster; the shared publisher stays until
+    /// ``RedisAdapterFactory/close()``.
     public func close() async {
         subscriber.withLock { $0 }?.stop()
     }

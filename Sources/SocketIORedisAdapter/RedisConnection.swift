@@ -3,10 +3,15 @@ import Foundation
 
 /// Where Redis is, from a `REDIS_URL` (`redis://[:password@]host[:port][/db]`).
 public struct RedisConfiguration: Sendable, Equatable {
+    /// The server's host name or address.
     public var host: String
+    /// The server's TCP port (6379 by default).
     public var port: Int
+    /// The ACL user to authenticate as; nil for the default user.
     public var username: String?
+    /// The password to authenticate with; nil for none.
     public var password: String?
+    /// The database number to select; nil keeps 0.
     public var database: Int?
     /// The channel prefix, `socket.io` as in Node's adapter.
     public var key = "socket.io"
@@ -15,16 +20,23 @@ public struct RedisConfiguration: Sendable, Equatable {
     /// How long connecting may take before it is retried.
     public var connectTimeout: Duration = .seconds(2)
 
+    /// Redis at `host` and `port`, without authentication.
     public init(host: String = "127.0.0.1", port: Int = 6379) {
         self.host = host
         self.port = port
     }
 
+    /// A `REDIS_URL` that is not `redis://[user:password@]host[:port][/db]`.
     public struct InvalidURL: Error, CustomStringConvertible {
+        /// The URL as given.
         public let url: String
+        /// Names the expected form and the URL as given.
         public var description: String { "REDIS_URL is not redis://[user:password@]host[:port][/db]: \(url)" }
     }
 
+    /// Parses `redis://[user:password@]host[:port][/db]`; user and password may be
+    /// percent-encoded. Any other scheme, a missing host or a database that is not a
+    /// non-negative number throws ``InvalidURL``.
     public init(url: String) throws(InvalidURL) {
         guard let components = URLComponents(string: url), components.scheme == "redis",
             let host = components.host, !host.isEmpty
