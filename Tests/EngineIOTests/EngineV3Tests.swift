@@ -100,8 +100,10 @@ struct EngineV3Tests {
     func clientDrivenHeartbeat() async throws {
         let harness = EngineHarness {
             $0.allowEIO3 = true
-            $0.pingInterval = .milliseconds(150)
-            $0.pingTimeout = .milliseconds(100)
+            // Silence for pingInterval + pingTimeout closes the session: long enough for a
+            // loaded machine to carry the requests below, each of which is a client ping.
+            $0.pingInterval = .seconds(1)
+            $0.pingTimeout = .seconds(1)
         }
         let sid = try await v3Handshake(harness)
         _ = await harness.request(.post, v3Query(sid: sid), body: .bytes(ByteBuffer(string: "1:2")))

@@ -124,9 +124,8 @@ struct OverTheWireTests {
     @Test("heartbeat over WebSocket: pings on time, and a silent client is dropped at the deadline")
     func heartbeatOverWebSocket() async throws {
         // A close by the timeout timer (1,200 ms after the open packet) stays apart from a
-        // close at the first ping (1,000 ms) and from one noticed at the next ping cycle
-        // (2,200 ms or later), with room for the full suite delaying timers on two cores
-        // (with a 500-ms interval CI once measured 1,155 ms against a bound of 1,150).
+        // close at the first ping (1,000 ms); the order of frames rules out one noticed at
+        // a later ping cycle. Only floors are asserted: a loaded machine delays, never hurries.
         let server = try await TestServer.start { $0.pingInterval = .seconds(1); $0.pingTimeout = .milliseconds(200) }
         defer { Task { await server.stop() } }
         let socket = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
@@ -135,11 +134,11 @@ struct OverTheWireTests {
         let start = clock.now
         #expect(try await socket.next() == .text("2"))
         let pinged = clock.now
-        var closed = false
-        while let frame = try await socket.next() {
-            if case .close = frame { closed = true; break }
+        // The timer closes it: nothing else comes first (no next ping cycle notices it).
+        guard case .close = try await socket.next() else {
+            Issue.record("the frame after an unanswered ping is not the close")
+            return
         }
-        #expect(closed)
         let elapsed = clock.now - start
         // The deadline runs from the session's start, before the client sees its open packet, so
         // a client slow to read it measures less (a loaded run: 200 ms less); counted from the
@@ -147,7 +146,6 @@ struct OverTheWireTests {
         // itself fails both: about 1,000 ms from the open and nothing after the ping.
         let afterPing = clock.now - pinged
         #expect(elapsed >= .milliseconds(1_050) || afterPing >= .milliseconds(150), "\(elapsed) from the open, \(afterPing) from the ping")
-        #expect(elapsed < .milliseconds(2_000))
         await socket.close()
     }
 
