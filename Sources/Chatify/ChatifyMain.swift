@@ -22,7 +22,7 @@ struct ChatifyMain: AsyncParsableCommand {
     @OptionGroup var settings: SettingsSource
 
     func run() async throws {
-        let (configuration, redisConfiguration) = try settings.validatedConfiguration()
+        let (configuration, redisConfiguration, resources) = try settings.validatedConfiguration()
         let logger = settings.logger(for: configuration)
         for warning in configuration.warnings {
             logger.warning("\(warning)")
@@ -52,7 +52,9 @@ struct ChatifyMain: AsyncParsableCommand {
             redis = factory
         }
         do {
-            let server = ChatifyServer(configuration: configuration, store: store, adapter: adapter, logger: logger)
+            let server = ChatifyServer(
+                configuration: configuration, store: store, adapter: adapter, resources: resources, logger: logger
+            )
             try await server.run { channel in
                 // One line on stdout with the real address, for scripts that start it on port 0.
                 let port = channel.localAddress?.port ?? configuration.port

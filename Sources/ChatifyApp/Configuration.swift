@@ -24,7 +24,10 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var host = "127.0.0.1"
     public var port = 5000
     public var debug = true
-    /// The stock socket.io client file the chat page loads; found by `scripts/setup`.
+    /// `CHATIFY_RESOURCES`: a folder holding `Templates/` and `Static/` (and possibly the
+    /// client), instead of the lookup `ChatifyResources.locate` describes.
+    public var resourcesDirectory: String?
+    /// `SOCKETIO_CLIENT_JS`: the stock socket.io client file the chat page loads.
     public var socketIOClientScript: String?
     /// `REDIS_URL`: when set, nodes share rooms and broadcasts through Redis.
     public var redisURL: String?
@@ -74,7 +77,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "JWT_ACCESS_COOKIE_NAME", "JWT_COOKIE_CSRF_PROTECT", "JWT_ACCESS_TOKEN_EXPIRES",
         "MONGODB_ATLAS_URI", "MONGODB_LOCAL_URI", "DATABASE_NAME", "USERS_COLLECTION",
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
-        "SOCKETIO_CLIENT_JS", "REDIS_URL", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
+        "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
         "HTTP_REQUEST_TIMEOUT", "MAX_CONNECTIONS_PER_USER", "SOCKET_EVENTS_PER_SECOND",
@@ -154,6 +157,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = string("HOST"), !value.isEmpty { host = value }
         if let value = try integer("PORT", 0...65535) { port = value }
         if let value = try boolean("FLASK_DEBUG") { debug = value }
+        if let value = string("CHATIFY_RESOURCES"), !value.isEmpty { resourcesDirectory = value }
         if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
         if let value = string("REDIS_URL"), !value.isEmpty { redisURL = value }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {

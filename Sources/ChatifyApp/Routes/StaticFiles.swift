@@ -2,40 +2,34 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// The page assets bundled with the module, and the stock Socket.IO client, read once
-/// at start-up. Nothing is loaded from the internet.
+/// The page assets and the stock Socket.IO client, read once at start-up from the
+/// folders `ChatifyResources` found. Nothing is loaded from the internet.
 struct StaticFiles: Sendable {
-    let assets: [String: (contentType: String, bytes: ByteBuffer)]
-    let socketIOClient: ByteBuffer?
+    struct Asset: Sendable {
+        var contentType: String
+        var bytes: ByteBuffer
 
-    static func load(socketIOClientPath: String?, logger: Logger) throws -> StaticFiles {
-        var assets: [String: (String, ByteBuffer)] = [:]
-        if let folder = Bundle.module.url(forResource: "Static", withExtension: nil) {
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-                let data = try Data(contentsOf: folder.appendingPathComponent(name))
-                assets[name] = (contentType(of: name), ByteBuffer(bytes: data))
-            }
+        init(contentType: String, data: Data) {
+            self.contentType = contentType
+            self.bytes = ByteBuffer(bytes: data)
         }
-        var client: ByteBuffer?
-        for candidate in socketIOClientCandidates(socketIOClientPath) {
-            if let data = FileManager.default.contents(atPath: candidate) {
-                client = ByteBuffer(bytes: data)
-                logger.info("serving the Socket.IO client from \(candidate)")
-                break
-            }
-        }
-        if client == nil {
-            logger.warning(
-                "socket.io.min.js not found (set SOCKETIO_CLIENT_JS or run scripts/setup): the chat page cannot connect"
-            )
-        }
-        return StaticFiles(assets: assets, socketIOClient: client)
     }
 
-    /// SOCKETIO_CLIENT_JS, else where `scripts/setup` puts it, from the working directory.
-    static func socketIOClientCandidates(_ configured: String?) -> [String] {
-        if let configured { return [configured] }
-        return ["Vendor/socket.io.min.js"]
+    let assets: [String: Asset]
+    let socketIOClient: Asset
+
+    static func load(_ resources: ChatifyResources, logger: Logger) throws -> StaticFiles {
+        var assets: [String: Asset] = [:]
+        let folder = URL(fileURLWithPath: resources.staticFiles, isDirectory: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+            assets[name] = Asset(contentType: contentType(of: name), data: data)
+        }
+        let client = try Data(contentsOf: URL(fileURLWithPath: resources.socketIOClient))
+        logger.info("serving templates from \(resources.templates)")
+        logger.info("serving static files from \(resources.staticFiles)")
+        logger.info("serving the Socket.IO client from \(resources.socketIOClient)")
+        return StaticFiles(assets: assets, socketIOClient: Asset(contentType: contentType(of: ".js"), data: client))
     }
 
     static func contentType(of name: String) -> String {
@@ -56,11 +50,10 @@ struct StaticFiles: Sendable {
             )
         }
         router.get("/socket.io/socket.io.min.js") { _, _ in
-            guard let client = self.socketIOClient else { throw HTTPError(.notFound) }
-            return Response(
+            Response(
                 status: .ok,
-                headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=86400"],
-                body: ResponseBody(byteBuffer: client)
+                headers: [.contentType: self.socketIOClient.contentType, .cacheControl: "public, max-age=86400"],
+                body: ResponseBody(byteBuffer: self.socketIOClient.bytes)
             )
         }
     }
