@@ -1,17 +1,27 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
 /// The page assets and the stock Socket.IO client, read once at start-up from the
 /// folders `ChatifyResources` found. Nothing is loaded from the internet.
+///
+/// Each file carries a strong `ETag` (a hash of its bytes) and `Cache-Control: no-cache`:
+/// browsers keep their copy but ask before using it, and get `304` while it is unchanged,
+/// so a new release is never hidden behind a cached file while the URLs the templates
+/// (and any page written for the Flask backend) use stay as they are.
 struct StaticFiles: Sendable {
     struct Asset: Sendable {
         var contentType: String
         var bytes: ByteBuffer
+        /// Quoted, as the header carries it.
+        var entityTag: String
 
         init(contentType: String, data: Data) {
             self.contentType = contentType
             self.bytes = ByteBuffer(bytes: data)
+            self.entityTag = "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
         }
     }
 
@@ -39,22 +49,34 @@ struct StaticFiles: Sendable {
     }
 
     func add(to router: Router<ChatifyRequestContext>) {
-        router.get("/static/:name") { _, context in
+        router.get("/static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = self.assets[name] else {
                 throw HTTPError(.notFound)
             }
-            return Response(
-                status: .ok,
-                headers: [.contentType: asset.contentType, .cacheControl: "public, max-age=3600"],
-                body: ResponseBody(byteBuffer: asset.bytes)
-            )
+            return Self.response(asset, request: request)
         }
-        router.get("/socket.io/socket.io.min.js") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: self.socketIOClient.contentType, .cacheControl: "public, max-age=86400"],
-                body: ResponseBody(byteBuffer: self.socketIOClient.bytes)
-            )
+        router.get("/socket.io/socket.io.min.js") { request, _ in
+            Self.response(self.socketIOClient, request: request)
+        }
+    }
+
+    static func response(_ asset: Asset, request: Request) -> Response {
+        var headers: HTTPFields = [.eTag: asset.entityTag, .cacheControl: "no-cache"]
+        if let condition = request.headers[.ifNoneMatch], matches(condition, asset.entityTag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = asset.contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: asset.bytes))
+    }
+
+    /// `If-None-Match`: `*` or a comma-separated list of tags, compared weakly as
+    /// RFC 9110 asks (a `W/` prefix is ignored). One pass over the header.
+    static func matches(_ condition: String, _ entityTag: String) -> Bool {
+        condition.split(separator: ",").contains { candidate in
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag == entityTag
         }
     }
 }
