@@ -114,6 +114,14 @@ def test_bad_port_is_refused_naming_the_variable(tmp_path, arguments):
     assert "PORT=http" in result.stderr
 
 
+@pytest.mark.parametrize("variable", ["LOG_LEVEL", "LOG_FORMAT"])
+def test_a_log_setting_that_is_not_known_refuses_the_start(tmp_path, variable):
+    result = run_chatify(cwd=tmp_path, **{variable: "verbose"})
+    assert result.returncode == 2
+    assert f"{variable}=verbose" in result.stderr
+    assert "chatify listening" not in result.stdout
+
+
 def test_check_config_prints_the_resource_paths_it_found(tmp_path):
     result = run_chatify("check-config", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

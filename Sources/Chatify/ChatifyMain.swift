@@ -23,7 +23,8 @@ struct ChatifyMain: AsyncParsableCommand {
 
     func run() async throws {
         let (configuration, redisConfiguration, resources) = try settings.validatedConfiguration()
-        let logger = settings.logger(for: configuration)
+        ChatifyLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
+        let logger = Logger(label: "chatify")
         for warning in configuration.warnings {
             logger.warning("\(warning)")
         }

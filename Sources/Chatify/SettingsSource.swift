@@ -1,7 +1,6 @@
 import ArgumentParser
 import ChatifyApp
 import Foundation
-import Logging
 import SocketIORedisAdapter
 
 /// Where the settings come from, shared by serving and `check-config`.
@@ -32,18 +31,6 @@ struct SettingsSource: ParsableArguments {
             throw ExitCode(2)
         }
     }
-
-    /// `LOG_LEVEL` from the process environment (not `.env`) wins over `FLASK_DEBUG`.
-    func logLevel(for configuration: ChatifyConfiguration) -> Logger.Level {
-        ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? (configuration.debug ? .debug : .info)
-    }
-
-    func logger(for configuration: ChatifyConfiguration) -> Logger {
-        var logger = Logger(label: "chatify")
-        logger.logLevel = logLevel(for: configuration)
-        return logger
-    }
 }
 
 /// `chatify check-config`: the effective settings, secrets masked, and what is unsafe.
@@ -59,7 +46,6 @@ struct CheckConfiguration: ParsableCommand {
     func run() throws {
         let (configuration, _, resources) = try settings.validatedConfiguration()
         var lines = configuration.effectiveValues.map { "\($0.name)=\($0.value)" }
-        lines.append("LOG_LEVEL=\(settings.logLevel(for: configuration).rawValue)")
         lines.append("templates: \(resources.templates)")
         lines.append("static files: \(resources.staticFiles)")
         lines.append("Socket.IO client: \(resources.socketIOClient)")
