@@ -61,7 +61,7 @@ def base_environment():
 class ChatifyProcess:
     """One running server, with the tail of its output kept for error messages."""
 
-    def __init__(self, binary, environment):
+    def __init__(self, binary, environment, cwd=None):
         self.binary = binary
         self.environment = environment
         self.output = collections.deque(maxlen=500)
@@ -69,10 +69,11 @@ class ChatifyProcess:
         # Set when a test stops the server itself: its exit is then not a crash.
         self.stopped_on_purpose = False
         self._listening = threading.Event()
+        self._new_output = threading.Condition()
         self._workdir = tempfile.TemporaryDirectory(prefix="chatify-compat-")
         self.process = subprocess.Popen(
             [str(binary)],
-            cwd=self._workdir.name,
+            cwd=cwd or self._workdir.name,
             env=environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
@@ -88,7 +89,9 @@ class ChatifyProcess:
     def _read(self):
         for line in self.process.stdout:
             line = line.rstrip("\n")
-            self.output.append(line)
+            with self._new_output:
+                self.output.append(line)
+                self._new_output.notify_all()
             if self.port is None:
                 found = LISTENING.match(line)
                 if found:
@@ -105,6 +108,14 @@ class ChatifyProcess:
                 f"{self.binary} printed no 'chatify listening on 127.0.0.1:<port>' line within "
                 f"{timeout:g} s (server {state}). Its output:\n{self.tail()}"
             )
+
+    def wait_for_output(self, needle, timeout=START_TIMEOUT):
+        """The output so far, once a line containing ``needle`` has been written."""
+        with self._new_output:
+            found = self._new_output.wait_for(lambda: any(needle in line for line in self.output), timeout)
+            lines = list(self.output)
+        assert found, f"no output line with {needle!r} within {timeout:g} s:\n{self.tail()}"
+        return lines
 
     @property
     def url(self):
@@ -141,10 +152,14 @@ class ServerPool:
     def __init__(self):
         self.started = []
 
-    def start(self, **overrides):
+    def start(self, cwd=None, unset=(), **overrides):
+        """A server with these variables set and those in ``unset`` removed, started in
+        ``cwd`` (default: a fresh empty folder)."""
         environment = base_environment()
+        for name in unset:
+            environment.pop(name, None)
         environment.update({key: str(value) for key, value in overrides.items()})
-        process = ChatifyProcess(chatify_binary(), environment)
+        process = ChatifyProcess(chatify_binary(), environment, cwd=cwd)
         self.started.append(process)
         process.wait_until_listening()
         return process
@@ -164,8 +179,8 @@ class ServerPool:
 
 @pytest.fixture
 def start_server():
-    """Factory: ``start_server(**env_overrides)`` -> a fresh ChatifyProcess (stopped after
-    the test)."""
+    """Factory: ``start_server(cwd=None, unset=(), **env_overrides)`` -> a fresh
+    ChatifyProcess (stopped after the test)."""
     pool = ServerPool()
     yield pool.start
     try:

@@ -4,6 +4,7 @@ Each run happens in a fresh temporary working directory with only the environmen
 here, so no stray ``.env`` or caller variable is read.
 """
 
+import os
 import subprocess
 
 import pytest
@@ -111,3 +112,33 @@ def test_bad_port_is_refused_naming_the_variable(tmp_path, arguments):
     result = run_chatify(*arguments, cwd=tmp_path, PORT="http")
     assert result.returncode != 0
     assert "PORT=http" in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["LOG_LEVEL", "LOG_FORMAT"])
+def test_a_log_setting_that_is_not_known_refuses_the_start(tmp_path, variable):
+    result = run_chatify(cwd=tmp_path, **{variable: "verbose"})
+    assert result.returncode == 2
+    assert f"{variable}=verbose" in result.stderr
+    assert "chatify listening" not in result.stdout
+
+
+def test_check_config_prints_the_resource_paths_it_found(tmp_path):
+    result = run_chatify("check-config", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    client = base_environment()["SOCKETIO_CLIENT_JS"]
+    assert f"Socket.IO client: {client}" in lines
+    templates = next(line for line in lines if line.startswith("templates: "))
+    assert os.path.isfile(os.path.join(templates.removeprefix("templates: "), "chat.mustache")), templates
+    assert any(line.startswith("static files: ") for line in lines)
+
+
+@pytest.mark.parametrize(
+    "variable,value",
+    [("SOCKETIO_CLIENT_JS", "missing/socket.io.min.js"), ("CHATIFY_RESOURCES", "no-such-folder")],
+)
+def test_a_resource_that_cannot_be_found_refuses_the_start_naming_where_it_looked(tmp_path, variable, value):
+    result = run_chatify(cwd=tmp_path, **{variable: value})
+    assert result.returncode == 2
+    assert variable in result.stderr and str(tmp_path / value) in result.stderr
+    assert "chatify listening" not in result.stdout

@@ -22,8 +22,9 @@ struct ChatifyMain: AsyncParsableCommand {
     @OptionGroup var settings: SettingsSource
 
     func run() async throws {
-        let (configuration, redisConfiguration) = try settings.validatedConfiguration()
-        let logger = settings.logger(for: configuration)
+        let (configuration, redisConfiguration, resources) = try settings.validatedConfiguration()
+        ChatifyLogging.bootstrap(level: configuration.logLevel, format: configuration.logFormat)
+        let logger = Logger(label: "chatify")
         for warning in configuration.warnings {
             logger.warning("\(warning)")
         }
@@ -52,7 +53,9 @@ struct ChatifyMain: AsyncParsableCommand {
             redis = factory
         }
         do {
-            let server = ChatifyServer(configuration: configuration, store: store, adapter: adapter, logger: logger)
+            let server = ChatifyServer(
+                configuration: configuration, store: store, adapter: adapter, resources: resources, logger: logger
+            )
             try await server.run { channel in
                 // One line on stdout with the real address, for scripts that start it on port 0.
                 let port = channel.localAddress?.port ?? configuration.port

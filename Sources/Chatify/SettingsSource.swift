@@ -1,7 +1,6 @@
 import ArgumentParser
 import ChatifyApp
 import Foundation
-import Logging
 import SocketIORedisAdapter
 
 /// Where the settings come from, shared by serving and `check-config`.
@@ -15,32 +14,22 @@ struct SettingsSource: ParsableArguments {
     )
     var envFile: String?
 
-    /// The configuration, with its TLS files and Redis URL checked, so that a bad value
-    /// stops the start (exit 2) before the store is contacted.
-    func validatedConfiguration() throws -> (ChatifyConfiguration, RedisConfiguration?) {
+    /// The configuration, with its TLS files, Redis URL and resource files checked, so
+    /// that a bad value or a missing file stops the start (exit 2) before the store is
+    /// contacted.
+    func validatedConfiguration() throws -> (ChatifyConfiguration, RedisConfiguration?, ChatifyResources) {
         do {
             let configuration = try ChatifyConfiguration.load(dotEnvPath: envFile ?? ".env", dotEnvRequired: envFile != nil)
             if let tls = configuration.transport.tls {
                 _ = try tls.serverConfiguration()
             }
             let redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
-            return (configuration, redis)
+            let resources = try ChatifyResources.locate(configuration)
+            return (configuration, redis, resources)
         } catch {
             FileHandle.standardError.write(Data("chatify: \(error)\n".utf8))
             throw ExitCode(2)
         }
-    }
-
-    /// `LOG_LEVEL` from the process environment (not `.env`) wins over `FLASK_DEBUG`.
-    func logLevel(for configuration: ChatifyConfiguration) -> Logger.Level {
-        ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
-            ?? (configuration.debug ? .debug : .info)
-    }
-
-    func logger(for configuration: ChatifyConfiguration) -> Logger {
-        var logger = Logger(label: "chatify")
-        logger.logLevel = logLevel(for: configuration)
-        return logger
     }
 }
 
@@ -55,9 +44,11 @@ struct CheckConfiguration: ParsableCommand {
     @OptionGroup var settings: SettingsSource
 
     func run() throws {
-        let (configuration, _) = try settings.validatedConfiguration()
+        let (configuration, _, resources) = try settings.validatedConfiguration()
         var lines = configuration.effectiveValues.map { "\($0.name)=\($0.value)" }
-        lines.append("LOG_LEVEL=\(settings.logLevel(for: configuration).rawValue)")
+        lines.append("templates: \(resources.templates)")
+        lines.append("static files: \(resources.staticFiles)")
+        lines.append("Socket.IO client: \(resources.socketIOClient)")
         lines += configuration.warnings.map { "warning: \($0)" }
         print(lines.joined(separator: "\n"))
     }

@@ -17,11 +17,17 @@ public struct ChatifyServer: Sendable {
     public let configuration: ChatifyConfiguration
     public let store: any ChatStore
     public let io: SocketIOServer
+    /// Templates, static files and the client; found at start when not given.
+    let resources: ChatifyResources?
     let logger: Logger
 
-    public init(configuration: ChatifyConfiguration, store: any ChatStore, adapter: AdapterFactory = .inMemory, logger: Logger) {
+    public init(
+        configuration: ChatifyConfiguration, store: any ChatStore, adapter: AdapterFactory = .inMemory,
+        resources: ChatifyResources? = nil, logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
+        self.resources = resources
         self.logger = logger
         var engine = EngineConfiguration()
         engine.cors = CORSPolicy(allowedOrigins: configuration.corsAllowedOrigins)
@@ -68,7 +74,8 @@ public struct ChatifyServer: Sendable {
             locations: configuration.jwtTokenLocation,
             csrfProtect: configuration.jwtCookieCSRFProtect
         )
-        let pages = try await PageRenderer.load()
+        let resources = try self.resources ?? ChatifyResources.locate(configuration)
+        let pages = try await PageRenderer.load(templatesFolder: resources.templates)
         let chatEvents = ChatEvents(
             chat: chat, auth: auth, clock: MessageClock(), limits: configuration.eventLimits, metrics: metrics,
             cookieOrigins: CookieOrigins(
@@ -102,7 +109,7 @@ public struct ChatifyServer: Sendable {
                 body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.scrape()))
             )
         }
-        try StaticFiles.load(socketIOClientPath: configuration.socketIOClientScript, logger: logger).add(to: router)
+        try StaticFiles.load(resources, logger: logger).add(to: router)
 
         let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(limits: configuration.transport.connectionLimits)
         return Application(

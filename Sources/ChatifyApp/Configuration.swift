@@ -1,4 +1,5 @@
 public import Foundation
+public import Logging
 
 /// Every setting of the old backend, with its defaults, read from the environment and
 /// from a `.env` file in the working directory (the environment wins, as with
@@ -23,8 +24,16 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var corsAllowedOrigins = "*"
     public var host = "127.0.0.1"
     public var port = 5000
+    /// `FLASK_DEBUG`: read and shown for compatibility; it no longer sets the log level.
     public var debug = true
-    /// The stock socket.io client file the chat page loads; found by `scripts/setup`.
+    /// `LOG_LEVEL`: the lowest level logged.
+    public var logLevel: Logger.Level = .info
+    /// `LOG_FORMAT`: swift-log's text lines, or one JSON object per line.
+    public var logFormat: LogFormat = .text
+    /// `CHATIFY_RESOURCES`: a folder holding `Templates/` and `Static/` (and possibly the
+    /// client), instead of the lookup `ChatifyResources.locate` describes.
+    public var resourcesDirectory: String?
+    /// `SOCKETIO_CLIENT_JS`: the stock socket.io client file the chat page loads.
     public var socketIOClientScript: String?
     /// `REDIS_URL`: when set, nodes share rooms and broadcasts through Redis.
     public var redisURL: String?
@@ -74,7 +83,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "JWT_ACCESS_COOKIE_NAME", "JWT_COOKIE_CSRF_PROTECT", "JWT_ACCESS_TOKEN_EXPIRES",
         "MONGODB_ATLAS_URI", "MONGODB_LOCAL_URI", "DATABASE_NAME", "USERS_COLLECTION",
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
-        "SOCKETIO_CLIENT_JS", "REDIS_URL", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
+        "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
+        "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
         "HTTP_REQUEST_TIMEOUT", "MAX_CONNECTIONS_PER_USER", "SOCKET_EVENTS_PER_SECOND",
@@ -83,12 +93,6 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "HTTP_COMPRESSION_THRESHOLD", "WS_PER_MESSAGE_DEFLATE", "WS_PER_MESSAGE_DEFLATE_THRESHOLD",
         "TLS_CERT_FILE", "TLS_KEY_FILE",
     ]
-
-    /// Read by the executable from the process environment only, never from `.env`.
-    public static let processEnvironmentOnlyVariableNames: [String] = ["LOG_LEVEL"]
-
-    /// Everything docs/configuration.md must list.
-    public static var documentedVariableNames: [String] { variableNames + processEnvironmentOnlyVariableNames }
 
     /// How much of the `X-Forwarded-*` headers to believe.
     var trustedProxies: TrustedProxies { TrustedProxies(count: trustProxyHeaders ? trustedProxyCount : 0) }
@@ -154,6 +158,20 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = string("HOST"), !value.isEmpty { host = value }
         if let value = try integer("PORT", 0...65535) { port = value }
         if let value = try boolean("FLASK_DEBUG") { debug = value }
+        if let value = string("LOG_LEVEL"), !value.isEmpty {
+            guard let level = Logger.Level(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                let levels = Logger.Level.allCases.map(\.rawValue).joined(separator: ", ")
+                throw Problem(variable: "LOG_LEVEL", value: value, expected: "one of \(levels)")
+            }
+            logLevel = level
+        }
+        if let value = string("LOG_FORMAT"), !value.isEmpty {
+            guard let format = LogFormat(rawValue: value.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw Problem(variable: "LOG_FORMAT", value: value, expected: "text or json")
+            }
+            logFormat = format
+        }
+        if let value = string("CHATIFY_RESOURCES"), !value.isEmpty { resourcesDirectory = value }
         if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
         if let value = string("REDIS_URL"), !value.isEmpty { redisURL = value }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {

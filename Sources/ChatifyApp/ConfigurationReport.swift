@@ -36,6 +36,9 @@ extension ChatifyConfiguration {
         case "HOST": return host
         case "PORT": return "\(port)"
         case "FLASK_DEBUG": return flag(debug)
+        case "LOG_LEVEL": return logLevel.rawValue
+        case "LOG_FORMAT": return logFormat.rawValue
+        case "CHATIFY_RESOURCES": return resourcesDirectory
         case "SOCKETIO_CLIENT_JS": return socketIOClientScript
         case "REDIS_URL": return redisURL.map(Self.maskingPassword(inURI:))
         case "CHATIFY_NODE_ID": return nodeID

@@ -21,7 +21,7 @@ struct ConfigurationFileTests {
     func documentationMatchesCode() throws {
         let documented = try Self.documentedVariables()
         #expect(documented.count == Set(documented).count, "a variable is listed twice")
-        let read = Set(ChatifyConfiguration.documentedVariableNames)
+        let read = Set(ChatifyConfiguration.variableNames)
         #expect(read.subtracting(documented).sorted() == [], "read but not documented")
         #expect(Set(documented).subtracting(read).sorted() == [], "documented but not read")
     }

@@ -6,6 +6,10 @@ import Testing
 
 @Suite("Page escaping")
 struct PageEscapingTests {
+    /// The templates in the source tree, the ones the build copies next to the binary.
+    static let templatesFolder = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Sources/ChatifyApp/Resources/Templates").path
     /// Text whose `<`, `>` or `"` shares a grapheme cluster with the character before or
     /// after it, so that a comparison of Characters does not see it.
     static let roomName = "\u{06DD}<meta http-equiv=refresh content=\"0;url=/x\">"
@@ -64,7 +68,7 @@ struct PageEscapingTests {
 
     @Test("user text with combining marks is escaped on every page", arguments: [roomName, quotedRoomName])
     func combiningMarksAreEscaped(_ name: String) async throws {
-        let renderer = try await PageRenderer.load()
+        let renderer = try await PageRenderer.load(templatesFolder: Self.templatesFolder)
         for (template, model) in Self.pages(roomName: name, username: Self.username, email: Self.email) {
             let html = try #require(renderer.library.render(model, withTemplate: template), "\(template)")
             for (raw, _) in Self.hostile {
@@ -78,7 +82,7 @@ struct PageEscapingTests {
 
     @Test("each hostile text is shown, escaped, on the pages that show user text")
     func hostileTextIsShown() async throws {
-        let renderer = try await PageRenderer.load()
+        let renderer = try await PageRenderer.load(templatesFolder: Self.templatesFolder)
         let rendered = Dictionary(
             uniqueKeysWithValues: Self.pages(roomName: Self.roomName, username: Self.username, email: Self.email).map {
                 ($0.0, renderer.library.render($0.1, withTemplate: $0.0) ?? "")
@@ -97,7 +101,7 @@ struct PageEscapingTests {
 
     @Test("ordinary text renders exactly as with the Mustache library's own escaping")
     func ordinaryTextUnchanged() throws {
-        let templates = try PageRenderer.templateFiles()
+        let templates = try PageRenderer.templateFiles(in: Self.templatesFolder)
         let ours = try PageRenderer.library(templates: templates)
         var stock = MustacheLibrary()
         for (name, text) in templates { try stock.register(text, named: name) }

@@ -3,7 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Mustache
 
-/// Renders the pages from the Mustache templates bundled with the module. Every
+/// Renders the pages from the Mustache templates in the resource folder. Every
 /// `{{value}}` is escaped by `HTMLEscaping` (see `ByteWiseHTMLContentType`); the templates
 /// never use the raw `{{{value}}}` form, so no user text reaches a page as HTML.
 public struct PageRenderer: Sendable {
@@ -20,18 +20,16 @@ public struct PageRenderer: Sendable {
         }
     }
 
-    public static func load() async throws -> PageRenderer {
-        PageRenderer(library: try library(templates: templateFiles()))
+    public static func load(templatesFolder: String) async throws -> PageRenderer {
+        PageRenderer(library: try library(templates: templateFiles(in: templatesFolder)))
     }
 
-    /// The bundled templates, each named by its file name without `.mustache`.
-    static func templateFiles() throws -> [(name: String, text: String)] {
-        guard let folder = Bundle.module.url(forResource: "Templates", withExtension: nil) else {
-            throw LoadError.templatesMissing("no Templates folder in the ChatifyApp resources")
-        }
-        let files = try FileManager.default.contentsOfDirectory(at: folder, includingPropertiesForKeys: nil)
+    /// The templates in `folder`, each named by its file name without `.mustache`.
+    static func templateFiles(in folder: String) throws -> [(name: String, text: String)] {
+        let folderURL = URL(fileURLWithPath: folder, isDirectory: true)
+        let files = try FileManager.default.contentsOfDirectory(at: folderURL, includingPropertiesForKeys: nil)
             .filter { $0.pathExtension == "mustache" }
-        guard !files.isEmpty else { throw LoadError.templatesMissing("no .mustache file in \(folder.path)") }
+        guard !files.isEmpty else { throw LoadError.templatesMissing("no .mustache file in \(folder)") }
         return try files.map { file in
             (file.deletingPathExtension().lastPathComponent, try String(contentsOf: file, encoding: .utf8))
         }

@@ -1,41 +1,45 @@
+import Crypto
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
-/// The page assets bundled with the module, and the stock Socket.IO client, read once
-/// at start-up. Nothing is loaded from the internet.
+/// The page assets and the stock Socket.IO client, read once at start-up from the
+/// folders `ChatifyResources` found. Nothing is loaded from the internet.
+///
+/// Each file carries a strong `ETag` (a hash of its bytes) and `Cache-Control: no-cache`:
+/// browsers keep their copy but ask before using it, and get `304` while it is unchanged,
+/// so a new release is never hidden behind a cached file while the URLs the templates
+/// (and any page written for the Flask backend) use stay as they are.
 struct StaticFiles: Sendable {
-    let assets: [String: (contentType: String, bytes: ByteBuffer)]
-    let socketIOClient: ByteBuffer?
+    struct Asset: Sendable {
+        var contentType: String
+        var bytes: ByteBuffer
+        /// Quoted, as the header carries it.
+        var entityTag: String
 
-    static func load(socketIOClientPath: String?, logger: Logger) throws -> StaticFiles {
-        var assets: [String: (String, ByteBuffer)] = [:]
-        if let folder = Bundle.module.url(forResource: "Static", withExtension: nil) {
-            for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
-                let data = try Data(contentsOf: folder.appendingPathComponent(name))
-                assets[name] = (contentType(of: name), ByteBuffer(bytes: data))
-            }
+        init(contentType: String, data: Data) {
+            self.contentType = contentType
+            self.bytes = ByteBuffer(bytes: data)
+            self.entityTag = "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
         }
-        var client: ByteBuffer?
-        for candidate in socketIOClientCandidates(socketIOClientPath) {
-            if let data = FileManager.default.contents(atPath: candidate) {
-                client = ByteBuffer(bytes: data)
-                logger.info("serving the Socket.IO client from \(candidate)")
-                break
-            }
-        }
-        if client == nil {
-            logger.warning(
-                "socket.io.min.js not found (set SOCKETIO_CLIENT_JS or run scripts/setup): the chat page cannot connect"
-            )
-        }
-        return StaticFiles(assets: assets, socketIOClient: client)
     }
 
-    /// SOCKETIO_CLIENT_JS, else where `scripts/setup` puts it, from the working directory.
-    static func socketIOClientCandidates(_ configured: String?) -> [String] {
-        if let configured { return [configured] }
-        return ["Vendor/socket.io.min.js"]
+    let assets: [String: Asset]
+    let socketIOClient: Asset
+
+    static func load(_ resources: ChatifyResources, logger: Logger) throws -> StaticFiles {
+        var assets: [String: Asset] = [:]
+        let folder = URL(fileURLWithPath: resources.staticFiles, isDirectory: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+            let data = try Data(contentsOf: folder.appendingPathComponent(name))
+            assets[name] = Asset(contentType: contentType(of: name), data: data)
+        }
+        let client = try Data(contentsOf: URL(fileURLWithPath: resources.socketIOClient))
+        logger.info("serving templates from \(resources.templates)")
+        logger.info("serving static files from \(resources.staticFiles)")
+        logger.info("serving the Socket.IO client from \(resources.socketIOClient)")
+        return StaticFiles(assets: assets, socketIOClient: Asset(contentType: contentType(of: ".js"), data: client))
     }
 
     static func contentType(of name: String) -> String {
@@ -45,23 +49,34 @@ struct StaticFiles: Sendable {
     }
 
     func add(to router: Router<ChatifyRequestContext>) {
-        router.get("/static/:name") { _, context in
+        router.get("/static/:name") { request, context in
             guard let name = context.parameters.get("name"), let asset = self.assets[name] else {
                 throw HTTPError(.notFound)
             }
-            return Response(
-                status: .ok,
-                headers: [.contentType: asset.contentType, .cacheControl: "public, max-age=3600"],
-                body: ResponseBody(byteBuffer: asset.bytes)
-            )
+            return Self.response(asset, request: request)
         }
-        router.get("/socket.io/socket.io.min.js") { _, _ in
-            guard let client = self.socketIOClient else { throw HTTPError(.notFound) }
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/javascript; charset=utf-8", .cacheControl: "public, max-age=86400"],
-                body: ResponseBody(byteBuffer: client)
-            )
+        router.get("/socket.io/socket.io.min.js") { request, _ in
+            Self.response(self.socketIOClient, request: request)
+        }
+    }
+
+    static func response(_ asset: Asset, request: Request) -> Response {
+        var headers: HTTPFields = [.eTag: asset.entityTag, .cacheControl: "no-cache"]
+        if let condition = request.headers[.ifNoneMatch], matches(condition, asset.entityTag) {
+            return Response(status: .notModified, headers: headers)
+        }
+        headers[.contentType] = asset.contentType
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: asset.bytes))
+    }
+
+    /// `If-None-Match`: `*` or a comma-separated list of tags, compared weakly as
+    /// RFC 9110 asks (a `W/` prefix is ignored). One pass over the header.
+    static func matches(_ condition: String, _ entityTag: String) -> Bool {
+        condition.split(separator: ",").contains { candidate in
+            var tag = candidate.trimmingCharacters(in: .whitespaces)
+            if tag == "*" { return true }
+            if tag.hasPrefix("W/") { tag.removeFirst(2) }
+            return tag == entityTag
         }
     }
 }
