@@ -159,6 +159,18 @@ let package = Package(
             swiftSettings: strict
         ),
 
+        // The minimal server of docs/library.md, built with everything else so the example
+        // keeps compiling; a test checks the page shows this very file.
+        .executableTarget(
+            name: "RelayServerExample",
+            dependencies: [
+                "SocketIOHummingbird", "SocketIO", "EngineIO",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Examples/RelayServer",
+            swiftSettings: strict
+        ),
+
         // Fakes and waiting helpers shared by the test targets (not a product).
         .target(
             name: "EngineTestSupport",
