@@ -359,9 +359,11 @@ final class InboundTap: ChannelInboundHandler, RemovableChannelHandler {
             var payload = context.channel.allocator.buffer(capacity: 2)
             payload.write(webSocketErrorCode: code)
             let close = WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)
-            context.writeAndFlush(wrapOutboundOut(close)).assumeIsolated().whenComplete { _ in
-                context.close(promise: nil)
-            }
+            // Closed at once, not when the frame is written: a client that stops reading
+            // cannot hold the connection open. The flush hands the frame to the kernel
+            // first unless its buffer is full, and then the client loses only the reason.
+            context.writeAndFlush(wrapOutboundOut(close), promise: nil)
+            context.close(promise: nil)
             return
         }
         switch frame.opcode {
