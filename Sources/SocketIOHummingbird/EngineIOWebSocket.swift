@@ -40,7 +40,10 @@ public struct EngineIOWebSocketUpgrade: Sendable {
                 extensions: extensions(largestPayload: largestPayload),
                 // Engine.IO has its own heartbeat; a second one would only cost traffic.
                 autoPing: .disabled,
-                closeTimeout: .seconds(2)
+                closeTimeout: .seconds(2),
+                // Plain text frames are validated as they are decoded (`WebSocketFrameRules`);
+                // compressed ones only once inflated, here.
+                validateUTF8: !writesDirectly
             )
         )
         let perAddress = limits.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
@@ -82,7 +85,7 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         if case .refused = admission { return .dontUpgrade }
         let sink = writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
         let arrivals = InboundArrivals()
-        let rules = WebSocketFrameRules(maxMessageBytes: engine.configuration.maxPayload)
+        let rules = WebSocketFrameRules(maxMessageBytes: engine.configuration.maxPayload, allowsCompression: !writesDirectly)
         let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
         try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: tap))
         return .upgrade([:]) { inbound, outbound, _ in

@@ -2,41 +2,54 @@ import NIOCore
 import NIOWebSocket
 
 /// What RFC 6455 requires of a client's frames, checked as they are decoded, before any
-/// message reaches a handler: every frame masked (else 1002), fragments in order (else
-/// 1002), a text message valid UTF-8 across its fragments (else 1007), a message no
-/// larger than the limit, fragmented or not (else 1009). Compressed messages
-/// (`permessage-deflate`) are measured and validated after inflating, by the extension.
+/// message reaches a handler: every frame masked, no reserved bit or opcode that was not
+/// negotiated, fragments in order (else 1002); a text message valid UTF-8 across its
+/// fragments (else 1007); a message no larger than the limit, fragmented or not, and in
+/// at most `maxFragments` pieces (else 1009: each fragment costs memory even when it is
+/// empty). Compressed messages (`permessage-deflate`) are measured and validated after
+/// inflating, by the extension.
 struct WebSocketFrameRules {
     /// The largest message, in payload bytes.
     let maxMessageBytes: Int
+    /// Whether `permessage-deflate` may be in use (RSV1 marks a compressed message).
+    let allowsCompression: Bool
+    /// The most fragments one message may come in.
+    static let maxFragments = 1024
 
     private var inMessage = false
     private var messageBytes = 0
+    private var fragments = 0
     private var isText = false
     private var isCompressed = false
     private var utf8 = UTF8StreamValidator()
 
-    init(maxMessageBytes: Int) {
+    init(maxMessageBytes: Int, allowsCompression: Bool = false) {
         self.maxMessageBytes = maxMessageBytes
+        self.allowsCompression = allowsCompression
     }
 
     /// The close code the frame calls for, nil when it is acceptable.
     mutating func check(_ frame: WebSocketFrame) -> WebSocketErrorCode? {
-        guard frame.maskKey != nil else { return .protocolError }
+        guard frame.maskKey != nil, !frame.rsv2, !frame.rsv3 else { return .protocolError }
         switch frame.opcode {
         case .text, .binary:
-            guard !inMessage else { return .protocolError }
+            guard !inMessage, !frame.rsv1 || allowsCompression else { return .protocolError }
             inMessage = true
             messageBytes = 0
+            fragments = 0
             isText = frame.opcode == .text
             isCompressed = frame.rsv1
             utf8 = UTF8StreamValidator()
         case .continuation:
-            guard inMessage else { return .protocolError }
+            guard inMessage, !frame.rsv1 else { return .protocolError }
+        case .connectionClose, .ping, .pong:
+            return frame.rsv1 ? .protocolError : nil
         default:
-            return nil
+            return .protocolError
         }
         messageBytes += frame.length
+        fragments += 1
+        guard fragments <= Self.maxFragments else { return .messageTooLarge }
         guard isCompressed || messageBytes <= maxMessageBytes else { return .messageTooLarge }
         if isText, !isCompressed {
             let valid = frame.unmaskedData.withUnsafeReadableBytes { utf8.consume($0) }

@@ -74,6 +74,49 @@ struct WebSocketFrameRulesTests {
         await socket.close()
     }
 
+    @Test(
+        "a message in more than the allowed number of fragments closes with 1009, empty ones included",
+        .timeLimit(.minutes(1))
+    )
+    func tooManyFragments() async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let socket = try await Self.connected(server)
+        try await socket.send(opcode: 0x1, payload: Array("4".utf8), fin: false)
+        for _ in 0..<WebSocketFrameRules.maxFragments {
+            try await socket.send(opcode: 0x0, payload: [], fin: false)
+        }
+        #expect(try await socket.closeCode() == 1009)
+        await socket.close()
+    }
+
+    @Test(
+        "reserved bits and opcodes that were not negotiated close with 1002",
+        arguments: [
+            (opcode: UInt8(0x1), rsv1: true), (opcode: UInt8(0x3), rsv1: false), (opcode: UInt8(0xB), rsv1: false),
+        ]
+    )
+    func reservedBitsAndOpcodes(frame: (opcode: UInt8, rsv1: Bool)) async throws {
+        let server = try await TestServer.start()
+        defer { Task { await server.stop() } }
+        let socket = try await Self.connected(server)
+        try await socket.send(opcode: frame.opcode, payload: Array("40".utf8), rsv1: frame.rsv1)
+        #expect(try await socket.closeCode() == 1002)
+        await socket.close()
+    }
+
+    @Test("a client that neither answers the server's close frame nor closes is cut off", .timeLimit(.minutes(1)))
+    func silentClientIsCutOff() async throws {
+        let server = try await TestServer.start { $0.pingInterval = .milliseconds(200); $0.pingTimeout = .milliseconds(200) }
+        defer { Task { await server.stop() } }
+        let socket = try await Self.connected(server)
+        // No pong: the session ends and the server sends its close frame, which this
+        // client neither answers nor follows by closing its side.
+        #expect(try await socket.closeCode() != nil)
+        #expect(try await socket.nextRawFrame() == nil, "the server ended the connection")
+        await socket.close()
+    }
+
     @Test("fragments out of order close with 1002")
     func fragmentsOutOfOrder() async throws {
         let server = try await TestServer.start()
