@@ -110,16 +110,10 @@ public struct ChatService: Sendable {
 
     // MARK: Rooms
 
-    /// Why ``createRoom(named:by:)`` refused a name.
-    public enum RoomNameError: Error, Equatable {
-        /// The name was empty or only whitespace.
-        case empty
-    }
-
-    /// A new room with its creator as the only member.
+    /// A new room with its creator as the only member. The name follows ``RoomName``'s
+    /// rules, as a rename's does.
     public func createRoom(named name: String, by userID: String) async throws -> Room {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { throw RoomNameError.empty }
+        let name = try RoomName.validated(name)
         // A collision of two random 64-bit keys is all but impossible; retry anyway.
         for _ in 0..<5 {
             do {
@@ -237,14 +231,9 @@ public struct ChatService: Sendable {
         return (room, try await store.user(id: targetID))
     }
 
-    /// Longest room name, in characters, after trimming.
-    public static let maximumRoomNameLength = 100
-
-    /// The owner renames the room (trimmed, 1 to 100 characters).
+    /// The owner renames the room; the name follows ``RoomName``'s rules.
     public func renameRoom(key: String, to name: String, by userID: String) async throws -> Room {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { throw ChatRefusal.emptyRoomName }
-        guard name.count <= Self.maximumRoomNameLength else { throw ChatRefusal.roomNameTooLong(limit: Self.maximumRoomNameLength) }
+        let name = try RoomName.validated(name)
         try await requireOwner(key: key, userID: userID)
         guard let room = try await store.updateRoom(key: key, .rename(name)) else { throw ChatRefusal.noSuchRoom }
         return room

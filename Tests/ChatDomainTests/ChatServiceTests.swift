@@ -96,7 +96,29 @@ struct RoomTests {
         #expect(room.key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
         #expect(room.members == [alice.id])
         #expect(try await chat.roomsCreated(by: alice.id).map(\.key) == [room.key])
-        await #expect(throws: ChatService.RoomNameError.empty) { try await chat.createRoom(named: "   ", by: alice.id) }
+        await #expect(throws: ChatRefusal.emptyRoomName) { try await chat.createRoom(named: "   ", by: alice.id) }
+    }
+
+    @Test("creating and renaming follow the same name rules: trimmed, 1 to 100 characters")
+    func roomNameRules() async throws {
+        let chat = makeService()
+        let alice = try await registered(chat, "alice")
+        let longest = String(repeating: "é", count: 100)
+        #expect(try RoomName.validated("  \(longest)\n") == longest)
+        // Characters, not bytes nor UTF-16 units: 100 flags are 400 UTF-16 units.
+        #expect(try RoomName.validated(String(repeating: "🇫🇷", count: 100)).count == 100)
+        #expect(throws: ChatRefusal.emptyRoomName) { try RoomName.validated(" \t\n ") }
+        #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) { try RoomName.validated(longest + "x") }
+
+        await #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) {
+            try await chat.createRoom(named: String(repeating: "x", count: 101), by: alice.id)
+        }
+        #expect(try await chat.roomsCreated(by: alice.id).isEmpty)
+        let room = try await chat.createRoom(named: " \(longest) ", by: alice.id)
+        #expect(room.name == longest)
+        await #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) {
+            try await chat.renameRoom(key: room.key, to: String(repeating: "x", count: 101), by: alice.id)
+        }
     }
 
     @Test("a key collision is retried with a new key")

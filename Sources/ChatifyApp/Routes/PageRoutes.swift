@@ -113,11 +113,11 @@ struct PageRoutes: Sendable {
                 let name = try form.required("room_name")
                 do {
                     _ = try await self.chat.createRoom(named: name, by: session.user.id)
-                } catch ChatService.RoomNameError.empty {
+                } catch let refusal as ChatRefusal {
                     let (rooms, hasMore) = try await self.chat.roomsCreated(by: session.user.id, page: 1, perPage: Self.roomsPerPage)
                     return self.roomsPage(
                         session, rooms: rooms, paging: Paging(page: 1, hasMore: hasMore, path: "/my_rooms"),
-                        error: "Room name cannot be empty", status: .badRequest)
+                        error: refusal.description, status: .badRequest)
                 }
                 return Pages.redirect(to: "/my_rooms")
             }
