@@ -48,14 +48,12 @@ struct PageRoutes: Sendable {
             let email = try form.required("email")
             let password = try form.required("password")
             if let refusal = await self.limits.checkRegistration(from: origin.clientAddress) { return refusal }
-            switch try await self.chat.register(username: username, email: email, password: password) {
-            case .registered(let user):
+            do {
+                let user = try await self.chat.register(username: username, email: email, password: password)
                 context.logger.info("user registered", metadata: ["user": "\(user.id)"])
                 return self.signIn(user, origin: origin)
-            case .taken:
-                return self.pages.page("register", FormPage(error: "Username or email already exists"))
-            case .invalid(let message):
-                return self.pages.page("register", FormPage(error: message))
+            } catch let refusal as ChatRefusal {
+                return self.pages.page("register", FormPage(error: refusal.description), status: refusal.httpStatus)
             }
         }
 
@@ -93,10 +91,12 @@ struct PageRoutes: Sendable {
             try await self.changing(request, context) { session, form in
                 let field = try form.required("field")
                 let value = try form.required("value")
-                let result = try await self.chat.updateProfile(userID: session.user.id, field: field, value: value)
-                // Flask's jsonify sorts the keys.
-                let body: JSONValue = ["message": .string(result.message), "success": .bool(result.success)]
-                return Pages.json(body.jsonString)
+                do {
+                    try await self.chat.updateProfile(userID: session.user.id, field: field, value: value)
+                    return ChatRefusal.profileUpdated
+                } catch let refusal as ChatRefusal {
+                    return refusal.profileAnswer
+                }
             }
         }
 
@@ -117,7 +117,7 @@ struct PageRoutes: Sendable {
                     let (rooms, hasMore) = try await self.chat.roomsCreated(by: session.user.id, page: 1, perPage: Self.roomsPerPage)
                     return self.roomsPage(
                         session, rooms: rooms, paging: Paging(page: 1, hasMore: hasMore, path: "/my_rooms"),
-                        error: refusal.description, status: .badRequest)
+                        error: refusal.description, status: refusal.httpStatus)
                 }
                 return Pages.redirect(to: "/my_rooms")
             }
@@ -136,7 +136,8 @@ struct PageRoutes: Sendable {
                     joined = try await self.chat.joinRoom(key: key, userID: session.user.id)
                 } catch let refusal as ChatRefusal {
                     return self.pages.page(
-                        "join_room", FormPage(error: refusal.description, csrfToken: self.csrfToken(session)), status: .forbidden)
+                        "join_room", FormPage(error: refusal.description, csrfToken: self.csrfToken(session)),
+                        status: refusal.httpStatus)
                 }
                 guard let room = joined else {
                     return self.pages.page("join_room", FormPage(error: "Invalid room key", csrfToken: self.csrfToken(session)))

@@ -80,7 +80,7 @@ extension PageRoutes {
     }
 
     /// Runs an owner's change and goes back to the (possibly re-keyed) settings page;
-    /// a refusal is shown on the page (403 for who may, 400 for what was asked).
+    /// a refusal is shown on the page with its status (403 for who may, 400 for what was asked).
     private func ownerChange(
         _ key: String, _ session: Authenticator.Session, _ change: () async throws -> Room
     ) async throws -> Response {
@@ -91,8 +91,7 @@ extension PageRoutes {
             guard let room = try await chat.roomForMember(key: key, userID: session.user.id) else {
                 return Pages.plain(.forbidden, "Forbidden", refusal.description)
             }
-            let status: HTTPResponse.Status = refusal == .notOwner ? .forbidden : .badRequest
-            return try await settingsPage(room, session, error: refusal.description, status: status)
+            return try await settingsPage(room, session, error: refusal.description, status: refusal.httpStatus)
         }
     }
 
