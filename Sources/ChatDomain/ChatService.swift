@@ -2,9 +2,10 @@ public import Foundation
 
 /// The chat rules of the old backend, with its holes closed. No HTTP, no Socket.IO:
 /// routes and socket events call these and turn the results into pages and packets.
+/// It is the only way to the store, so no caller can skip a rule.
 public struct ChatService: Sendable {
     /// Where users, rooms and messages are kept.
-    public let store: any ChatStore
+    private let store: any ChatStore
     /// Hashes new passwords and checks logins.
     public let passwords: WerkzeugPasswordHasher
     let now: @Sendable () -> Date
@@ -43,6 +44,11 @@ public struct ChatService: Sendable {
             // Another registration won the race between the check and the insert.
             throw ChatRefusal.accountTaken
         }
+    }
+
+    /// The user with that id; nil when there is none (any more).
+    public func user(id: String) async throws(StoreError) -> User? {
+        try await store.user(id: id)
     }
 
     /// The user when the password is right; nil for an unknown user or a wrong password.
@@ -132,6 +138,13 @@ public struct ChatService: Sendable {
     /// or they were not a member.
     public func leaveRoom(key: String, userID: String) async throws {
         _ = try await store.removeMember(userID, fromRoom: key)
+    }
+
+    /// The room, when it exists and the user owns it: the test for showing the owner's
+    /// confirmation page before a deletion.
+    public func roomOwned(key: String, by userID: String) async throws -> Room? {
+        guard let room = try await store.room(key: key), room.isOwner(userID) else { return nil }
+        return room
     }
 
     /// Deletes the room, and its messages, if the user owns it; nothing otherwise.
@@ -227,6 +240,23 @@ public struct ChatService: Sendable {
     private func requireOwner(key: String, userID: String) async throws {
         guard let room = try await store.room(key: key) else { throw ChatRefusal.noSuchRoom }
         guard room.isOwner(userID) else { throw ChatRefusal.notOwner }
+    }
+
+    // MARK: Sign-ins
+
+    /// Refuses the token (or sign-in) id until `expiresAt`, when it would have expired anyway.
+    public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
+        try await store.revokeToken(id: id, expiresAt: expiresAt)
+    }
+
+    /// True when any of the ids was revoked and has not expired yet.
+    public func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool {
+        try await store.isTokenRevoked(anyOf: ids)
+    }
+
+    /// Throws when the store does not answer (the readiness check).
+    public func checkStore() async throws(StoreError) {
+        try await store.ping()
     }
 
     // MARK: Messages

@@ -62,13 +62,13 @@ public struct ChatifyServer: Sendable {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let metrics = ChatifyMetrics(io: io)
-        let store = TimedStore(base: self.store, metrics: metrics)
-        let chat = ChatService(store: store)
+        // Every store call is timed: the chat rules are the only way to the store.
+        let chat = ChatService(store: TimedStore(base: store, metrics: metrics))
         let auth = Authenticator(
             signer: AccessTokenSigner(
                 secret: configuration.jwtSecretKey, lifetime: TimeInterval(configuration.jwtAccessTokenExpires)
             ),
-            store: store,
+            chat: chat,
             cookieName: configuration.jwtAccessCookieName,
             cookiePath: configuration.jwtAccessCookiePath,
             locations: configuration.jwtTokenLocation,
@@ -138,9 +138,7 @@ public struct ChatifyServer: Sendable {
                 services: [
                     .init(service: app),
                     .init(
-                        service: RealtimeShutdown(
-                            io: io, store: store, grace: .seconds(configuration.shutdownGrace), logger: logger
-                        )
+                        service: RealtimeShutdown(io: io, grace: .seconds(configuration.shutdownGrace), logger: logger)
                     ),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -151,10 +149,10 @@ public struct ChatifyServer: Sendable {
     }
 }
 
-/// On SIGTERM/SIGINT: every Socket.IO session gets a close packet, then the store closes.
+/// On SIGTERM/SIGINT: every Socket.IO session gets a close packet (the executable
+/// closes the store after the server stops).
 struct RealtimeShutdown: Service, CustomStringConvertible {
     let io: SocketIOServer
-    let store: any ChatStore
     /// How long sessions get to say goodbye and finish their writes (`SHUTDOWN_GRACE`).
     let grace: Duration
     let logger: Logger

@@ -154,7 +154,7 @@ final class ChatEvents: Sendable {
                 metrics?.countError("rate_limited")
                 throw Refusal(message: Self.tooFast)
             }
-            guard let user = try await chat.store.user(id: identity.userID) else {
+            guard let user = try await chat.user(id: identity.userID) else {
                 throw Refusal(message: "Your account no longer exists.")
             }
             try await body(user)

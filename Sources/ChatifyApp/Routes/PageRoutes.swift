@@ -182,8 +182,9 @@ struct PageRoutes: Sendable {
         router.get("/delete_room/:key") { request, context in
             let key = context.parameters.get("key") ?? ""
             return try await self.signedIn(request, context) { session, _ in
-                let room = try await self.chat.store.room(key: key)
-                guard let room, room.isOwner(session.user.id) else { return Pages.redirect(to: "/my_rooms") }
+                guard let room = try await self.chat.roomOwned(key: key, by: session.user.id) else {
+                    return Pages.redirect(to: "/my_rooms")
+                }
                 return self.pages.page("confirm", ConfirmPage.delete(room: room, csrfToken: self.csrfToken(session)))
             }
         }
@@ -227,7 +228,7 @@ struct PageRoutes: Sendable {
         router.get("/healthz") { _, _ in Pages.text("ok") }
         router.get("/readyz") { _, _ in
             do {
-                try await self.chat.store.ping()
+                try await self.chat.checkStore()
                 return Pages.text("ready")
             } catch {
                 return Pages.text("store unavailable: \(error)", status: .serviceUnavailable)

@@ -100,7 +100,7 @@ extension PageRoutes {
     ) async throws -> Response {
         let isOwner = room.isOwner(session.user.id)
         func entry(_ id: String) async throws -> RoomSettingsPage.Member {
-            let name = try await chat.store.user(id: id)?.username ?? "(deleted user)"
+            let name = try await chat.user(id: id)?.username ?? "(deleted user)"
             let role = room.isOwner(id) ? "owner" : (room.isMuted(id) ? "muted" : "member")
             return RoomSettingsPage.Member(
                 userID: id, username: name, role: role, muted: room.isMuted(id), moderatable: isOwner && id != session.user.id)
