@@ -93,22 +93,19 @@ public struct ChatifyServer: Sendable {
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))
         router.add(middleware: WebSecurityMiddleware(allowedOrigins: Self.listedOrigins(configuration.corsAllowedOrigins)))
-        router.add(middleware: ErrorPagesMiddleware(routes: PageRoutes.table, logger: logger))
-        PageRoutes(
+        // The 405 and OPTIONS answers know every path the site's routes register. The
+        // static files are registered on the router itself: another method there is a 404.
+        let routeTable = RouteTable()
+        router.add(middleware: ErrorPagesMiddleware(routes: routeTable, logger: logger))
+        SiteRoutes(
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             proxies: configuration.trustedProxies,
             servesTLS: tls != nil,
             endSockets: { sessionID in await sockets.to(ChatifyRoom.signIn(id: sessionID).name).disconnectSockets(close: true) },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
+            metrics: metrics,
             logger: logger
-        ).add(to: router)
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.scrape()))
-            )
-        }
+        ).addRoutes(to: RegisteringRoutes(router: router, table: routeTable))
         try StaticFiles.load(resources, logger: logger).add(to: router)
 
         let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(limits: configuration.transport.connectionLimits)
