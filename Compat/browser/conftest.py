@@ -1,135 +1,27 @@
 """Fixtures for the real-browser end-to-end suite (Compat/browser).
 
 ``server``: the real ``chatify`` binary (``CHATIFY_BIN`` or ``<repo>/.build/debug/chatify``)
-started in a fresh temporary working directory (so no ``.env`` is read) on port 0 with the
-in-memory store; the port comes from its ``chatify listening on 127.0.0.1:<port>`` line.
+started by the launcher all suites share (Compat/common/chatify_process.py): a fresh
+temporary working directory (so no ``.env`` is read), port 0, the in-memory store; the
+port comes from its ``chatify listening on 127.0.0.1:<port>`` line.
 
 ``browser``: a factory, ``browser("alice")`` -> a new headless Chromium session (own
 profile, own cookies) driven through the system ``chromedriver``, quit after the test.
 """
 
-import collections
-import os
-import re
-import signal
 import subprocess
-import tempfile
-import threading
+import sys
 from pathlib import Path
 
 import pytest
 
-import browser_support
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_BIN = REPO_ROOT / ".build" / "debug" / "chatify"
-START_TIMEOUT = float(os.environ.get("CHATIFY_START_TIMEOUT", "60"))
-LISTENING = re.compile(r"^chatify listening on 127\.0\.0\.1:(\d+)\s*$")
-
-
-def chatify_binary():
-    configured = os.environ.get("CHATIFY_BIN")
-    binary = Path(configured).resolve() if configured else DEFAULT_BIN
-    if not binary.is_file() or not os.access(binary, os.X_OK):
-        raise RuntimeError(
-            f"chatify binary {binary} not found or not executable; build it with "
-            f"'swift build --product chatify' or set CHATIFY_BIN"
-        )
-    return binary
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+import browser_support  # noqa: E402
+from chatify_process import ChatifyProcess, chatify_binary, chatify_environment  # noqa: E402
 
 
 def server_environment():
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing of the caller's configuration may leak into the server.
-        if key in ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "LD_LIBRARY_PATH")
-    }
-    env.update(
-        HOST="127.0.0.1",
-        PORT="0",
-        SECRET_KEY="test-secret",
-        JWT_SECRET_KEY="test-jwt-secret",
-        FLASK_DEBUG="False",
-        MONGODB_LOCAL_URI="",
-        LOG_LEVEL="info",
-        SOCKETIO_CLIENT_JS=str(REPO_ROOT / "Vendor" / "socket.io.min.js"),
-    )
-    return env
-
-
-class ChatifyServer:
-    """One running server; the tail of its output is kept for error messages."""
-
-    def __init__(self, binary, environment, scheme="http"):
-        self.binary = binary
-        self.scheme = scheme
-        self.output = collections.deque(maxlen=500)
-        self.port = None
-        self._listening = threading.Event()
-        self._workdir = tempfile.TemporaryDirectory(prefix="chatify-browser-")
-        self.process = subprocess.Popen(
-            [str(binary)],
-            cwd=self._workdir.name,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, name="chatify-output", daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            line = line.rstrip("\n")
-            self.output.append(line)
-            if self.port is None:
-                found = LISTENING.match(line)
-                if found:
-                    self.port = int(found.group(1))
-                    self._listening.set()
-        self._listening.set()  # the server exited: stop waiting
-
-    def wait_until_listening(self, timeout=START_TIMEOUT):
-        self._listening.wait(timeout)
-        if self.port is None:
-            state = "still running" if self.alive() else f"exited with {self.process.returncode}"
-            self.stop()
-            raise RuntimeError(
-                f"{self.binary} printed no 'chatify listening on 127.0.0.1:<port>' line within "
-                f"{timeout:g} s (server {state}). Its output:\n{self.tail()}"
-            )
-
-    @property
-    def url(self):
-        return f"{self.scheme}://127.0.0.1:{self.port}"
-
-    def tail(self, lines=80):
-        return "\n".join(list(self.output)[-lines:]) or "(no output)"
-
-    def alive(self):
-        return self.process.poll() is None
-
-    def stop(self):
-        if self.alive():
-            self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait(timeout=5)
-        self._reader.join(timeout=5)
-        self._workdir.cleanup()
-
-    def _signal(self, signum):
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
+    return chatify_environment("test-jwt-secret")
 
 
 def running(process):
@@ -165,7 +57,7 @@ def browsers_on(server, tmp_path_factory, **options):
 @pytest.fixture
 def server():
     """A fresh chatify server for one test, stopped afterwards."""
-    yield from running(ChatifyServer(chatify_binary(), server_environment()))
+    yield from running(ChatifyProcess(chatify_binary(), server_environment()))
 
 
 @pytest.fixture
@@ -196,7 +88,7 @@ def https_server(tls_files):
         TLS_CERT_FILE=str(certificate), TLS_KEY_FILE=str(key),
         WS_PER_MESSAGE_DEFLATE="True", WS_PER_MESSAGE_DEFLATE_THRESHOLD="64",
     )
-    yield from running(ChatifyServer(chatify_binary(), environment, scheme="https"))
+    yield from running(ChatifyProcess(chatify_binary(), environment, scheme="https"))
 
 
 @pytest.fixture

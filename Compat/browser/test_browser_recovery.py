@@ -15,7 +15,7 @@ import time
 import pytest
 
 import browser_support
-from conftest import ChatifyServer, chatify_binary, running, server_environment
+from conftest import ChatifyProcess, chatify_binary, running, server_environment
 
 CUT_SECONDS = 10
 # The client retries with a backoff of up to 5 s (±50 %), so it is back within ~18 s.
@@ -137,7 +137,7 @@ def proxied(server):
 def recovering_server():
     environment = server_environment()
     environment["CONNECTION_STATE_RECOVERY"] = "120"
-    yield from running(ChatifyServer(chatify_binary(), environment))
+    yield from running(ChatifyProcess(chatify_binary(), environment))
 
 
 @pytest.fixture
@@ -148,7 +148,7 @@ def proxy(recovering_server):
 @pytest.fixture
 def plain_server():
     """The default settings: no connection state recovery."""
-    yield from running(ChatifyServer(chatify_binary(), server_environment()))
+    yield from running(ChatifyProcess(chatify_binary(), server_environment()))
 
 
 @pytest.fixture

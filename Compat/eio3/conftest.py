@@ -1,6 +1,7 @@
 """Fixtures of the Engine.IO v3 suite: the gateway suite's ``start_server`` factory
-(a fresh chatify process per call, stopped after the test) and its HTTP helpers, reused
-from Compat/gateway so both suites start the server the same way."""
+(a fresh chatify process per call, from the launcher all suites share, stopped after the
+test) and its HTTP helpers, reused from Compat/gateway so both suites start the server
+the same way."""
 
 import importlib.util
 import sys

@@ -1,149 +1,27 @@
-"""Starts the real ``chatify`` server for the gateway compatibility suites.
-
-The binary is ``CHATIFY_BIN`` or, by default, ``<repo>/.build/debug/chatify``. Each
-server runs in a fresh temporary working directory (so no stray ``.env`` is read) with
-the environment the Flask recordings were made with, on port 0; the real port comes
-from its ``chatify listening on 127.0.0.1:<port>`` line. An empty ``MONGODB_LOCAL_URI``
-means no database: the in-memory store at once, as in the recordings.
+"""Starts the real ``chatify`` server for the gateway compatibility suites, with the
+launcher all suites share (Compat/common/chatify_process.py): a fresh temporary working
+directory (so no stray ``.env`` is read), the environment the Flask recordings were made
+with, port 0 and the port from its ``chatify listening on 127.0.0.1:<port>`` line. An
+empty ``MONGODB_LOCAL_URI`` means no database: the in-memory store at once, as in the
+recordings.
 """
 
-import collections
-import os
-import re
-import signal
-import subprocess
-import tempfile
-import threading
+import sys
 from pathlib import Path
 
 import pytest
 
-import gateway_support
-import socketio_support
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
+import gateway_support  # noqa: E402
+import socketio_support  # noqa: E402
+from chatify_process import LISTENING, ChatifyProcess, chatify_binary, chatify_environment  # noqa: E402,F401
 
 REPO_ROOT = gateway_support.REPO_ROOT
-DEFAULT_BIN = REPO_ROOT / ".build" / "debug" / "chatify"
-START_TIMEOUT = float(os.environ.get("CHATIFY_START_TIMEOUT", "60"))
-LISTENING = re.compile(r"^chatify listening on 127\.0\.0\.1:(\d+)\s*$")
-
-
-def chatify_binary():
-    configured = os.environ.get("CHATIFY_BIN")
-    binary = Path(configured).resolve() if configured else DEFAULT_BIN
-    if not binary.is_file() or not os.access(binary, os.X_OK):
-        raise RuntimeError(
-            f"chatify binary {binary} not found or not executable; build it with "
-            f"'swift build --product chatify' or set CHATIFY_BIN"
-        )
-    return binary
 
 
 def base_environment():
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        # Nothing of the caller's configuration may leak into the server.
-        if key in ("PATH", "LANG", "LC_ALL", "TZ", "HOME", "TMPDIR", "LD_LIBRARY_PATH")
-    }
-    env.update(
-        HOST="127.0.0.1",
-        PORT="0",
-        SECRET_KEY="test-secret",
-        JWT_SECRET_KEY=gateway_support.TEST_JWT_SECRET,
-        FLASK_DEBUG="False",
-        MONGODB_LOCAL_URI="",
-        LOG_LEVEL="info",
-        SOCKETIO_CLIENT_JS=str(REPO_ROOT / "Vendor" / "socket.io.min.js"),
-    )
-    return env
-
-
-class ChatifyProcess:
-    """One running server, with the tail of its output kept for error messages."""
-
-    def __init__(self, binary, environment, cwd=None):
-        self.binary = binary
-        self.environment = environment
-        self.output = collections.deque(maxlen=500)
-        self.port = None
-        # Set when a test stops the server itself: its exit is then not a crash.
-        self.stopped_on_purpose = False
-        self._listening = threading.Event()
-        self._new_output = threading.Condition()
-        self._workdir = tempfile.TemporaryDirectory(prefix="chatify-compat-")
-        self.process = subprocess.Popen(
-            [str(binary)],
-            cwd=cwd or self._workdir.name,
-            env=environment,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            bufsize=1,
-            start_new_session=True,
-        )
-        self._reader = threading.Thread(target=self._read, name="chatify-output", daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            line = line.rstrip("\n")
-            with self._new_output:
-                self.output.append(line)
-                self._new_output.notify_all()
-            if self.port is None:
-                found = LISTENING.match(line)
-                if found:
-                    self.port = int(found.group(1))
-                    self._listening.set()
-        self._listening.set()  # exited: stop waiting
-
-    def wait_until_listening(self, timeout=START_TIMEOUT):
-        self._listening.wait(timeout)
-        if self.port is None:
-            state = "still running" if self.alive() else f"exited with {self.process.returncode}"
-            self.stop()
-            raise RuntimeError(
-                f"{self.binary} printed no 'chatify listening on 127.0.0.1:<port>' line within "
-                f"{timeout:g} s (server {state}). Its output:\n{self.tail()}"
-            )
-
-    def wait_for_output(self, needle, timeout=START_TIMEOUT):
-        """The output so far, once a line containing ``needle`` has been written."""
-        with self._new_output:
-            found = self._new_output.wait_for(lambda: any(needle in line for line in self.output), timeout)
-            lines = list(self.output)
-        assert found, f"no output line with {needle!r} within {timeout:g} s:\n{self.tail()}"
-        return lines
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def tail(self, lines=80):
-        return "\n".join(list(self.output)[-lines:]) or "(no output)"
-
-    def alive(self):
-        return self.process.poll() is None
-
-    def stop(self):
-        self.stopped_on_purpose = True
-        if self.alive():
-            self._signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._signal(signal.SIGKILL)
-                self.process.wait(timeout=5)
-        self._reader.join(timeout=5)
-        self._workdir.cleanup()
-
-    def _signal(self, signum):
-        try:
-            os.killpg(self.process.pid, signum)
-        except ProcessLookupError:
-            pass
+    """The environment the Flask recordings were made with (see chatify_process)."""
+    return chatify_environment(gateway_support.TEST_JWT_SECRET)
 
 
 class ServerPool:

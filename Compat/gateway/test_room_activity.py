@@ -219,6 +219,20 @@ def test_settings_page_lists_roles_and_the_owner_renames_and_bans_by_form(server
     assert bad.status_code == 400
 
 
+def test_creating_a_room_follows_the_rename_rules_for_its_name(server):
+    owner = gs.register(server.url, gs.unique("name"))
+    too_long = gs.http(server.url, "POST", "/create_room", token=owner.token, form={"room_name": "x" * 101})
+    assert too_long.status_code == 400 and "Room name is longer than 100 characters." in too_long.text
+    blank = gs.http(server.url, "POST", "/create_room", token=owner.token, form={"room_name": " \t "})
+    assert blank.status_code == 400 and "Room name cannot be empty." in blank.text
+    assert gs.room_keys(server.url, owner.token) == []
+    # The limit counts characters after trimming: 100 accented letters, padded, fit.
+    longest = "\u00e9" * 100
+    key = gs.create_room(server.url, owner, f"  {longest}  ")
+    settings = gs.http(server.url, "GET", f"/room/{key}/settings", token=owner.token)
+    assert f'value="{longest}"' in settings.text
+
+
 def test_room_lists_come_in_pages_and_rooms_lists_joined_ones(server):
     owner = gs.register(server.url, gs.unique("page"))
     other = gs.register(server.url, gs.unique("pago"))

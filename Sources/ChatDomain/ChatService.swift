@@ -2,9 +2,10 @@ public import Foundation
 
 /// The chat rules of the old backend, with its holes closed. No HTTP, no Socket.IO:
 /// routes and socket events call these and turn the results into pages and packets.
+/// It is the only way to the store, so no caller can skip a rule.
 public struct ChatService: Sendable {
     /// Where users, rooms and messages are kept.
-    public let store: any ChatStore
+    private let store: any ChatStore
     /// Hashes new passwords and checks logins.
     public let passwords: WerkzeugPasswordHasher
     let now: @Sendable () -> Date
@@ -26,35 +27,28 @@ public struct ChatService: Sendable {
 
     // MARK: Accounts
 
-    /// What ``register(username:email:password:)`` did.
-    public enum RegistrationResult: Sendable, Equatable {
-        /// The user was stored.
-        case registered(User)
-        /// "Username or email already exists"
-        case taken
-        /// A field was empty.
-        case invalid(String)
-    }
-
-    /// Registers a user with a hashed password. Empty fields are refused; a username or email
-    /// that exists, even when another registration wins the race, is ``RegistrationResult/taken``.
-    /// Throws when the store is unavailable or the hasher cannot use its method.
-    public func register(username: String, email: String, password: String) async throws -> RegistrationResult {
-        guard !username.isEmpty, !email.isEmpty, !password.isEmpty else {
-            return .invalid("Username, email and password are required")
-        }
-        if try await store.user(username: username) != nil { return .taken }
-        if try await store.user(email: email) != nil { return .taken }
+    /// Registers a user with a hashed password. Empty fields are refused
+    /// (``ChatRefusal/missingRegistrationFields``); a username or email that exists, even
+    /// when another registration wins the race, is ``ChatRefusal/accountTaken``. Throws
+    /// a `StoreError` when the store is unavailable, or the hasher's error.
+    public func register(username: String, email: String, password: String) async throws -> User {
+        guard !username.isEmpty, !email.isEmpty, !password.isEmpty else { throw ChatRefusal.missingRegistrationFields }
+        if try await store.user(username: username) != nil { throw ChatRefusal.accountTaken }
+        if try await store.user(email: email) != nil { throw ChatRefusal.accountTaken }
         let hash = try await passwords.hash(password)
         do {
-            let user = try await store.insertUser(
+            return try await store.insertUser(
                 NewUser(username: username, email: email, passwordHash: hash, createdAt: now())
             )
-            return .registered(user)
         } catch .duplicate {
             // Another registration won the race between the check and the insert.
-            return .taken
+            throw ChatRefusal.accountTaken
         }
+    }
+
+    /// The user with that id; nil when there is none (any more).
+    public func user(id: String) async throws(StoreError) -> User? {
+        try await store.user(id: id)
     }
 
     /// The user when the password is right; nil for an unknown user or a wrong password.
@@ -63,63 +57,38 @@ public struct ChatService: Sendable {
         return await passwords.verify(password, against: user.passwordHash) ? user : nil
     }
 
-    /// The answer `/update_profile` gives, in the old backend's words.
-    public struct ProfileUpdate: Sendable, Equatable {
-        /// Whether the change was made.
-        public var success: Bool
-        /// What to show the user, in the old backend's words.
-        public var message: String
-
-        /// An answer to show.
-        public init(success: Bool, message: String) {
-            self.success = success
-            self.message = message
-        }
-
-        static let updated = ProfileUpdate(success: true, message: "Profile updated successfully")
-    }
-
-    /// Changes the username, email or password. Unlike the old backend, an empty value
-    /// and an unknown field are refused, and keeping one's own name is not a clash.
-    public func updateProfile(userID: String, field: String, value: String) async throws -> ProfileUpdate {
+    /// Changes the username, email or password (`field` is a ``ProfileField`` name).
+    /// Unlike the old backend, an empty value and an unknown field are refused, and
+    /// keeping one's own name is not a clash.
+    public func updateProfile(userID: String, field: String, value: String) async throws {
+        guard let field = ProfileField(rawValue: field) else { throw ChatRefusal.unknownProfileField }
+        guard !value.isEmpty else { throw ChatRefusal.emptyProfileValue(field) }
         do {
             switch field {
-            case "username":
-                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Username cannot be empty") }
+            case .username:
                 if let owner = try await store.user(username: value), owner.id != userID {
-                    return ProfileUpdate(success: false, message: "Username already exists")
+                    throw ChatRefusal.profileValueTaken(.username)
                 }
                 try await store.updateUser(id: userID, .username(value))
-            case "email":
-                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Email cannot be empty") }
+            case .email:
                 if let owner = try await store.user(email: value), owner.id != userID {
-                    return ProfileUpdate(success: false, message: "Email already exists")
+                    throw ChatRefusal.profileValueTaken(.email)
                 }
                 try await store.updateUser(id: userID, .email(value))
-            case "password":
-                guard !value.isEmpty else { return ProfileUpdate(success: false, message: "Password cannot be empty") }
+            case .password:
                 try await store.updateUser(id: userID, .passwordHash(try await passwords.hash(value)))
-            default:
-                return ProfileUpdate(success: false, message: "Unknown field")
             }
-        } catch StoreError.duplicate(let field) {
-            return ProfileUpdate(success: false, message: field == .email ? "Email already exists" : "Username already exists")
+        } catch StoreError.duplicate(let taken) {
+            throw ChatRefusal.profileValueTaken(taken == .email ? .email : .username)
         }
-        return .updated
     }
 
     // MARK: Rooms
 
-    /// Why ``createRoom(named:by:)`` refused a name.
-    public enum RoomNameError: Error, Equatable {
-        /// The name was empty or only whitespace.
-        case empty
-    }
-
-    /// A new room with its creator as the only member.
+    /// A new room with its creator as the only member. The name follows ``RoomName``'s
+    /// rules, as a rename's does.
     public func createRoom(named name: String, by userID: String) async throws -> Room {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { throw RoomNameError.empty }
+        let name = try RoomName.validated(name)
         // A collision of two random 64-bit keys is all but impossible; retry anyway.
         for _ in 0..<5 {
             do {
@@ -171,6 +140,13 @@ public struct ChatService: Sendable {
         _ = try await store.removeMember(userID, fromRoom: key)
     }
 
+    /// The room, when it exists and the user owns it: the test for showing the owner's
+    /// confirmation page before a deletion.
+    public func roomOwned(key: String, by userID: String) async throws -> Room? {
+        guard let room = try await store.room(key: key), room.isOwner(userID) else { return nil }
+        return room
+    }
+
     /// Deletes the room, and its messages, if the user owns it; nothing otherwise.
     @discardableResult
     public func deleteRoom(key: String, userID: String) async throws -> Bool {
@@ -191,15 +167,14 @@ public struct ChatService: Sendable {
     public enum KickOutcome: Sendable, Equatable {
         /// The target is no longer a member; `target` is nil if that user no longer exists.
         case kicked(target: User?)
-        /// The user does not own the room, or tried to kick themselves.
+        /// The user does not own the room, or tried to kick themselves: nothing happened.
         case notOwner
-        /// No room has that key.
-        case noSuchRoom
     }
 
-    /// Only the room's creator may kick, and not themselves.
+    /// Only the room's creator may kick, and not themselves; ``ChatRefusal/noSuchRoom``
+    /// when no room has the key.
     public func kick(_ targetID: String, fromRoom key: String, by userID: String) async throws -> KickOutcome {
-        guard let room = try await store.room(key: key) else { return .noSuchRoom }
+        guard let room = try await store.room(key: key) else { throw ChatRefusal.noSuchRoom }
         guard room.isOwner(userID), targetID != userID else { return .notOwner }
         _ = try await store.removeMember(targetID, fromRoom: key)
         return .kicked(target: try await store.user(id: targetID))
@@ -237,14 +212,9 @@ public struct ChatService: Sendable {
         return (room, try await store.user(id: targetID))
     }
 
-    /// Longest room name, in characters, after trimming.
-    public static let maximumRoomNameLength = 100
-
-    /// The owner renames the room (trimmed, 1 to 100 characters).
+    /// The owner renames the room; the name follows ``RoomName``'s rules.
     public func renameRoom(key: String, to name: String, by userID: String) async throws -> Room {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !name.isEmpty else { throw ChatRefusal.emptyRoomName }
-        guard name.count <= Self.maximumRoomNameLength else { throw ChatRefusal.roomNameTooLong(limit: Self.maximumRoomNameLength) }
+        let name = try RoomName.validated(name)
         try await requireOwner(key: key, userID: userID)
         guard let room = try await store.updateRoom(key: key, .rename(name)) else { throw ChatRefusal.noSuchRoom }
         return room
@@ -270,6 +240,23 @@ public struct ChatService: Sendable {
     private func requireOwner(key: String, userID: String) async throws {
         guard let room = try await store.room(key: key) else { throw ChatRefusal.noSuchRoom }
         guard room.isOwner(userID) else { throw ChatRefusal.notOwner }
+    }
+
+    // MARK: Sign-ins
+
+    /// Refuses the token (or sign-in) id until `expiresAt`, when it would have expired anyway.
+    public func revokeToken(id: String, expiresAt: Date) async throws(StoreError) {
+        try await store.revokeToken(id: id, expiresAt: expiresAt)
+    }
+
+    /// True when any of the ids was revoked and has not expired yet.
+    public func isTokenRevoked(anyOf ids: [String]) async throws(StoreError) -> Bool {
+        try await store.isTokenRevoked(anyOf: ids)
+    }
+
+    /// Throws when the store does not answer (the readiness check).
+    public func checkStore() async throws(StoreError) {
+        try await store.ping()
     }
 
     // MARK: Messages
@@ -316,65 +303,13 @@ public struct ChatService: Sendable {
     /// Longest message, in UTF-16 code units (as the page's `maxlength` counts).
     public static let maximumMessageLength = 500
 
-    /// Why ``validateMessage(_:)`` refused a text.
-    public enum MessageError: Error, Equatable, CustomStringConvertible {
-        /// The text was empty or only whitespace.
-        case empty
-        /// The text is longer than `limit` UTF-16 code units.
-        case tooLong(limit: Int)
-
-        /// The refusal in the words the chat page shows.
-        public var description: String {
-            switch self {
-            case .empty: return "Message cannot be empty"
-            case .tooLong(let limit): return "Message is longer than \(limit) characters"
-            }
-        }
-    }
-
-    /// The text to post, or why it cannot be posted. Length counts characters as the
+    /// The text to post, or why it cannot be posted (``ChatRefusal/emptyMessage``,
+    /// ``ChatRefusal/messageTooLong(limit:)``). Length counts characters as the
     /// browser's `maxlength` does (UTF-16 code units).
-    public static func validateMessage(_ text: String) -> Result<String, MessageError> {
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return .failure(.empty) }
-        if text.utf16.count > maximumMessageLength { return .failure(.tooLong(limit: maximumMessageLength)) }
-        return .success(text)
-    }
-}
-
-/// Why the chat rules refused something, in words a page can show.
-public enum ChatRefusal: Error, Sendable, Equatable, CustomStringConvertible {
-    /// No room has that key.
-    case noSuchRoom
-    /// The user is not a member of the room.
-    case notMember
-    /// Only the room's owner may do this.
-    case notOwner
-    /// The owner cannot moderate themselves.
-    case notYourself
-    /// The user is muted in the room and may not post.
-    case muted
-    /// The user is banned from the room.
-    case banned
-    /// The history cursor or message id is not one the store made for this room.
-    case invalidCursor
-    /// The new room name was empty or only whitespace.
-    case emptyRoomName
-    /// The new room name is longer than `limit` characters.
-    case roomNameTooLong(limit: Int)
-
-    /// The refusal in words a page can show.
-    public var description: String {
-        switch self {
-        case .noSuchRoom: return "No such room."
-        case .notMember: return "You are not a member of this room."
-        case .notOwner: return "Only the room's owner can do that."
-        case .notYourself: return "You cannot do that to yourself."
-        case .muted: return "You are muted in this room."
-        case .banned: return "You are banned from this room."
-        case .invalidCursor: return "That history cursor is not valid."
-        case .emptyRoomName: return "Room name cannot be empty."
-        case .roomNameTooLong(let limit): return "Room name is longer than \(limit) characters."
-        }
+    public static func validateMessage(_ text: String) throws(ChatRefusal) -> String {
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { throw .emptyMessage }
+        if text.utf16.count > maximumMessageLength { throw .messageTooLong(limit: maximumMessageLength) }
+        return text
     }
 }
 

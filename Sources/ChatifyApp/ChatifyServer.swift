@@ -62,13 +62,13 @@ public struct ChatifyServer: Sendable {
         onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
     ) async throws -> some ApplicationProtocol {
         let metrics = ChatifyMetrics(io: io)
-        let store = TimedStore(base: self.store, metrics: metrics)
-        let chat = ChatService(store: store)
+        // Every store call is timed: the chat rules are the only way to the store.
+        let chat = ChatService(store: TimedStore(base: store, metrics: metrics))
         let auth = Authenticator(
             signer: AccessTokenSigner(
                 secret: configuration.jwtSecretKey, lifetime: TimeInterval(configuration.jwtAccessTokenExpires)
             ),
-            store: store,
+            chat: chat,
             cookieName: configuration.jwtAccessCookieName,
             cookiePath: configuration.jwtAccessCookiePath,
             locations: configuration.jwtTokenLocation,
@@ -93,22 +93,19 @@ public struct ChatifyServer: Sendable {
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))
         router.add(middleware: WebSecurityMiddleware(allowedOrigins: Self.listedOrigins(configuration.corsAllowedOrigins)))
-        router.add(middleware: ErrorPagesMiddleware(routes: PageRoutes.table, logger: logger))
-        PageRoutes(
+        // The 405 and OPTIONS answers know every path the site's routes register. The
+        // static files are registered on the router itself: another method there is a 404.
+        let routeTable = RouteTable()
+        router.add(middleware: ErrorPagesMiddleware(routes: routeTable, logger: logger))
+        SiteRoutes(
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             proxies: configuration.trustedProxies,
             servesTLS: tls != nil,
             endSockets: { sessionID in await sockets.to(ChatifyRoom.signIn(id: sessionID).name).disconnectSockets(close: true) },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
+            metrics: metrics,
             logger: logger
-        ).add(to: router)
-        router.get("/metrics") { _, _ in
-            Response(
-                status: .ok,
-                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(bytes: metrics.scrape()))
-            )
-        }
+        ).addRoutes(to: RegisteringRoutes(router: router, table: routeTable))
         try StaticFiles.load(resources, logger: logger).add(to: router)
 
         let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(limits: configuration.transport.connectionLimits)
@@ -138,9 +135,7 @@ public struct ChatifyServer: Sendable {
                 services: [
                     .init(service: app),
                     .init(
-                        service: RealtimeShutdown(
-                            io: io, store: store, grace: .seconds(configuration.shutdownGrace), logger: logger
-                        )
+                        service: RealtimeShutdown(io: io, grace: .seconds(configuration.shutdownGrace), logger: logger)
                     ),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
@@ -151,10 +146,10 @@ public struct ChatifyServer: Sendable {
     }
 }
 
-/// On SIGTERM/SIGINT: every Socket.IO session gets a close packet, then the store closes.
+/// On SIGTERM/SIGINT: every Socket.IO session gets a close packet (the executable
+/// closes the store after the server stops).
 struct RealtimeShutdown: Service, CustomStringConvertible {
     let io: SocketIOServer
-    let store: any ChatStore
     /// How long sessions get to say goodbye and finish their writes (`SHUTDOWN_GRACE`).
     let grace: Duration
     let logger: Logger

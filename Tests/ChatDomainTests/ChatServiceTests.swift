@@ -35,10 +35,7 @@ struct AccountTests {
     @Test("register, then log in with the right password only")
     func registerAndLogIn() async throws {
         let chat = makeService()
-        guard case .registered(let alice) = try await chat.register(username: "alice", email: "a@x.test", password: "pw") else {
-            Issue.record("registration failed")
-            return
-        }
+        let alice = try await chat.register(username: "alice", email: "a@x.test", password: "pw")
         #expect(alice.passwordHash.hasPrefix("pbkdf2:sha256:1000$"))
         #expect(try await chat.logIn(username: "alice", password: "pw")?.id == alice.id)
         #expect(try await chat.logIn(username: "alice", password: "wrong") == nil)
@@ -49,29 +46,45 @@ struct AccountTests {
     func registrationConflicts() async throws {
         let chat = makeService()
         _ = try await chat.register(username: "alice", email: "a@x.test", password: "pw")
-        #expect(try await chat.register(username: "alice", email: "other@x.test", password: "pw") == .taken)
-        #expect(try await chat.register(username: "alice2", email: "a@x.test", password: "pw") == .taken)
-        #expect(try await chat.register(username: "", email: "e@x.test", password: "pw") == .invalid("Username, email and password are required"))
+        await #expect(throws: ChatRefusal.accountTaken) {
+            try await chat.register(username: "alice", email: "other@x.test", password: "pw")
+        }
+        await #expect(throws: ChatRefusal.accountTaken) { try await chat.register(username: "alice2", email: "a@x.test", password: "pw") }
+        await #expect(throws: ChatRefusal.missingRegistrationFields) {
+            try await chat.register(username: "", email: "e@x.test", password: "pw")
+        }
+        #expect(ChatRefusal.missingRegistrationFields.description == "Username, email and password are required")
+        #expect(ChatRefusal.accountTaken.description == "Username or email already exists")
     }
 
     @Test("profile updates answer in the old backend's words, with its bugs fixed")
     func profileUpdates() async throws {
         let chat = makeService()
-        guard case .registered(let alice) = try await chat.register(username: "alice", email: "a@x.test", password: "pw"),
-            case .registered = try await chat.register(username: "bob", email: "b@x.test", password: "pw")
-        else { return }
-        func update(_ field: String, _ value: String) async throws -> ChatService.ProfileUpdate {
-            try await chat.updateProfile(userID: alice.id, field: field, value: value)
+        let alice = try await chat.register(username: "alice", email: "a@x.test", password: "pw")
+        _ = try await chat.register(username: "bob", email: "b@x.test", password: "pw")
+        /// The refusal, or nil when the change was made.
+        func update(_ field: String, _ value: String) async throws -> ChatRefusal? {
+            do {
+                try await chat.updateProfile(userID: alice.id, field: field, value: value)
+                return nil
+            } catch let refusal as ChatRefusal {
+                return refusal
+            }
         }
-        #expect(try await update("username", "alice_new") == .init(success: true, message: "Profile updated successfully"))
-        #expect(try await update("username", "bob") == .init(success: false, message: "Username already exists"))
+        #expect(try await update("username", "alice_new") == nil)
+        #expect(try await update("username", "bob") == .profileValueTaken(.username))
         // Keeping one's own name is not a clash (the old backend said it was, with MongoDB).
-        #expect(try await update("username", "alice_new").success)
-        #expect(try await update("email", "b@x.test") == .init(success: false, message: "Email already exists"))
-        #expect(try await update("email", "new@x.test").success)
-        #expect(try await update("username", "") == .init(success: false, message: "Username cannot be empty"))
-        #expect(try await update("color", "red") == .init(success: false, message: "Unknown field"))
-        #expect(try await update("password", "pw2").success)
+        #expect(try await update("username", "alice_new") == nil)
+        #expect(try await update("email", "b@x.test") == .profileValueTaken(.email))
+        #expect(try await update("email", "new@x.test") == nil)
+        #expect(try await update("username", "") == .emptyProfileValue(.username))
+        #expect(try await update("password", "") == .emptyProfileValue(.password))
+        #expect(try await update("color", "red") == .unknownProfileField)
+        #expect(ChatRefusal.profileValueTaken(.username).description == "Username already exists")
+        #expect(ChatRefusal.profileValueTaken(.email).description == "Email already exists")
+        #expect(ChatRefusal.emptyProfileValue(.username).description == "Username cannot be empty")
+        #expect(ChatRefusal.unknownProfileField.description == "Unknown field")
+        #expect(try await update("password", "pw2") == nil)
         #expect(try await chat.logIn(username: "alice_new", password: "pw") == nil)
         #expect(try await chat.logIn(username: "alice_new", password: "pw2") != nil)
     }
@@ -80,10 +93,7 @@ struct AccountTests {
 @Suite("Rooms and membership")
 struct RoomTests {
     func registered(_ chat: ChatService, _ name: String) async throws -> User {
-        guard case .registered(let user) = try await chat.register(username: name, email: "\(name)@x.test", password: "pw") else {
-            throw CancellationError()
-        }
-        return user
+        try await chat.register(username: name, email: "\(name)@x.test", password: "pw")
     }
 
     @Test("a new room has an 11-character key and its creator as only member")
@@ -96,7 +106,29 @@ struct RoomTests {
         #expect(room.key.allSatisfy { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" })
         #expect(room.members == [alice.id])
         #expect(try await chat.roomsCreated(by: alice.id).map(\.key) == [room.key])
-        await #expect(throws: ChatService.RoomNameError.empty) { try await chat.createRoom(named: "   ", by: alice.id) }
+        await #expect(throws: ChatRefusal.emptyRoomName) { try await chat.createRoom(named: "   ", by: alice.id) }
+    }
+
+    @Test("creating and renaming follow the same name rules: trimmed, 1 to 100 characters")
+    func roomNameRules() async throws {
+        let chat = makeService()
+        let alice = try await registered(chat, "alice")
+        let longest = String(repeating: "é", count: 100)
+        #expect(try RoomName.validated("  \(longest)\n") == longest)
+        // Characters, not bytes nor UTF-16 units: 100 flags are 400 UTF-16 units.
+        #expect(try RoomName.validated(String(repeating: "🇫🇷", count: 100)).count == 100)
+        #expect(throws: ChatRefusal.emptyRoomName) { try RoomName.validated(" \t\n ") }
+        #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) { try RoomName.validated(longest + "x") }
+
+        await #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) {
+            try await chat.createRoom(named: String(repeating: "x", count: 101), by: alice.id)
+        }
+        #expect(try await chat.roomsCreated(by: alice.id).isEmpty)
+        let room = try await chat.createRoom(named: " \(longest) ", by: alice.id)
+        #expect(room.name == longest)
+        await #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) {
+            try await chat.renameRoom(key: room.key, to: String(repeating: "x", count: 101), by: alice.id)
+        }
     }
 
     @Test("a key collision is retried with a new key")
@@ -144,7 +176,7 @@ struct RoomTests {
         _ = try await chat.joinRoom(key: room.key, userID: bob.id)
         #expect(try await chat.kick(alice.id, fromRoom: room.key, by: bob.id) == .notOwner)
         #expect(try await chat.kick(alice.id, fromRoom: room.key, by: alice.id) == .notOwner)
-        #expect(try await chat.kick(bob.id, fromRoom: "nope", by: alice.id) == .noSuchRoom)
+        await #expect(throws: ChatRefusal.noSuchRoom) { try await chat.kick(bob.id, fromRoom: "nope", by: alice.id) }
         #expect(try await chat.kick(bob.id, fromRoom: room.key, by: alice.id) == .kicked(target: bob))
         #expect(try await chat.roomForMember(key: room.key, userID: bob.id) == nil)
     }
@@ -153,14 +185,16 @@ struct RoomTests {
 @Suite("Messages and notices")
 struct MessageTests {
     @Test("a message is 1 to 500 characters and not blank")
-    func messageLength() {
-        #expect(ChatService.validateMessage("hello") == .success("hello"))
-        #expect(ChatService.validateMessage("") == .failure(.empty))
-        #expect(ChatService.validateMessage(" \n ") == .failure(.empty))
-        #expect(ChatService.validateMessage(String(repeating: "x", count: 500)) == .success(String(repeating: "x", count: 500)))
-        #expect(ChatService.validateMessage(String(repeating: "x", count: 501)) == .failure(.tooLong(limit: 500)))
+    func messageLength() throws {
+        #expect(try ChatService.validateMessage("hello") == "hello")
+        #expect(throws: ChatRefusal.emptyMessage) { try ChatService.validateMessage("") }
+        #expect(throws: ChatRefusal.emptyMessage) { try ChatService.validateMessage(" \n ") }
+        #expect(try ChatService.validateMessage(String(repeating: "x", count: 500)) == String(repeating: "x", count: 500))
+        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) { try ChatService.validateMessage(String(repeating: "x", count: 501)) }
         // Counted as the browser counts maxlength: an emoji is two.
-        #expect(ChatService.validateMessage(String(repeating: "😀", count: 251)) == .failure(.tooLong(limit: 500)))
+        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) { try ChatService.validateMessage(String(repeating: "😀", count: 251)) }
+        #expect(ChatRefusal.emptyMessage.description == "Message cannot be empty.")
+        #expect(ChatRefusal.messageTooLong(limit: 500).description == "Message is longer than 500 characters.")
     }
 
     @Test("notices say what the old backend said")

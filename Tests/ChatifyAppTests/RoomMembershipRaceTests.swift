@@ -64,7 +64,7 @@ struct RoomMembershipRaceTests {
 
         let signer = AccessTokenSigner(secret: "race-secret")
         let auth = Authenticator(
-            signer: signer, store: store, cookieName: "access_token_cookie", cookiePath: "/", locations: ["cookies"],
+            signer: signer, chat: chat, cookieName: "access_token_cookie", cookiePath: "/", locations: ["cookies"],
             csrfProtect: false)
         let pause = JoinPause()
         let events = ChatEvents(

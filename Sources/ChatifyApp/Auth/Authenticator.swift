@@ -7,7 +7,8 @@ public import HTTPTypes
 /// and writes the cookies that sign users in and out.
 struct Authenticator: Sendable {
     let signer: AccessTokenSigner
-    let store: any ChatStore
+    /// Users and token revocations are looked up through the chat rules.
+    let chat: ChatService
     let cookieName: String
     let cookiePath: String
     let locations: Set<String>
@@ -28,8 +29,8 @@ struct Authenticator: Sendable {
     func session(headers: HTTPFields, cookies: [String: String]) async throws(StoreError) -> Session? {
         guard let claims = signedClaims(headers: headers, cookies: cookies) else { return nil }
         let revocations = [claims.tokenID, Self.revocationID(ofSession: claims.sessionID)]
-        if try await store.isTokenRevoked(anyOf: revocations) { return nil }
-        guard let user = try await store.user(id: claims.subject) else { return nil }
+        if try await chat.isTokenRevoked(anyOf: revocations) { return nil }
+        guard let user = try await chat.user(id: claims.subject) else { return nil }
         return Session(user: user, claims: claims)
     }
 
@@ -101,7 +102,7 @@ struct Authenticator: Sendable {
     /// The token is refused from now until it would have expired.
     func revoke(_ claims: AccessClaims) async throws(StoreError) {
         guard !claims.tokenID.isEmpty else { return }
-        try await store.revokeToken(id: claims.tokenID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expires)))
+        try await chat.revokeToken(id: claims.tokenID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expires)))
     }
 
     /// Logs out for good: every token of the sign-in, those refreshes issued included,
@@ -113,7 +114,7 @@ struct Authenticator: Sendable {
         let lastExpiry = max(
             Date(timeIntervalSince1970: TimeInterval(claims.expires)), now.addingTimeInterval(signer.lifetime)
         )
-        try await store.revokeToken(id: Self.revocationID(ofSession: claims.sessionID), expiresAt: lastExpiry)
+        try await chat.revokeToken(id: Self.revocationID(ofSession: claims.sessionID), expiresAt: lastExpiry)
     }
 
     /// Sign-ins are revoked in the same list as tokens, under ids no `jti` has.

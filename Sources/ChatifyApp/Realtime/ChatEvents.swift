@@ -55,10 +55,6 @@ final class ChatEvents: Sendable {
 
     static let tooFast = "You are sending too fast. Wait a moment and try again."
 
-    /// The event the client sees when something it asked for was refused:
-    /// `chat_error` `{event, message}`.
-    static let errorEvent = "chat_error"
-
     /// Whether a room is the server's own: a socket's id room or a `ChatifyRoom` other
     /// than a chat room. Kicks, bans, logouts and limits reach sockets through these, so
     /// no client event may join or leave them.
@@ -158,7 +154,7 @@ final class ChatEvents: Sendable {
                 metrics?.countError("rate_limited")
                 throw Refusal(message: Self.tooFast)
             }
-            guard let user = try await chat.store.user(id: identity.userID) else {
+            guard let user = try await chat.user(id: identity.userID) else {
                 throw Refusal(message: "Your account no longer exists.")
             }
             try await body(user)
@@ -167,7 +163,7 @@ final class ChatEvents: Sendable {
             refuse(event, refusal.message)
         } catch let refusal as ChatRefusal {
             metrics?.countError("event_refused")
-            refuse(event, refusal.description)
+            refuse(event, refusal)
         } catch let error as StoreError {
             logger.error(
                 "store failure in a socket event",
@@ -181,10 +177,6 @@ final class ChatEvents: Sendable {
             )
             refuse(event, "Something went wrong.")
         }
-    }
-
-    private func refuse(_ event: SocketEvent, _ message: String) {
-        event.socket.emit(Self.errorEvent, ["event": .string(event.name), "message": .string(message)])
     }
 
     func roomKey(_ event: SocketEvent) throws -> String {
@@ -203,9 +195,7 @@ final class ChatEvents: Sendable {
 
     private func join(_ event: SocketEvent, _ user: User) async throws {
         let key = try roomKey(event)
-        guard try await chat.roomForMember(key: key, userID: user.id) != nil else {
-            throw Refusal(message: "You are not a member of this room.")
-        }
+        guard try await chat.roomForMember(key: key, userID: user.id) != nil else { throw ChatRefusal.notMember }
         await afterMembershipCheck()
         let chatRooms = Self.chatRooms(of: event.socket.rooms, socketID: event.socket.id)
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
@@ -251,7 +241,7 @@ final class ChatEvents: Sendable {
         guard stillMember else {
             socket.leave(key)
             socket.leave(ChatifyRoom.watchers(roomKey: key).name)
-            throw Refusal(message: ChatRefusal.notMember.description)
+            throw ChatRefusal.notMember
         }
     }
 
@@ -270,11 +260,7 @@ final class ChatEvents: Sendable {
     private func post(_ event: SocketEvent, _ user: User) async throws {
         let key = try roomKey(event)
         guard let text = event.args.first?["message"]?.stringValue else { throw Refusal(message: "No message given.") }
-        let message: String
-        switch ChatService.validateMessage(text) {
-        case .success(let valid): message = valid
-        case .failure(let error): throw Refusal(message: error.description + ".")
-        }
+        let message = try ChatService.validateMessage(text)
         // Stored before the broadcast: a store failure is the sender's chat_error and
         // nothing goes out that history would not show.
         let stored = try await chat.postMessage(message, toRoom: key, by: user, timestamp: clock.timestamp())
@@ -317,8 +303,6 @@ final class ChatEvents: Sendable {
         let key = try roomKey(event)
         guard let target = event.args.first?["target_user_id"]?.stringValue else { throw Refusal(message: "No user given.") }
         switch try await chat.kick(target, fromRoom: key, by: user.id) {
-        case .noSuchRoom:
-            throw Refusal(message: "No such room.")
         case .notOwner:
             // As before, a kick by anyone but the owner is ignored without a word.
             return

@@ -109,7 +109,7 @@ extension ChatEvents {
     /// `presence` `{room}`, acked with the room's presence (members only).
     private func presenceQuery(_ event: SocketEvent, _ user: User) async throws {
         let key = try roomKey(event)
-        guard try await chat.roomForMember(key: key, userID: user.id) != nil else { throw Refusal(message: ChatRefusal.notMember.description) }
+        guard try await chat.roomForMember(key: key, userID: user.id) != nil else { throw ChatRefusal.notMember }
         event.ack?.send([await presence(key, on: event.socket.namespace)])
     }
 

@@ -7,12 +7,13 @@ import Logging
 /// saying so. Nothing a client sends reaches it as a crash.
 struct ErrorPagesMiddleware: RouterMiddleware {
     typealias Context = ChatifyRequestContext
-    let routes: [(pattern: String, methods: [HTTPRequest.Method])]
+    /// The registered paths and their methods.
+    let routes: RouteTable
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // OPTIONS on a known path says what is allowed, as Flask does.
-        if request.method == .options, let methods = allowedMethods(for: request.uri.path) {
+        if request.method == .options, let methods = routes.allowedMethods(for: request.uri.path) {
             return Response(
                 status: .ok,
                 headers: [.allow: allowHeader(methods), .contentType: "text/html; charset=utf-8"],
@@ -32,7 +33,7 @@ struct ErrorPagesMiddleware: RouterMiddleware {
         } catch let error as HTTPError {
             switch error.status {
             case .notFound:
-                if let methods = allowedMethods(for: request.uri.path) {
+                if let methods = routes.allowedMethods(for: request.uri.path) {
                     return Pages.plain(
                         .methodNotAllowed, "Method Not Allowed", "The method is not allowed for the requested URL.",
                         headers: [.allow: allowHeader(methods)]
@@ -48,16 +49,6 @@ struct ErrorPagesMiddleware: RouterMiddleware {
                 return Pages.plain(error.status, error.status.reasonPhrase, error.body ?? error.status.reasonPhrase)
             }
         }
-    }
-
-    func allowedMethods(for path: String) -> [HTTPRequest.Method]? {
-        let segments = path.split(separator: "/", omittingEmptySubsequences: true)
-        for route in routes {
-            let pattern = route.pattern.split(separator: "/", omittingEmptySubsequences: true)
-            guard pattern.count == segments.count else { continue }
-            if zip(pattern, segments).allSatisfy({ $0.hasPrefix(":") || $0 == $1 }) { return route.methods }
-        }
-        return nil
     }
 
     /// Flask's form: `GET, HEAD, OPTIONS`, `OPTIONS, POST`.

@@ -6,73 +6,69 @@ import Hummingbird
 /// The room pages: `/rooms` (every room one is a member of, in pages) and a
 /// room's settings (members with roles; the owner renames, gives a new key, mutes,
 /// bans). Plain forms, so they work without JavaScript; connected sockets are told.
-extension PageRoutes {
-    static let roomsPerPage = 20
+/// Pages need a sign-in; every change is a CSRF-checked POST the owner makes.
+struct RoomSettingsRoutes {
+    let site: SiteRoutes
 
-    /// `?page=N` (from 1; anything else is page 1).
-    static func pageNumber(_ request: Request) -> Int {
-        request.uri.queryParameters.get("page").flatMap { Int($0) }.map { max($0, 1) } ?? 1
-    }
-
-    func addRoomSettings(to router: Router<Context>) {
-        router.get("/rooms") { request, context in
-            try await self.signedIn(request, context) { session, _ in
-                let page = Self.pageNumber(request)
-                let (rooms, hasMore) = try await self.chat.roomsJoined(by: session.user.id, page: page, perPage: Self.roomsPerPage)
+    func addRoutes(to routes: some RouterMethods<SiteRoutes.Context>) {
+        routes.get("/rooms") { request, context in
+            try await site.signedIn(request, context) { session, _ in
+                let page = SiteRoutes.pageNumber(request)
+                let (rooms, hasMore) = try await site.chat.roomsJoined(by: session.user.id, page: page, perPage: SiteRoutes.roomsPerPage)
                 let entries = rooms.map {
                     JoinedRoomsPage.Entry(
                         name: $0.name, key: $0.key, memberCount: $0.members.count,
                         role: $0.isOwner(session.user.id) ? "owner" : ($0.isMuted(session.user.id) ? "muted" : "member"))
                 }
-                return self.pages.page(
+                return site.pages.page(
                     "rooms", JoinedRoomsPage(rooms: entries, paging: Paging(page: page, hasMore: hasMore, path: "/rooms")))
             }
         }
 
-        router.get("/room/:key/settings") { request, context in
+        routes.get("/room/:key/settings") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.signedIn(request, context) { session, _ in
-                guard let room = try await self.chat.roomForMember(key: key, userID: session.user.id) else {
+            return try await site.signedIn(request, context) { session, _ in
+                guard let room = try await site.chat.roomForMember(key: key, userID: session.user.id) else {
                     return Pages.redirect(to: "/rooms")
                 }
-                return try await self.settingsPage(room, session)
+                return try await settingsPage(room, session)
             }
         }
 
-        router.post("/room/:key/rename") { request, context in
+        routes.post("/room/:key/rename") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.changing(request, context) { session, form in
+            return try await site.changing(request, context) { session, form in
                 let name = try form.required("room_name")
-                return try await self.ownerChange(key, session) {
-                    let room = try await self.chat.renameRoom(key: key, to: name, by: session.user.id)
-                    await self.roomBroadcasts.updated(room, previousKey: key)
+                return try await ownerChange(key, session) {
+                    let room = try await site.chat.renameRoom(key: key, to: name, by: session.user.id)
+                    await site.roomBroadcasts.updated(room, previousKey: key)
                     return room
                 }
             }
         }
 
-        router.post("/room/:key/rotate_key") { request, context in
+        routes.post("/room/:key/rotate_key") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.changing(request, context) { session, _ in
-                try await self.ownerChange(key, session) {
-                    let room = try await self.chat.rotateKey(ofRoom: key, by: session.user.id)
-                    await self.roomBroadcasts.updated(room, previousKey: key)
-                    self.logger.info("room key rotated", metadata: ["room": "\(room.id)", "by": "\(session.user.id)"])
+            return try await site.changing(request, context) { session, _ in
+                try await ownerChange(key, session) {
+                    let room = try await site.chat.rotateKey(ofRoom: key, by: session.user.id)
+                    await site.roomBroadcasts.updated(room, previousKey: key)
+                    site.logger.info("room key rotated", metadata: ["room": "\(room.id)", "by": "\(session.user.id)"])
                     return room
                 }
             }
         }
 
-        router.post("/room/:key/moderate") { request, context in
+        routes.post("/room/:key/moderate") { request, context in
             let key = context.parameters.get("key") ?? ""
-            return try await self.changing(request, context) { session, form in
+            return try await site.changing(request, context) { session, form in
                 let target = try form.required("user_id")
                 guard let action = ChatService.ModerationAction(rawValue: try form.required("action")) else {
                     return Pages.plain(.badRequest, "Bad Request", "Unknown action: use mute, unmute, ban or unban.")
                 }
-                return try await self.ownerChange(key, session) {
-                    let (room, user) = try await self.chat.moderate(action, target: target, inRoom: key, by: session.user.id)
-                    await self.roomBroadcasts.moderated(action, target: user, targetID: target, room: room)
+                return try await ownerChange(key, session) {
+                    let (room, user) = try await site.chat.moderate(action, target: target, inRoom: key, by: session.user.id)
+                    await site.roomBroadcasts.moderated(action, target: user, targetID: target, room: room)
                     return room
                 }
             }
@@ -80,7 +76,7 @@ extension PageRoutes {
     }
 
     /// Runs an owner's change and goes back to the (possibly re-keyed) settings page;
-    /// a refusal is shown on the page (403 for who may, 400 for what was asked).
+    /// a refusal is shown on the page with its status (403 for who may, 400 for what was asked).
     private func ownerChange(
         _ key: String, _ session: Authenticator.Session, _ change: () async throws -> Room
     ) async throws -> Response {
@@ -88,11 +84,10 @@ extension PageRoutes {
             let room = try await change()
             return Pages.redirect(to: "/room/\(room.key)/settings")
         } catch let refusal as ChatRefusal {
-            guard let room = try await chat.roomForMember(key: key, userID: session.user.id) else {
+            guard let room = try await site.chat.roomForMember(key: key, userID: session.user.id) else {
                 return Pages.plain(.forbidden, "Forbidden", refusal.description)
             }
-            let status: HTTPResponse.Status = refusal == .notOwner ? .forbidden : .badRequest
-            return try await settingsPage(room, session, error: refusal.description, status: status)
+            return try await settingsPage(room, session, error: refusal.description, status: refusal.httpStatus)
         }
     }
 
@@ -101,7 +96,7 @@ extension PageRoutes {
     ) async throws -> Response {
         let isOwner = room.isOwner(session.user.id)
         func entry(_ id: String) async throws -> RoomSettingsPage.Member {
-            let name = try await chat.store.user(id: id)?.username ?? "(deleted user)"
+            let name = try await site.chat.user(id: id)?.username ?? "(deleted user)"
             let role = room.isOwner(id) ? "owner" : (room.isMuted(id) ? "muted" : "member")
             return RoomSettingsPage.Member(
                 userID: id, username: name, role: role, muted: room.isMuted(id), moderatable: isOwner && id != session.user.id)
@@ -112,7 +107,7 @@ extension PageRoutes {
         if isOwner { for id in room.banned { banned.append(try await entry(id)) } }
         let model = RoomSettingsPage(
             roomName: room.name, roomKey: room.key, isOwner: isOwner, members: members, banned: banned, error: error,
-            csrfToken: csrfToken(session))
-        return pages.page("room_settings", model, status: status)
+            csrfToken: site.csrfToken(session))
+        return site.pages.page("room_settings", model, status: status)
     }
 }
