@@ -20,7 +20,7 @@ struct RelayServer {
             socket.on("join") { event in
                 guard let room = event.args.first?.stringValue else { return }
                 event.socket.join(room)
-                event.ack?("joined", .string(room))    // when the client asked for an ack
+                event.ack?("joined", .string(room))  // when the client asked for an ack
             }
             socket.on("say") { event in
                 guard event.args.count == 2, let room = event.args[0].stringValue else { return }
@@ -35,11 +35,11 @@ struct RelayServer {
         let endpoints = [EngineIOEndpoint(path: "/socket.io", engine: io.engine)]
         let router = Router()
         router.add(middleware: ConnectionCloseMiddleware())
-        router.add(middleware: EngineIOMiddleware(endpoints))     // long-polling
-        router.get("/") { _, _ in "hello" }                       // ordinary routes beside it
+        router.add(middleware: EngineIOMiddleware(endpoints))  // long-polling
+        router.get("/") { _, _ in "hello" }  // ordinary routes beside it
         let app = Application(
             router: router,
-            server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),   // WebSocket upgrades
+            server: EngineIOWebSocketUpgrade(endpoints).serverBuilder(),  // WebSocket upgrades
             configuration: .init(address: .hostname("127.0.0.1", port: 3000))
         )
         try await app.runService()

@@ -92,7 +92,8 @@ public struct ChatService: Sendable {
         // A collision of two random 64-bit keys is all but impossible; retry anyway.
         for _ in 0..<5 {
             do {
-                return try await store.insertRoom(NewRoom(name: name, key: makeRoomKey(), createdBy: userID, createdAt: now()))
+                return try await store.insertRoom(
+                    NewRoom(name: name, key: makeRoomKey(), createdBy: userID, createdAt: now()))
             } catch .duplicate(.roomKey) {
                 continue
             }
@@ -122,7 +123,8 @@ public struct ChatService: Sendable {
     }
 
     /// One page of the rooms the user created, for `/my_rooms?page=N`.
-    public func roomsCreated(by userID: String, page: Int, perPage: Int) async throws -> (rooms: [Room], hasMore: Bool) {
+    public func roomsCreated(by userID: String, page: Int, perPage: Int) async throws -> (rooms: [Room], hasMore: Bool)
+    {
         Self.slice(try await store.rooms(createdBy: userID), page: page, perPage: perPage)
     }
 
@@ -228,7 +230,9 @@ public struct ChatService: Sendable {
             let newKey = makeRoomKey()
             guard newKey != key else { continue }
             do {
-                guard let room = try await store.updateRoom(key: key, .key(newKey)) else { throw ChatRefusal.noSuchRoom }
+                guard let room = try await store.updateRoom(key: key, .key(newKey)) else {
+                    throw ChatRefusal.noSuchRoom
+                }
                 return room
             } catch StoreError.duplicate(.roomKey) {
                 continue
@@ -281,7 +285,9 @@ public struct ChatService: Sendable {
 
     /// A page of the room's stored messages for one of its members: the newest
     /// `limit` (1 to 100, default 50) older than `cursor`.
-    public func history(ofRoom key: String, for userID: String, before cursor: String?, limit: Int?) async throws -> MessagePage {
+    public func history(ofRoom key: String, for userID: String, before cursor: String?, limit: Int?) async throws
+        -> MessagePage
+    {
         guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
         let size = min(max(limit ?? Self.historyPageSize, 1), Self.maximumHistoryPageSize)
         guard let page = try await store.messages(inRoom: room.id, before: cursor, limit: size) else {
@@ -294,7 +300,8 @@ public struct ChatService: Sendable {
     /// `maximumHistoryPageSize`, the newest, oldest first.
     public func messages(ofRoom key: String, for userID: String, after messageID: String) async throws -> MessagePage {
         guard let room = try await roomForMember(key: key, userID: userID) else { throw ChatRefusal.notMember }
-        guard let page = try await store.messages(inRoom: room.id, after: messageID, limit: Self.maximumHistoryPageSize) else {
+        guard let page = try await store.messages(inRoom: room.id, after: messageID, limit: Self.maximumHistoryPageSize)
+        else {
             throw ChatRefusal.invalidCursor
         }
         return page

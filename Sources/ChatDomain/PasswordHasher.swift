@@ -74,7 +74,9 @@ public struct WerkzeugPasswordHasher: Sendable {
             )
             return hex(key)
         case "scrypt":
-            var n = 1 << 15, r = 8, p = 1
+            var n = 1 << 15
+            var r = 8
+            var p = 1
             if fields.count == 4 {
                 guard let parsedN = Int(fields[1]), let parsedR = Int(fields[2]), let parsedP = Int(fields[3]) else {
                     throw HashError.unsupportedMethod(method)

@@ -65,7 +65,9 @@ public final class MemoryStore: ChatStore {
             guard var user = state.users[id] else { return }
             switch change {
             case .username(let name):
-                if state.users.values.contains(where: { $0.username == name && $0.id != id }) { throw .duplicate(.username) }
+                if state.users.values.contains(where: { $0.username == name && $0.id != id }) {
+                    throw .duplicate(.username)
+                }
                 user.username = name
             case .email(let email):
                 if state.users.values.contains(where: { $0.email == email && $0.id != id }) { throw .duplicate(.email) }
@@ -173,7 +175,9 @@ public final class MemoryStore: ChatStore {
     }
 
     /// The cursor is the id (a sequence number) of the oldest message already shown.
-    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
+    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError)
+        -> MessagePage?
+    {
         let bound: Int
         if let cursor {
             guard let number = Int(cursor), number > 0 else { return nil }
@@ -182,7 +186,9 @@ public final class MemoryStore: ChatStore {
             bound = .max
         }
         return state.withLock { state in
-            let older = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter { (Int($0.id) ?? 0) < bound }
+            let older = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter {
+                (Int($0.id) ?? 0) < bound
+            }
             let page = Array(older.suffix(max(limit, 0)))
             let hasMore = older.count > page.count
             return MessagePage(messages: page, olderCursor: hasMore ? page.first?.id : nil)
@@ -190,11 +196,15 @@ public final class MemoryStore: ChatStore {
     }
 
     /// Ids are sequence numbers, so the messages after one are those with a greater number.
-    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError)
+        -> MessagePage?
+    {
         guard let number = Int(messageID), number > 0 else { return nil }
         return state.withLock { state -> MessagePage? in
             guard number <= state.lastMessageNumber else { return nil }
-            let newer = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter { (Int($0.id) ?? 0) > number }
+            let newer = (state.messages[roomID] ?? []).suffix(Self.messagesKeptPerRoom).filter {
+                (Int($0.id) ?? 0) > number
+            }
             let page = Array(newer.suffix(max(limit, 0)))
             return MessagePage(messages: page, olderCursor: newer.count > page.count ? page.first?.id : nil)
         }

@@ -78,7 +78,8 @@ struct DuplicateKey: Error {
         else { return nil }
         let text = writeError?.string("errmsg") ?? reply.string("errmsg") ?? error.text
         self.message = text
-        self.field = Self.field(keyPattern: writeError?.document("keyPattern") ?? reply.document("keyPattern"), message: text)
+        self.field = Self.field(
+            keyPattern: writeError?.document("keyPattern") ?? reply.document("keyPattern"), message: text)
     }
 
     /// From the key pattern when the server sends one (MongoDB 4.2+), else from the
@@ -185,7 +186,8 @@ struct MongoConnection {
     /// The documents matching `filter`, in `sort` order (`_id` by default), at most
     /// `limit` of them.
     func find(
-        _ name: String, filter: KeyValuePairs<String, BSONValue>, sort: KeyValuePairs<String, BSONValue> = ["_id": .int32(1)],
+        _ name: String, filter: KeyValuePairs<String, BSONValue>,
+        sort: KeyValuePairs<String, BSONValue> = ["_id": .int32(1)],
         limit: Int64? = nil
     ) throws(StoreError) -> [BSONFields] {
         try withCollection(name) { collection throws(StoreError) -> [BSONFields] in
@@ -289,14 +291,16 @@ struct MongoConnection {
         try delete(name, filter: filter, all: false)
     }
 
-    private func delete(_ name: String, filter: KeyValuePairs<String, BSONValue>, all: Bool) throws(StoreError) -> Int64 {
+    private func delete(_ name: String, filter: KeyValuePairs<String, BSONValue>, all: Bool) throws(StoreError) -> Int64
+    {
         try withCollection(name) { collection throws(StoreError) -> Int64 in
             let selector = try BSON.document(filter)
             defer { BSON.release(selector) }
             let reply = BSON.new()
             defer { BSON.release(reply) }
             var error = bson_error_t()
-            let deleted = all
+            let deleted =
+                all
                 ? mongoc_collection_delete_many(collection, selector, nil, reply, &error)
                 : mongoc_collection_delete_one(collection, selector, nil, reply, &error)
             guard deleted else { throw MongoFailure.unavailable(error) }

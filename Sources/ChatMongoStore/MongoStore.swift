@@ -1,5 +1,5 @@
-public import ChatDomain
 import CMongoc
+public import ChatDomain
 public import Foundation
 public import Logging
 import NIOPosix
@@ -67,7 +67,8 @@ public final class MongoStore: ChatStore {
         let timeout = milliseconds(serverSelectionTimeout)
         // Creating the pool resolves a mongodb+srv:// name (DNS, blocking): not on the
         // concurrency pool either.
-        let (pool, hosts, effectiveTimeout) = try await offload { () throws(StoreError) -> (ClientPool, String, Int32) in
+        let (pool, hosts, effectiveTimeout) = try await offload {
+            () throws(StoreError) -> (ClientPool, String, Int32) in
             MongocRuntime.prepare(logger: logger)
             var error = bson_error_t()
             guard let parsed = mongoc_uri_new_with_error(uri, &error) else {
@@ -131,7 +132,9 @@ public final class MongoStore: ChatStore {
                     // When both are taken the username is the one reported, as the
                     // memory store does (servers differ in which index they report
                     // first), and a server that did not say which gets the same: look.
-                    if try connection.findOne(connection.context.users, filter: ["username": .string(new.username)]) != nil {
+                    if try connection.findOne(connection.context.users, filter: ["username": .string(new.username)])
+                        != nil
+                    {
                         throw .duplicate(.username)
                     }
                     throw .duplicate(.email)
@@ -261,10 +264,14 @@ public final class MongoStore: ChatStore {
 
     public func updateRoom(key: String, _ change: RoomChange) async throws(StoreError) -> Room? {
         switch change {
-        case .rename(let name): return try await modifyRoom(key: key, update: ["$set": .document(["name": .string(name)])])
-        case .key(let newKey): return try await modifyRoom(key: key, update: ["$set": .document(["key": .string(newKey)])])
-        case .mute(let id): return try await modifyRoom(key: key, update: ["$addToSet": .document(["muted": .string(id)])])
-        case .unmute(let id): return try await modifyRoom(key: key, update: ["$pull": .document(["muted": .string(id)])])
+        case .rename(let name):
+            return try await modifyRoom(key: key, update: ["$set": .document(["name": .string(name)])])
+        case .key(let newKey):
+            return try await modifyRoom(key: key, update: ["$set": .document(["key": .string(newKey)])])
+        case .mute(let id):
+            return try await modifyRoom(key: key, update: ["$addToSet": .document(["muted": .string(id)])])
+        case .unmute(let id):
+            return try await modifyRoom(key: key, update: ["$pull": .document(["muted": .string(id)])])
         case .ban(let id):
             return try await modifyRoom(
                 key: key,
@@ -272,7 +279,8 @@ public final class MongoStore: ChatStore {
                     "$addToSet": .document(["banned": .string(id)]),
                     "$pull": .document(["members": .string(id), "muted": .string(id)]),
                 ])
-        case .unban(let id): return try await modifyRoom(key: key, update: ["$pull": .document(["banned": .string(id)])])
+        case .unban(let id):
+            return try await modifyRoom(key: key, update: ["$pull": .document(["banned": .string(id)])])
         }
     }
 
@@ -302,7 +310,8 @@ public final class MongoStore: ChatStore {
                 connection.context.messages,
                 [
                     "_id": .objectID(id), "room": .string(new.roomID), "user_id": .string(new.userID),
-                    "username": .string(new.username), "message": .string(new.text), "timestamp": .string(new.timestamp),
+                    "username": .string(new.username), "message": .string(new.text),
+                    "timestamp": .string(new.timestamp),
                     "created_at": .date(createdAt),
                 ]), duplicate.field != "_id"
             {
@@ -316,7 +325,9 @@ public final class MongoStore: ChatStore {
 
     /// Newest first by (`created_at`, `_id`), so messages of one millisecond keep an
     /// order; the cursor is `<created_at ms>_<_id hex>` of the oldest message shown.
-    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
+    public func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError)
+        -> MessagePage?
+    {
         let bound = cursor.map(Self.parseCursor)
         if case .some(nil) = bound { return nil }
         let fetch = Int64(max(limit, 0)) + 1  // one more tells whether an older page exists
@@ -331,18 +342,22 @@ public final class MongoStore: ChatStore {
                         "room": .string(roomID),
                         "$or": .array([
                             .document(["created_at": .document(["$lt": .date(bound.date)])]),
-                            .document(["created_at": .date(bound.date), "_id": .document(["$lt": .objectID(bound.id)])]),
+                            .document(["created_at": .date(bound.date), "_id": .document(["$lt": .objectID(bound.id)])]
+                            ),
                         ]),
                     ], sort: newestFirst, limit: fetch)
             } else {
-                documents = try connection.find(collection, filter: ["room": .string(roomID)], sort: newestFirst, limit: fetch)
+                documents = try connection.find(
+                    collection, filter: ["room": .string(roomID)], sort: newestFirst, limit: fetch)
             }
             return Self.page(newestFirst: documents, limit: limit)
         }
     }
 
     /// Messages after one the page shows: those later by (`created_at`, `_id`).
-    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
+    public func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError)
+        -> MessagePage?
+    {
         guard let id = ObjectID(hex: messageID) else { return nil }
         let fetch = Int64(max(limit, 0)) + 1  // one more tells whether more came after the mark
         return try await perform { connection throws(StoreError) -> MessagePage? in
@@ -374,7 +389,9 @@ public final class MongoStore: ChatStore {
 
     static func parseCursor(_ cursor: String) -> (date: Date, id: ObjectID)? {
         let parts = cursor.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 2, let milliseconds = Int64(parts[0]), let id = ObjectID(hex: String(parts[1])) else { return nil }
+        guard parts.count == 2, let milliseconds = Int64(parts[0]), let id = ObjectID(hex: String(parts[1])) else {
+            return nil
+        }
         return (BSON.date(milliseconds: milliseconds), id)
     }
 
@@ -402,7 +419,11 @@ public final class MongoStore: ChatStore {
             // Expired entries go on the way, so the collection holds only live tokens.
             _ = try connection.deleteMany(collection, filter: ["expires_at": .document(["$lt": .date(Date())])])
             if let duplicate = try connection.insertOne(
-                collection, ["_id": .objectID(ObjectID.generate()), "jti": .string(id), "expires_at": .date(BSON.stored(expiresAt))]
+                collection,
+                [
+                    "_id": .objectID(ObjectID.generate()), "jti": .string(id),
+                    "expires_at": .date(BSON.stored(expiresAt)),
+                ]
             ), duplicate.field != "jti" {
                 throw .unavailable("refused by a unique index: \(duplicate.message)")
             }
@@ -582,7 +603,8 @@ public final class MongoStore: ChatStore {
     static func milliseconds(_ duration: Duration) -> Int32 {
         let (seconds, attoseconds) = duration.components
         let (product, overflow) = seconds.multipliedReportingOverflow(by: 1000)
-        let total = overflow ? Int64.max : product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
+        let total =
+            overflow ? Int64.max : product.addingReportingOverflow(attoseconds / 1_000_000_000_000_000).partialValue
         return Int32(clamping: max(total, 1))
     }
 

@@ -1,11 +1,11 @@
 import ArgumentParser
 import ChatMongoStore
 import ChatifyApp
-import SocketIO
-import SocketIORedisAdapter
 import Foundation
 import Hummingbird
 import Logging
+import SocketIO
+import SocketIORedisAdapter
 
 /// `chatify`: loads the configuration (environment and `.env`), connects the store,
 /// serves until SIGTERM or SIGINT. `chatify check-config` only shows the configuration.

@@ -19,7 +19,8 @@ struct SettingsSource: ParsableArguments {
     /// contacted.
     func validatedConfiguration() throws -> (ChatifyConfiguration, RedisConfiguration?, ChatifyResources) {
         do {
-            let configuration = try ChatifyConfiguration.load(dotEnvPath: envFile ?? ".env", dotEnvRequired: envFile != nil)
+            let configuration = try ChatifyConfiguration.load(
+                dotEnvPath: envFile ?? ".env", dotEnvRequired: envFile != nil)
             if let tls = configuration.transport.tls {
                 _ = try tls.serverConfiguration()
             }

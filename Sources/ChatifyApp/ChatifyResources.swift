@@ -37,8 +37,11 @@ public struct ChatifyResources: Sendable, Equatable {
         executable: String? = currentExecutable(),
         workingDirectory: String = FileManager.default.currentDirectoryPath
     ) throws(Missing) -> ChatifyResources {
-        let executableFolder = executable.map { URL(fileURLWithPath: $0).deletingLastPathComponent().standardizedFileURL.path }
-        let root = try resourceRoot(configuration, executableFolder: executableFolder, workingDirectory: workingDirectory)
+        let executableFolder = executable.map {
+            URL(fileURLWithPath: $0).deletingLastPathComponent().standardizedFileURL.path
+        }
+        let root = try resourceRoot(
+            configuration, executableFolder: executableFolder, workingDirectory: workingDirectory)
         let client = try clientFile(
             configuration, resourceRoot: root, executableFolder: executableFolder, workingDirectory: workingDirectory
         )
@@ -56,11 +59,16 @@ public struct ChatifyResources: Sendable, Equatable {
         } else {
             if let executableFolder {
                 candidates.append(join(executableFolder, bundleName))
-                candidates.append(join(URL(fileURLWithPath: executableFolder).deletingLastPathComponent().path, "share/chatify"))
+                candidates.append(
+                    join(URL(fileURLWithPath: executableFolder).deletingLastPathComponent().path, "share/chatify"))
             }
             candidates.append(workingDirectory)
         }
-        guard let found = candidates.first(where: { isDirectory(join($0, "Templates")) && isDirectory(join($0, "Static")) }) else {
+        guard
+            let found = candidates.first(where: {
+                isDirectory(join($0, "Templates")) && isDirectory(join($0, "Static"))
+            })
+        else {
             throw Missing(
                 what: "page templates and static files (a folder holding Templates/ and Static/)",
                 variable: "CHATIFY_RESOURCES", looked: candidates
@@ -91,7 +99,9 @@ public struct ChatifyResources: Sendable, Equatable {
             candidates.append(join(workingDirectory, "Vendor/\(clientFileName)"))
         }
         guard let found = candidates.first(where: isReadableFile) else {
-            throw Missing(what: "the Socket.IO browser client \(clientFileName)", variable: "SOCKETIO_CLIENT_JS", looked: candidates)
+            throw Missing(
+                what: "the Socket.IO browser client \(clientFileName)", variable: "SOCKETIO_CLIENT_JS",
+                looked: candidates)
         }
         return found
     }
@@ -108,7 +118,8 @@ public struct ChatifyResources: Sendable, Equatable {
     }
 
     private static func absolute(_ path: String, from workingDirectory: String) -> String {
-        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true)).standardizedFileURL.path
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: workingDirectory, isDirectory: true))
+            .standardizedFileURL.path
     }
 
     private static func isDirectory(_ path: String) -> Bool {

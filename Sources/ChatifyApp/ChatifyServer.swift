@@ -5,8 +5,8 @@ import Foundation
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
-public import NIOCore
 public import Logging
+public import NIOCore
 import ServiceLifecycle
 public import SocketIO
 import SocketIOHummingbird
@@ -92,7 +92,8 @@ public struct ChatifyServer: Sendable {
         let router = Router(context: ChatifyRequestContext.self, options: .autoGenerateHeadEndpoints)
         router.add(middleware: ConnectionCloseMiddleware())
         router.add(middleware: EngineIOMiddleware(endpoints))
-        router.add(middleware: WebSecurityMiddleware(allowedOrigins: Self.listedOrigins(configuration.corsAllowedOrigins)))
+        router.add(
+            middleware: WebSecurityMiddleware(allowedOrigins: Self.listedOrigins(configuration.corsAllowedOrigins)))
         // The 405 and OPTIONS answers know every path the site's routes register. The
         // static files are registered on the router itself: another method there is a 404.
         let routeTable = RouteTable()
@@ -101,18 +102,22 @@ public struct ChatifyServer: Sendable {
             chat: chat, auth: auth, pages: pages, limits: LoginLimits(configuration),
             proxies: configuration.trustedProxies,
             servesTLS: tls != nil,
-            endSockets: { sessionID in await sockets.to(ChatifyRoom.signIn(id: sessionID).name).disconnectSockets(close: true) },
+            endSockets: { sessionID in
+                await sockets.to(ChatifyRoom.signIn(id: sessionID).name).disconnectSockets(close: true)
+            },
             roomBroadcasts: RoomBroadcasts(events: chatEvents, namespace: sockets),
             metrics: metrics,
             logger: logger
         ).addRoutes(to: RegisteringRoutes(router: router, table: routeTable))
         try StaticFiles.load(resources, logger: logger).add(to: router)
 
-        let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(limits: configuration.transport.connectionLimits)
+        let plainServer = EngineIOWebSocketUpgrade(endpoints).serverBuilder(
+            limits: configuration.transport.connectionLimits)
         return Application(
             router: router,
             server: try tls.map { try HTTPServerBuilder.tls(plainServer, tlsConfiguration: $0) } ?? plainServer,
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "Chatify"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "Chatify"),
             onServerRunning: onServerRunning,
             logger: logger
         )
@@ -121,7 +126,10 @@ public struct ChatifyServer: Sendable {
     /// The origins `CORS_ALLOWED_ORIGINS` names (`*` names none: it means any origin for
     /// Socket.IO, not that other sites may post forms).
     static func listedOrigins(_ setting: String) -> Set<String> {
-        Set(setting.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty && $0 != "*" })
+        Set(
+            setting.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+                !$0.isEmpty && $0 != "*"
+            })
     }
 
     /// Serves until SIGTERM or SIGINT, then says goodbye to every Socket.IO client before

@@ -137,8 +137,10 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         }
         if let value = string("JWT_TOKEN_LOCATION") {
             let locations = Set(
-                value.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" || $0 == "'" || $0 == "\"" })
-                    .map { $0.lowercased() }
+                value.split(whereSeparator: {
+                    $0 == "," || $0 == " " || $0 == "[" || $0 == "]" || $0 == "'" || $0 == "\""
+                })
+                .map { $0.lowercased() }
             )
             guard !locations.isEmpty, locations.isSubset(of: ["cookies", "headers"]) else {
                 throw Problem(variable: "JWT_TOKEN_LOCATION", value: value, expected: "cookies and/or headers")
@@ -186,8 +188,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try boolean("TRUST_PROXY_HEADERS") { trustProxyHeaders = value }
         if let value = try integer("TRUSTED_PROXY_COUNT", 1...32) { trustedProxyCount = value }
         if let value = try integer("SHUTDOWN_GRACE", 0...3600) { shutdownGrace = value }
-        if let value = try integer("SOCKET_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerSocketPerSecond = value }
-        if let value = try integer("USER_EVENTS_PER_SECOND", 1...1_000_000) { eventLimits.eventsPerUserPerSecond = value }
+        if let value = try integer("SOCKET_EVENTS_PER_SECOND", 1...1_000_000) {
+            eventLimits.eventsPerSocketPerSecond = value
+        }
+        if let value = try integer("USER_EVENTS_PER_SECOND", 1...1_000_000) {
+            eventLimits.eventsPerUserPerSecond = value
+        }
         if let value = try integer("MAX_ROOMS_PER_SOCKET", 1...1_000_000) { eventLimits.roomsPerSocket = value }
         if let value = try integer("MAX_CONNECTIONS_PER_USER", 0...1_000_000) { eventLimits.connectionsPerUser = value }
         if let value = try integer("MAX_CONNECTIONS_PER_IP", 0...10_000_000) { maxConnectionsPerAddress = value }
@@ -195,7 +201,9 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("CONNECTION_STATE_RECOVERY", 0...86_400) { connectionStateRecovery = value }
         if let value = try boolean("ALLOW_EIO3") { allowEIO3 = value }
         if let value = try boolean("HTTP_COMPRESSION") { transport.httpCompression = value }
-        if let value = try integer("HTTP_COMPRESSION_THRESHOLD", 0...100_000_000) { transport.httpCompressionThreshold = value }
+        if let value = try integer("HTTP_COMPRESSION_THRESHOLD", 0...100_000_000) {
+            transport.httpCompressionThreshold = value
+        }
         if let value = try boolean("WS_PER_MESSAGE_DEFLATE") { transport.perMessageDeflate = value }
         if let value = try integer("WS_PER_MESSAGE_DEFLATE_THRESHOLD", 0...100_000_000) {
             transport.perMessageDeflateThreshold = value
@@ -212,11 +220,15 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = try integer("MAX_TCP_CONNECTIONS_PER_IP", 0...10_000_000) {
             transport.connectionLimits.maxConnectionsPerAddress = value > 0 ? value : nil
         }
-        switch (string("TLS_CERT_FILE").flatMap { $0.isEmpty ? nil : $0 }, string("TLS_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }) {
+        switch (
+            string("TLS_CERT_FILE").flatMap { $0.isEmpty ? nil : $0 },
+            string("TLS_KEY_FILE").flatMap { $0.isEmpty ? nil : $0 }
+        ) {
         case (nil, nil): break
         case (let certificate?, let key?): transport.tls = TLSFiles(certificateFile: certificate, keyFile: key)
         case (nil, let key?): throw Problem(variable: "TLS_KEY_FILE", value: key, expected: "TLS_CERT_FILE set as well")
-        case (let certificate?, nil): throw Problem(variable: "TLS_CERT_FILE", value: certificate, expected: "TLS_KEY_FILE set as well")
+        case (let certificate?, nil):
+            throw Problem(variable: "TLS_CERT_FILE", value: certificate, expected: "TLS_KEY_FILE set as well")
         }
     }
 
@@ -292,7 +304,8 @@ public enum DotEnv {
             if value.count >= 2, let quote = value.first, quote == "\"" || quote == "'", value.last == quote {
                 value = String(value.dropFirst().dropLast())
                 if quote == "\"" {
-                    value = value.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(of: "\\\"", with: "\"")
+                    value = value.replacingOccurrences(of: "\\n", with: "\n").replacingOccurrences(
+                        of: "\\\"", with: "\"")
                 }
             } else if let hash = value.range(of: " #") {
                 value = value[..<hash.lowerBound].trimmingCharacters(in: .whitespaces)
@@ -303,11 +316,14 @@ public enum DotEnv {
     }
 
     private static func isVariableName(_ name: String) -> Bool {
-        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else {
+        guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic)
+        else {
             return false
         }
         return name.unicodeScalars.allSatisfy { scalar in
-            scalar.isASCII && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar) || "_.-".unicodeScalars.contains(scalar))
+            scalar.isASCII
+                && (scalar.properties.isAlphabetic || ("0"..."9").contains(scalar)
+                    || "_.-".unicodeScalars.contains(scalar))
         }
     }
 }

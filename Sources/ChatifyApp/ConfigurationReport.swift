@@ -5,7 +5,8 @@ extension ChatifyConfiguration {
     public var warnings: [String] {
         var warnings: [String] = []
         if jwtSecretKey == Self.defaultJWTSecretKey {
-            warnings.append("JWT_SECRET_KEY is the published default: anyone can forge sign-in tokens. Set a long random secret.")
+            warnings.append(
+                "JWT_SECRET_KEY is the published default: anyone can forge sign-in tokens. Set a long random secret.")
         }
         return warnings
     }
@@ -87,12 +88,14 @@ extension ChatifyConfiguration {
         }
         var tail = String(rest[authorityEnd...])
         if let question = tail.firstIndex(of: "?") {
-            let options = tail[tail.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false).map { option in
-                guard let equals = option.firstIndex(of: "="), option[..<equals].lowercased().contains("password") else {
-                    return String(option)
+            let options = tail[tail.index(after: question)...].split(separator: "&", omittingEmptySubsequences: false)
+                .map { option in
+                    guard let equals = option.firstIndex(of: "="), option[..<equals].lowercased().contains("password")
+                    else {
+                        return String(option)
+                    }
+                    return String(option[...equals]) + masked
                 }
-                return String(option[...equals]) + masked
-            }
             tail = String(tail[...question]) + options.joined(separator: "&")
         }
         return String(uri[..<schemeEnd.upperBound]) + authority + tail

@@ -21,7 +21,9 @@ package enum Base64 {
             var index = 0
             let count = input.count
             while index + 3 <= count {
-                let b0 = input[index], b1 = input[index + 1], b2 = input[index + 2]
+                let b0 = input[index]
+                let b1 = input[index + 1]
+                let b2 = input[index + 2]
                 output[out] = table[Int(b0 >> 2)]
                 output[out + 1] = table[Int((b0 & 0x03) << 4 | b1 >> 4)]
                 output[out + 2] = table[Int((b1 & 0x0F) << 2 | b2 >> 6)]
@@ -71,8 +73,10 @@ package enum Base64 {
                 var index = 0
                 var out = 0
                 while index + 4 <= end {
-                    let c0 = table[Int(input[index])], c1 = table[Int(input[index + 1])]
-                    let c2 = table[Int(input[index + 2])], c3 = table[Int(input[index + 3])]
+                    let c0 = table[Int(input[index])]
+                    let c1 = table[Int(input[index + 1])]
+                    let c2 = table[Int(input[index + 2])]
+                    let c3 = table[Int(input[index + 3])]
                     if (c0 | c1 | c2 | c3) & 0x80 != 0 {
                         valid = false
                         break
@@ -84,7 +88,8 @@ package enum Base64 {
                     out += 3
                 }
                 if valid, remainder >= 2 {
-                    let c0 = table[Int(input[index])], c1 = table[Int(input[index + 1])]
+                    let c0 = table[Int(input[index])]
+                    let c1 = table[Int(input[index + 1])]
                     let c2 = remainder == 3 ? table[Int(input[index + 2])] : 0
                     if (c0 | c1 | c2) & 0x80 != 0 {
                         valid = false

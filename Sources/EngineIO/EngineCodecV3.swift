@@ -141,7 +141,8 @@ public enum EngineCodecV3 {
                 let text: String
                 switch packet.kind {
                 case .text: text = String(buffer: packet.bytes)
-                case .binary: text = "b4" + String(decoding: Base64.encode(Array(packet.bytes.readableBytesView)), as: UTF8.self)
+                case .binary:
+                    text = "b4" + String(decoding: Base64.encode(Array(packet.bytes.readableBytesView)), as: UTF8.self)
                 }
                 buffer.writeString(String(text.utf16.count))
                 buffer.writeInteger(UInt8(ascii: ":"))

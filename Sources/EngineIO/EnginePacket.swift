@@ -183,7 +183,8 @@ public enum EngineCodec {
     public static func encodePayload(_ packets: some Collection<EngineOutgoing>) -> ByteBuffer {
         var size = 0
         for packet in packets {
-            size += packet.kind == .text ? packet.bytes.readableBytes : 1 + Base64.encodedLength(packet.bytes.readableBytes)
+            size +=
+                packet.kind == .text ? packet.bytes.readableBytes : 1 + Base64.encodedLength(packet.bytes.readableBytes)
             size += 1
         }
         var buffer = ByteBuffer()

@@ -194,7 +194,8 @@ public final class EngineServer: Sendable {
                     case .v3: packets = try EngineCodecV3.decodePayload(bytes)
                     }
                 } catch {
-                    logger.debug("closing session after a bad payload", metadata: ["sid": "\(sid)", "error": "\(error)"])
+                    logger.debug(
+                        "closing session after a bad payload", metadata: ["sid": "\(sid)", "error": "\(error)"])
                     session.fail(.parseError)
                     return errorResponse(.badRequest, headers: headers)
                 }
@@ -272,16 +273,21 @@ public final class EngineServer: Sendable {
             await writer.close()
             return
         case .newSession(let request):
-            guard let opened = openSession(request, transport: .websocket, sink: writer.directSink, beforeStart: { session in
-                self.openPacket(for: session, transport: .websocket)
-            }) else {
+            guard
+                let opened = openSession(
+                    request, transport: .websocket, sink: writer.directSink,
+                    beforeStart: { session in
+                        self.openPacket(for: session, transport: .websocket)
+                    })
+            else {
                 await writer.close()
                 return
             }
             session = opened.session
             link = opened.link
         case .upgrade(let existing, _):
-            guard let probe = existing.beginUpgrade(sink: writer.directSink, arrivals: { writer.messagesArrived }) else {
+            guard let probe = existing.beginUpgrade(sink: writer.directSink, arrivals: { writer.messagesArrived })
+            else {
                 await writer.close()
                 return
             }
@@ -314,7 +320,9 @@ public final class EngineServer: Sendable {
                         case (.binary(let bytes), .v3): packet = try EngineCodecV3.decode(binaryFrame: bytes)
                         }
                     } catch {
-                        logger.debug("closing session after a bad frame", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+                        logger.debug(
+                            "closing session after a bad frame",
+                            metadata: ["sid": "\(session.id)", "error": "\(error)"])
                         if session.isActive(link) { session.fail(.parseError) }
                         break
                     }
@@ -379,12 +387,16 @@ public final class EngineServer: Sendable {
     }
 
     private func hasRoom(for request: EngineRequest) -> Bool {
-        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else { return true }
+        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else {
+            return true
+        }
         return sessionsPerAddress.withLock { ($0[address] ?? 0) < limit }
     }
 
     private func reserveSlot(for request: EngineRequest) -> Bool {
-        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else { return true }
+        guard let address = limitedAddress(request), let limit = configuration.maxSessionsPerAddress else {
+            return true
+        }
         let reserved = sessionsPerAddress.withLock { counts in
             let count = counts[address] ?? 0
             guard count < limit else { return false }
@@ -392,7 +404,9 @@ public final class EngineServer: Sendable {
             return true
         }
         if !reserved {
-            logger.notice("refused a session: too many from one address", metadata: ["address": "\(address)", "limit": "\(limit)"])
+            logger.notice(
+                "refused a session: too many from one address",
+                metadata: ["address": "\(address)", "limit": "\(limit)"])
         }
         return reserved
     }
@@ -413,7 +427,9 @@ public final class EngineServer: Sendable {
         for _ in 0..<15 { bytes.append(UInt8.random(in: .min ... .max, using: &generator)) }
         let encoded = Base64.encode(bytes)
         return String(
-            decoding: encoded.map { $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0 },
+            decoding: encoded.map {
+                $0 == UInt8(ascii: "+") ? UInt8(ascii: "-") : $0 == UInt8(ascii: "/") ? UInt8(ascii: "_") : $0
+            },
             as: UTF8.self
         )
     }

@@ -39,9 +39,9 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
     static let indexedFrom = 16
 
     #if DEBUG
-    /// Keys compared, looked up or indexed while setting keys, so tests can check that the
-    /// work grows in proportion to the keys (debug builds only).
-    var keyWork = 0
+        /// Keys compared, looked up or indexed while setting keys, so tests can check that the
+        /// work grows in proportion to the keys (debug builds only).
+        var keyWork = 0
     #endif
 
     /// One member of an object.
@@ -95,7 +95,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         get { position(of: key).map { entries[$0].value } }
         set {
             #if DEBUG
-            keyWork += positions == nil ? entries.count : 1
+                keyWork += positions == nil ? entries.count : 1
             #endif
             if let index = position(of: key) {
                 if let newValue {
@@ -129,7 +129,7 @@ public struct JSONObject: Sendable, Equatable, ExpressibleByDictionaryLiteral {
         var rebuilt: [String: Int] = [:]
         rebuilt.reserveCapacity(entries.count)
         #if DEBUG
-        keyWork += entries.count
+            keyWork += entries.count
         #endif
         for (index, entry) in entries.enumerated() { rebuilt[entry.key] = index }
         positions = rebuilt

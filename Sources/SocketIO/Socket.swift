@@ -155,7 +155,8 @@ public final class Socket: Sendable {
     private let state: Mutex<State>
 
     init(
-        id: String, pid: String? = nil, namespace: Namespace, handshake: SocketHandshake, connection: SocketIOConnection,
+        id: String, pid: String? = nil, namespace: Namespace, handshake: SocketHandshake,
+        connection: SocketIOConnection,
         resuming resumption: (session: SocketSessionRecord, offset: String)? = nil
     ) {
         self.id = resumption?.session.sid ?? id
@@ -386,7 +387,10 @@ public final class Socket: Sendable {
             let ackID = packet.ackID
             lane.enqueue { [self] in
                 let (handler, anyHandlers) = state.withLock { state in
-                    (state.phase == .connected ? state.handlers[name] : nil, state.phase == .connected ? state.anyHandlers : [])
+                    (
+                        state.phase == .connected ? state.handlers[name] : nil,
+                        state.phase == .connected ? state.anyHandlers : []
+                    )
                 }
                 let event = SocketEvent(
                     socket: self,

@@ -128,7 +128,8 @@ final class SocketIOConnection: EngineSessionDelegate {
         }
         switch decoded {
         case .failure(let error):
-            server.logger.debug("closing connection after a bad packet", metadata: ["sid": "\(session.id)", "error": "\(error)"])
+            server.logger.debug(
+                "closing connection after a bad packet", metadata: ["sid": "\(session.id)", "error": "\(error)"])
             session.close(reason: .parseError)
         case .success(nil):
             break  // waiting for attachments

@@ -143,7 +143,8 @@ public struct SocketPacketDecoder: Sendable {
     }
 
     /// Puts attachments where their placeholders are.
-    static func substituted(_ packet: SocketPacket, attachments: [[UInt8]]) throws(SocketDecodingError) -> SocketPacket {
+    static func substituted(_ packet: SocketPacket, attachments: [[UInt8]]) throws(SocketDecodingError) -> SocketPacket
+    {
         var packet = packet
         if let data = packet.data {
             var used = [Bool](repeating: false, count: attachments.count)
@@ -163,7 +164,9 @@ public struct SocketPacketDecoder: Sendable {
         case .array(let items):
             var result: [JSONValue] = []
             result.reserveCapacity(items.count)
-            for item in items { result.append(try replacePlaceholders(in: item, attachments: attachments, used: &used)) }
+            for item in items {
+                result.append(try replacePlaceholders(in: item, attachments: attachments, used: &used))
+            }
             return .array(result)
         case .object(let object):
             if object["_placeholder"] == .bool(true), let num = object["num"] {

@@ -1,6 +1,6 @@
 import ArgumentParser
-import Foundation
 import EngineIO
+import Foundation
 import Hummingbird
 import Logging
 import OrderedJSON
@@ -34,7 +34,8 @@ struct ConformanceServer: AsyncParsableCommand {
 
         var socketConfiguration = SocketIOConfiguration()
         socketConfiguration.connectTimeout = .milliseconds(1000)
-        let io = SocketIOServer(engine: EngineServer(configuration: engineConfiguration), configuration: socketConfiguration)
+        let io = SocketIOServer(
+            engine: EngineServer(configuration: engineConfiguration), configuration: socketConfiguration)
         io.sockets.onConnection { socket in
             socket.emit("auth", socket.handshake.auth)
             socket.on("message") { event in
@@ -120,7 +121,9 @@ enum CompatEvents {
         }
         // ["whoami"] -> acks [namespace socket id, engine session id, transport]
         socket.on("whoami") { event in
-            event.ack?(.string(event.socket.id), .string(event.socket.session.id), .string(event.socket.session.transport.rawValue))
+            event.ack?(
+                .string(event.socket.id), .string(event.socket.session.id),
+                .string(event.socket.session.transport.rawValue))
         }
     }
 }

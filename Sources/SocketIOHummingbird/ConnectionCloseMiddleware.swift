@@ -1,5 +1,5 @@
-public import Hummingbird
 import HTTPTypes
+public import Hummingbird
 
 /// Says `Connection: close` on a response when the request asked for it.
 ///

@@ -1,7 +1,7 @@
 public import EngineIO
+import HTTPTypes
 import Hummingbird
 import HummingbirdCore
-import HTTPTypes
 import NIOCore
 
 /// An Engine.IO server mounted at a path (`/socket.io`), with or without trailing slash.

@@ -1,7 +1,7 @@
 import EngineIO
+import HTTPTypes
 public import Hummingbird
 public import HummingbirdCore
-import HTTPTypes
 import NIOCore
 
 /// Answers Engine.IO long-polling requests (and CORS preflights) on its endpoints'
@@ -38,7 +38,8 @@ public struct EngineIOMiddleware<Context: RequestContext>: RouterMiddleware {
             body = try await readBody(request, limit: endpoint.engine.configuration.maxPayload)
         }
         let response = await endpoint.engine.handlePolling(engineRequest, body: body)
-        return Response(status: response.status, headers: response.headers, body: ResponseBody(byteBuffer: response.body))
+        return Response(
+            status: response.status, headers: response.headers, body: ResponseBody(byteBuffer: response.body))
     }
 
     private func readBody(_ request: Request, limit: Int) async throws -> PollingBody {

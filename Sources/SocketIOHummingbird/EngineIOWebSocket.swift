@@ -2,8 +2,8 @@ import EngineIO
 import HTTPTypes
 import Hummingbird
 public import HummingbirdCore
-import HummingbirdWebSocket
 import HummingbirdWSCompression
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -49,7 +49,8 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         let perAddress = limits.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
         return HTTPServerBuilder { responder in
             GuardedServerChildChannel(
-                base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) { head, channel, _ in
+                base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) {
+                    head, channel, _ in
                     self.shouldUpgrade(head, channel: channel)
                 },
                 limits: limits,
@@ -83,9 +84,11 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         let engine = endpoint.engine
         let admission = engine.admitWebSocket(request)
         if case .refused = admission { return .dontUpgrade }
-        let sink = writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
+        let sink =
+            writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
         let arrivals = InboundArrivals()
-        let rules = WebSocketFrameRules(maxMessageBytes: engine.configuration.maxPayload, allowsCompression: !writesDirectly)
+        let rules = WebSocketFrameRules(
+            maxMessageBytes: engine.configuration.maxPayload, allowsCompression: !writesDirectly)
         let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
         try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: tap))
         return .upgrade([:]) { inbound, outbound, _ in
@@ -346,7 +349,10 @@ final class InboundTap: ChannelInboundHandler, RemovableChannelHandler {
     private var rules: WebSocketFrameRules
     private var refused = false
 
-    init(arrivals: InboundArrivals, sink: ChannelFrameSink?, rules: WebSocketFrameRules = WebSocketFrameRules(maxMessageBytes: .max)) {
+    init(
+        arrivals: InboundArrivals, sink: ChannelFrameSink?,
+        rules: WebSocketFrameRules = WebSocketFrameRules(maxMessageBytes: .max)
+    ) {
         self.arrivals = arrivals
         self.sink = sink
         self.rules = rules

@@ -363,7 +363,9 @@ final class HTTPDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
         cancelAll()
         logger.debug(
             "closing a connection slow to send",
-            metadata: ["timeout": "\(deadline.rawValue)", "peer": "\(context.channel.remoteAddress?.description ?? "?")"]
+            metadata: [
+                "timeout": "\(deadline.rawValue)", "peer": "\(context.channel.remoteAddress?.description ?? "?")",
+            ]
         )
         // Nothing is being answered: the client is told why, as Node does.
         if deadline != .keepAlive, responsesOwed == 0 {

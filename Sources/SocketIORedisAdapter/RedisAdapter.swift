@@ -51,7 +51,8 @@ public struct RedisAdapterFactory: Sendable {
 public final class RedisAdapter: SocketIOAdapter {
     /// Node's request types.
     enum RequestType: Int64 {
-        case sockets = 0, allRooms, remoteJoin, remoteLeave, remoteDisconnect, remoteFetch, serverSideEmit, broadcast,
+        case sockets = 0
+        case allRooms, remoteJoin, remoteLeave, remoteDisconnect, remoteFetch, serverSideEmit, broadcast,
             broadcastClientCount, broadcastAck
     }
 
@@ -202,13 +203,14 @@ public final class RedisAdapter: SocketIOAdapter {
 
     static func options(from value: JSONValue?) -> BroadcastOptions {
         func rooms(_ key: String) -> Set<String> {
-            Set((value?[key]?.arrayValue ?? []).compactMap { room in
-                switch room {
-                case .string(let name): return name
-                case .integer(let number): return String(number)
-                default: return nil
-                }
-            })
+            Set(
+                (value?[key]?.arrayValue ?? []).compactMap { room in
+                    switch room {
+                    case .string(let name): return name
+                    case .integer(let number): return String(number)
+                    default: return nil
+                    }
+                })
         }
         return BroadcastOptions(
             rooms: rooms("rooms"),
@@ -267,10 +269,13 @@ public final class RedisAdapter: SocketIOAdapter {
         case .sockets:
             guard let requestID else { return }
             let ids = local.localSocketIDs(BroadcastOptions(rooms: Self.options(from: request).rooms))
-            respond(["requestId": .string(requestID), "sockets": .array(ids.sorted().map { .string($0) })], to: request)
+            respond(
+                ["requestId": .string(requestID), "sockets": .array(ids.sorted().map { .string($0) })], to: request)
         case .allRooms:
             guard let requestID else { return }
-            respond(["requestId": .string(requestID), "rooms": .array(local.localRooms.sorted().map { .string($0) })], to: request)
+            respond(
+                ["requestId": .string(requestID), "rooms": .array(local.localRooms.sorted().map { .string($0) })],
+                to: request)
         case .remoteJoin, .remoteLeave, .remoteDisconnect:
             applyRemote(type, request: request, options: options)
         case .remoteFetch:
@@ -321,7 +326,8 @@ public final class RedisAdapter: SocketIOAdapter {
                 "address": .string(shake.address ?? ""),
                 "secure": .bool(shake.secure),
                 "url": .string(shake.request.path),
-                "query": .object(JSONObject(shake.query.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })),
+                "query": .object(
+                    JSONObject(shake.query.sorted { $0.key < $1.key }.map { ($0.key, JSONValue.string($0.value)) })),
                 "auth": [:],
             ]
         }
@@ -339,7 +345,8 @@ public final class RedisAdapter: SocketIOAdapter {
     }
 
     private func response(_ payload: [UInt8]) {
-        let decoded = payload.first == UInt8(ascii: "{") ? try? JSONValue(parsing: payload) : try? MessagePack.decode(payload)
+        let decoded =
+            payload.first == UInt8(ascii: "{") ? try? JSONValue(parsing: payload) : try? MessagePack.decode(payload)
         guard let response = decoded, let requestID = response["requestId"]?.stringValue,
             let request = pending.withLock({ $0[requestID] })
         else { return }
@@ -355,7 +362,9 @@ public final class RedisAdapter: SocketIOAdapter {
         let others = await publisher.subscriberCount(requestChannel) - 1
         guard others > 0 else { return [] }
         let requestID = Self.makeUID()
-        var message: JSONObject = ["uid": .string(uid), "requestId": .string(requestID), "type": .integer(type.rawValue)]
+        var message: JSONObject = [
+            "uid": .string(uid), "requestId": .string(requestID), "type": .integer(type.rawValue),
+        ]
         for entry in fields.entries { message[entry.key] = entry.value }
         let timeout = configuration.requestsTimeout
         return await withCheckedContinuation { (continuation: CheckedContinuation<[JSONValue], Never>) in
@@ -400,7 +409,9 @@ public final class RedisAdapter: SocketIOAdapter {
 
     /// Makes the selected sockets leave `rooms`, here and on the other nodes.
     public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
-        if !options.local { publishRemote(.remoteLeave, options, ["rooms": .array(rooms.sorted().map { .string($0) })]) }
+        if !options.local {
+            publishRemote(.remoteLeave, options, ["rooms": .array(rooms.sorted().map { .string($0) })])
+        }
         local.leave(options, rooms: rooms)
     }
 

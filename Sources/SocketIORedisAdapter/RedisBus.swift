@@ -131,7 +131,10 @@ final class RedisSubscriber: Sendable {
         init(_ connection: RedisConnection) { self.connection = connection }
     }
 
-    init(configuration: RedisConfiguration, patterns: [String], channels: [String], logger: Logger, handler: @escaping Handler) {
+    init(
+        configuration: RedisConfiguration, patterns: [String], channels: [String], logger: Logger,
+        handler: @escaping Handler
+    ) {
         self.configuration = configuration
         self.patterns = patterns
         self.channels = channels
@@ -169,12 +172,18 @@ final class RedisSubscriber: Sendable {
             do {
                 let connection = try RedisConnection.open(configuration)
                 current.withLock { $0 = UnsafeConnection(connection) }
-                if !patterns.isEmpty { try connection.append([Array("PSUBSCRIBE".utf8)] + patterns.map { Array($0.utf8) }) }
-                if !channels.isEmpty { try connection.append([Array("SUBSCRIBE".utf8)] + channels.map { Array($0.utf8) }) }
+                if !patterns.isEmpty {
+                    try connection.append([Array("PSUBSCRIBE".utf8)] + patterns.map { Array($0.utf8) })
+                }
+                if !channels.isEmpty {
+                    try connection.append([Array("SUBSCRIBE".utf8)] + channels.map { Array($0.utf8) })
+                }
                 var confirmations = patterns.count + channels.count
                 backoff = 0.05
                 while isRunning {
-                    guard case .array(let parts) = try connection.nextReply(), let kind = parts.first?.text else { continue }
+                    guard case .array(let parts) = try connection.nextReply(), let kind = parts.first?.text else {
+                        continue
+                    }
                     switch kind {
                     case "pmessage" where parts.count == 4:
                         if let channel = parts[2].text, let payload = parts[3].bytes { handler(channel, payload) }

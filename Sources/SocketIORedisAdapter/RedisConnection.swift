@@ -188,7 +188,9 @@ final class RedisConnection {
         let buffers = arguments.map { argument -> UnsafeMutablePointer<CChar> in
             let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: max(argument.count, 1))
             argument.withUnsafeBytes { raw in
-                if let base = raw.baseAddress { UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: raw.count) }
+                if let base = raw.baseAddress {
+                    UnsafeMutableRawPointer(pointer).copyMemory(from: base, byteCount: raw.count)
+                }
             }
             return pointer
         }

@@ -27,7 +27,12 @@ final class KeySequence: Sendable {
 
 final class Counter: Sendable {
     private let count = Mutex(-1)
-    func increment() -> Int { count.withLock { $0 += 1; return $0 } }
+    func increment() -> Int {
+        count.withLock {
+            $0 += 1
+            return $0
+        }
+    }
 }
 
 @Suite("Accounts")
@@ -49,7 +54,9 @@ struct AccountTests {
         await #expect(throws: ChatRefusal.accountTaken) {
             try await chat.register(username: "alice", email: "other@x.test", password: "pw")
         }
-        await #expect(throws: ChatRefusal.accountTaken) { try await chat.register(username: "alice2", email: "a@x.test", password: "pw") }
+        await #expect(throws: ChatRefusal.accountTaken) {
+            try await chat.register(username: "alice2", email: "a@x.test", password: "pw")
+        }
         await #expect(throws: ChatRefusal.missingRegistrationFields) {
             try await chat.register(username: "", email: "e@x.test", password: "pw")
         }
@@ -189,10 +196,15 @@ struct MessageTests {
         #expect(try ChatService.validateMessage("hello") == "hello")
         #expect(throws: ChatRefusal.emptyMessage) { try ChatService.validateMessage("") }
         #expect(throws: ChatRefusal.emptyMessage) { try ChatService.validateMessage(" \n ") }
-        #expect(try ChatService.validateMessage(String(repeating: "x", count: 500)) == String(repeating: "x", count: 500))
-        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) { try ChatService.validateMessage(String(repeating: "x", count: 501)) }
+        #expect(
+            try ChatService.validateMessage(String(repeating: "x", count: 500)) == String(repeating: "x", count: 500))
+        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) {
+            try ChatService.validateMessage(String(repeating: "x", count: 501))
+        }
         // Counted as the browser counts maxlength: an emoji is two.
-        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) { try ChatService.validateMessage(String(repeating: "😀", count: 251)) }
+        #expect(throws: ChatRefusal.messageTooLong(limit: 500)) {
+            try ChatService.validateMessage(String(repeating: "😀", count: 251))
+        }
         #expect(ChatRefusal.emptyMessage.description == "Message cannot be empty.")
         #expect(ChatRefusal.messageTooLong(limit: 500).description == "Message is longer than 500 characters.")
     }
@@ -206,9 +218,11 @@ struct MessageTests {
 
     @Test("timestamps are local HH:MM")
     func timestamps() {
-        let clock = MessageClock(timeZone: TimeZone(identifier: "Europe/Paris")!, now: { Date(timeIntervalSince1970: 1_700_000_000) })
+        let clock = MessageClock(
+            timeZone: TimeZone(identifier: "Europe/Paris")!, now: { Date(timeIntervalSince1970: 1_700_000_000) })
         #expect(clock.timestamp() == "23:13")
-        let utc = MessageClock(timeZone: TimeZone(identifier: "UTC")!, now: { Date(timeIntervalSince1970: 3600 * 5 + 60 * 7) })
+        let utc = MessageClock(
+            timeZone: TimeZone(identifier: "UTC")!, now: { Date(timeIntervalSince1970: 3600 * 5 + 60 * 7) })
         #expect(utc.timestamp() == "05:07")
     }
 }
@@ -229,7 +243,8 @@ struct PasswordTests {
         let hasher = WerkzeugPasswordHasher(method: "pbkdf2:sha256:1000")
         let stored = try await hasher.hash("secret")
         #expect(await hasher.verify("secret", against: stored))
-        for bad in ["", "pbkdf2", "md5$a$b", "pbkdf2:sha999:1$a$b", "scrypt:1048577:8:1$a$b", "scrypt:x:y:z$a$b", "$$"] {
+        for bad in ["", "pbkdf2", "md5$a$b", "pbkdf2:sha999:1$a$b", "scrypt:1048577:8:1$a$b", "scrypt:x:y:z$a$b", "$$"]
+        {
             #expect(await hasher.verify("secret", against: bad) == false)
         }
     }

@@ -7,8 +7,9 @@ import Testing
 struct MemoryStoreHistoryTests {
     func post(_ text: String, in room: String, to store: MemoryStore) async throws -> ChatMessage {
         try await store.insertMessage(
-            NewChatMessage(roomID: room, userID: "u1", username: "alice", text: text, timestamp: "12:00",
-                           createdAt: Date(timeIntervalSince1970: 1_700_000_000))
+            NewChatMessage(
+                roomID: room, userID: "u1", username: "alice", text: text, timestamp: "12:00",
+                createdAt: Date(timeIntervalSince1970: 1_700_000_000))
         )
     }
 

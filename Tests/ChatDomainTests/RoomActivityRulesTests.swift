@@ -37,7 +37,8 @@ struct RoomActivityRulesTests {
         let oldest = try await s.chat.history(ofRoom: s.room.key, for: s.owner.id, before: older.olderCursor, limit: 3)
         #expect(oldest.messages.map(\.text) == ["m1"])
         #expect(oldest.olderCursor == nil)
-        #expect(try await s.chat.history(ofRoom: s.room.key, for: s.owner.id, before: nil, limit: nil).messages.count == 7)
+        #expect(
+            try await s.chat.history(ofRoom: s.room.key, for: s.owner.id, before: nil, limit: nil).messages.count == 7)
     }
 
     @Test("history is for members only; a cursor the store did not make is refused")
@@ -102,11 +103,15 @@ struct RoomActivityRulesTests {
     func rename() async throws {
         let s = try await setup()
         #expect(try await s.chat.renameRoom(key: s.room.key, to: "  Lounge ", by: s.owner.id).name == "Lounge")
-        await #expect(throws: ChatRefusal.emptyRoomName) { try await s.chat.renameRoom(key: s.room.key, to: "  ", by: s.owner.id) }
+        await #expect(throws: ChatRefusal.emptyRoomName) {
+            try await s.chat.renameRoom(key: s.room.key, to: "  ", by: s.owner.id)
+        }
         await #expect(throws: ChatRefusal.roomNameTooLong(limit: 100)) {
             try await s.chat.renameRoom(key: s.room.key, to: String(repeating: "x", count: 101), by: s.owner.id)
         }
-        await #expect(throws: ChatRefusal.notOwner) { try await s.chat.renameRoom(key: s.room.key, to: "Mine", by: s.member.id) }
+        await #expect(throws: ChatRefusal.notOwner) {
+            try await s.chat.renameRoom(key: s.room.key, to: "Mine", by: s.member.id)
+        }
     }
 
     @Test("rotating the key: the old key stops working, members and history stay")

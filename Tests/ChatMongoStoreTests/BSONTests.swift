@@ -16,8 +16,10 @@ struct BSONTests {
         #expect(ObjectID(hex: id.hex) == id)
         #expect(ObjectID(hex: id.hex.uppercased())?.hex == id.hex)
         #expect(ObjectID.generate() != id)
-        for garbage in ["", "abc", String(repeating: "g", count: 24), id.hex + "0", String(id.hex.dropLast()),
-                        "\(id.hex.prefix(23))\u{0}", "ééééééééééééé", " \(id.hex.dropFirst())"] {
+        for garbage in [
+            "", "abc", String(repeating: "g", count: 24), id.hex + "0", String(id.hex.dropLast()),
+            "\(id.hex.prefix(23))\u{0}", "ééééééééééééé", " \(id.hex.dropFirst())",
+        ] {
             #expect(ObjectID(hex: garbage) == nil, "\(garbage.debugDescription)")
         }
     }
@@ -79,7 +81,11 @@ struct BSONTests {
         ])
         defer { BSON.release(room) }
         let decoded = try #require(MongoStore.room(from: BSON.decode(room), logger: Logger(label: "t")))
-        #expect(decoded == Room(id: id.hex, name: "n", key: "k", createdBy: owner.hex, createdAt: .distantPast, members: ["a", owner.hex]))
+        #expect(
+            decoded
+                == Room(
+                    id: id.hex, name: "n", key: "k", createdBy: owner.hex, createdAt: .distantPast,
+                    members: ["a", owner.hex]))
 
         let user = try BSON.document(["_id": .objectID(id), "username": .string("u"), "nickname": .string("x")])
         defer { BSON.release(user) }
@@ -95,14 +101,29 @@ struct BSONTests {
     @Test("which field a duplicate-key error names, in the formats MongoDB versions write")
     func duplicateFields() {
         let messages: [(String, String?)] = [
-            ("E11000 duplicate key error collection: chatify_db.users index: username_1 dup key: { username: \"email\" }", "username"),
-            ("E11000 duplicate key error collection: chatify_db.users index: email_1 dup key: { email: \"a@x\" }", "email"),
+            (
+                "E11000 duplicate key error collection: chatify_db.users index: username_1 dup key: { username: \"email\" }",
+                "username"
+            ),
+            (
+                "E11000 duplicate key error collection: chatify_db.users index: email_1 dup key: { email: \"a@x\" }",
+                "email"
+            ),
             ("E11000 duplicate key error index: chatify_db.rooms.$key_1  dup key: { : \"k\" }", "key"),
             ("E11000 duplicate key error index: chatify_db.users.$custom  dup key: { : \"k\" }", nil),
             ("E11000 duplicate key error collection: db.rooms index: key_1 dup key: { key: \"k\" }", "key"),
-            ("E11000 duplicate key error collection: db.users index: uniq_name dup key: { username: \"a\" }", "username"),
-            ("E11000 duplicate key error collection: db.users index: _id_ dup key: { _id: ObjectId('6b0f61c3a3f19532685b2513') }", "_id"),
-            ("Plan executor error during update :: caused by :: E11000 duplicate key error collection: db.users index: email_1 dup key: { email: \"a\" }", "email"),
+            (
+                "E11000 duplicate key error collection: db.users index: uniq_name dup key: { username: \"a\" }",
+                "username"
+            ),
+            (
+                "E11000 duplicate key error collection: db.users index: _id_ dup key: { _id: ObjectId('6b0f61c3a3f19532685b2513') }",
+                "_id"
+            ),
+            (
+                "Plan executor error during update :: caused by :: E11000 duplicate key error collection: db.users index: email_1 dup key: { email: \"a\" }",
+                "email"
+            ),
             ("something else entirely", nil),
         ]
         for (message, field) in messages {

@@ -9,14 +9,17 @@ extension MongoStoreTests {
     @Suite("Messages and room changes")
     struct MessagesAndRoomChanges {
         func message(_ text: String, room: String, at date: Date) -> NewChatMessage {
-            NewChatMessage(roomID: room, userID: "u1", username: "alice", text: text, timestamp: "10:00", createdAt: date)
+            NewChatMessage(
+                roomID: room, userID: "u1", username: "alice", text: text, timestamp: "10:00", createdAt: date)
         }
 
         /// m0…m4 in roomA and other0…other4 in roomB; three of each share one millisecond,
         /// so only the _id keeps their order.
         func postFive(to store: MongoStore) async throws -> [ChatMessage] {
-            let dates = [sampleDate, sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(1),
-                         sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(2)]
+            let dates = [
+                sampleDate, sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(1),
+                sampleDate.addingTimeInterval(1), sampleDate.addingTimeInterval(2),
+            ]
             var stored: [ChatMessage] = []
             for (index, date) in dates.enumerated() {
                 stored.append(try await store.insertMessage(message("m\(index)", room: "roomA", at: date)))
@@ -40,7 +43,9 @@ extension MongoStoreTests {
             #expect(third.olderCursor == nil)
             #expect(try await store.messages(inRoom: "roomA", before: "garbage", limit: 2) == nil)
             #expect(try await store.messages(inRoom: "roomA", before: "1_nothex", limit: 2) == nil)
-            #expect(try await store.messages(inRoom: "empty", before: nil, limit: 50) == MessagePage(messages: [], olderCursor: nil))
+            #expect(
+                try await store.messages(inRoom: "empty", before: nil, limit: 50)
+                    == MessagePage(messages: [], olderCursor: nil))
 
             try await store.deleteMessages(inRoom: "roomA")
             #expect(try await store.messages(inRoom: "roomA", before: nil, limit: 50)?.messages.isEmpty == true)
@@ -63,7 +68,8 @@ extension MongoStoreTests {
                 python, ["-c", script, try await MongoTestServer.shared.uri(), database], timeout: .seconds(60))
             try #require(result.status == 0, "\(result.output)")
             #expect(
-                result.output.contains(#""room_1_created_at_-1__id_-1": [["room", 1], ["created_at", -1], ["_id", -1]]"#),
+                result.output.contains(
+                    #""room_1_created_at_-1__id_-1": [["room", 1], ["created_at", -1], ["_id", -1]]"#),
                 "\(result.output)")
             await store.close()
         }

@@ -122,7 +122,8 @@ extension MongoStoreTests {
                 for index in 0..<12 {
                     group.addTask {
                         do throws(StoreError) {
-                            return .success(try await store.insertUser(newUser("racer", email: "racer\(index)@example.test")))
+                            return .success(
+                                try await store.insertUser(newUser("racer", email: "racer\(index)@example.test")))
                         } catch {
                             return .failure(error)
                         }
@@ -154,7 +155,9 @@ extension MongoStoreTests {
             #expect(try await store.user(id: alice.id) == expected)
             #expect(try await store.user(username: "alice") == nil)
 
-            await #expect(throws: StoreError.duplicate(.username)) { try await store.updateUser(id: alice.id, .username("bob")) }
+            await #expect(throws: StoreError.duplicate(.username)) {
+                try await store.updateUser(id: alice.id, .username("bob"))
+            }
             await #expect(throws: StoreError.duplicate(.email)) {
                 try await store.updateUser(id: alice.id, .email("bob@example.test"))
             }
@@ -191,7 +194,9 @@ extension MongoStoreTests {
         @Test("one question tells whether any of a token's ids was revoked and is still live")
         func revocationsAskedTogether() async throws {
             let store = try await connect()
-            let live = "jti-\(UUID().uuidString)", stale = "jti-\(UUID().uuidString)", never = "jti-\(UUID().uuidString)"
+            let live = "jti-\(UUID().uuidString)"
+            let stale = "jti-\(UUID().uuidString)"
+            let never = "jti-\(UUID().uuidString)"
             try await store.revokeToken(id: live, expiresAt: Date().addingTimeInterval(600))
             try await store.revokeToken(id: stale, expiresAt: Date().addingTimeInterval(-60))
             #expect(try await store.isTokenRevoked(anyOf: [never, live]))
@@ -225,7 +230,8 @@ extension MongoStoreTests {
             #expect(try await store.user(username: "{\"$gt\": \"\"}")?.username == "{\"$gt\": \"\"}")
             #expect(try await store.user(username: "Zoë") == nil)
 
-            let room = try await store.insertRoom(newRoom("<img src=x onerror=alert(1)> ✓", key: "k<&>\"'", by: users[1].id))
+            let room = try await store.insertRoom(
+                newRoom("<img src=x onerror=alert(1)> ✓", key: "k<&>\"'", by: users[1].id))
             #expect(try await store.room(key: "k<&>\"'") == room)
             #expect(room.name == "<img src=x onerror=alert(1)> ✓")
             await store.close()
@@ -361,10 +367,14 @@ extension MongoStoreTests {
             await store.close()
 
             #expect(
-                MongoStore.describe(uri: "mongodb://alice:s3cr3t@db1.example.net:27017,db2.example.net:27018/?authSource=admin", database: "chatify_db")
+                MongoStore.describe(
+                    uri: "mongodb://alice:s3cr3t@db1.example.net:27017,db2.example.net:27018/?authSource=admin",
+                    database: "chatify_db")
                     == "MongoDB chatify_db at db1.example.net:27017,db2.example.net:27018")
             #expect(
-                MongoStore.describe(uri: "mongodb+srv://alice:s3cr3t@cluster0.example.net/?retryWrites=true&w=majority", database: "chatify_db")
+                MongoStore.describe(
+                    uri: "mongodb+srv://alice:s3cr3t@cluster0.example.net/?retryWrites=true&w=majority",
+                    database: "chatify_db")
                     == "MongoDB chatify_db at cluster0.example.net (SRV)")
             #expect(MongoStore.describe(uri: "mongodb://localhost/", database: "x") == "MongoDB x at localhost:27017")
         }
@@ -372,10 +382,13 @@ extension MongoStoreTests {
         @Test("a malformed URI fails at once with .unavailable(\"invalid MongoDB URI: …\")")
         func invalidURI() async throws {
             let clock = ContinuousClock()
-            for uri in ["", "not a uri", "http://127.0.0.1:27017/", "mongodb://127.0.0.1:99999/", "mongodb://h/?tls=maybe"] {
+            for uri in [
+                "", "not a uri", "http://127.0.0.1:27017/", "mongodb://127.0.0.1:99999/", "mongodb://h/?tls=maybe",
+            ] {
                 let started = clock.now
                 let message = await expectUnavailable("connect to \(uri.debugDescription)") {
-                    try await MongoStore.connect(uri: uri, serverSelectionTimeout: .seconds(30), logger: Logger(label: "t"))
+                    try await MongoStore.connect(
+                        uri: uri, serverSelectionTimeout: .seconds(30), logger: Logger(label: "t"))
                 }
                 #expect(message?.hasPrefix("invalid MongoDB URI: ") == true, "\(message ?? "")")
                 #expect(clock.now - started < .seconds(2))
@@ -469,18 +482,18 @@ extension MongoStoreTests {
                 var email: String
                 var password: String
                 var hash: String?
-                var created_at_missing: Bool?
+                var createdAtMissing: Bool?
             }
             struct SeededRoom: Decodable {
                 var id: String
                 var name: String
                 var key: String
-                var created_by: String
+                var createdBy: String
                 var members: [String]
             }
             var users: [SeededUser]
             var rooms: [SeededRoom]
-            var created_at_ms: Int64
+            var createdAtMs: Int64
         }
 
         func seed(database: String, extra: [String] = []) async throws -> Seeded {
@@ -488,12 +501,18 @@ extension MongoStoreTests {
             let uri = try await MongoTestServer.shared.uri()
             let result = try await runProcess(
                 python,
-                [repositoryRoot.appendingPathComponent("Compat/mongo/seed_old_backend.py").path, "--uri", uri, "--db", database]
+                [
+                    repositoryRoot.appendingPathComponent("Compat/mongo/seed_old_backend.py").path, "--uri", uri,
+                    "--db", database,
+                ]
                     + extra,
                 timeout: .seconds(120))
             try #require(result.status == 0, "seed_old_backend.py failed: \(result.output)")
             let json = try #require(result.output.split(separator: "\n").last.map(String.init))
-            return try JSONDecoder().decode(Seeded.self, from: Data(json.utf8))
+            // The script writes the old backend's snake_case names.
+            let decoder = JSONDecoder()
+            decoder.keyDecodingStrategy = .convertFromSnakeCase
+            return try decoder.decode(Seeded.self, from: Data(json.utf8))
         }
 
         @Test("users and rooms written by pymongo read back; both Werkzeug hash formats verify")
@@ -502,7 +521,7 @@ extension MongoStoreTests {
             let seeded = try await seed(database: database)
             let store = try await connect(database: database)
             let hasher = WerkzeugPasswordHasher()
-            let createdAt = Date(timeIntervalSince1970: Double(seeded.created_at_ms) / 1000)
+            let createdAt = Date(timeIntervalSince1970: Double(seeded.createdAtMs) / 1000)
 
             #expect(seeded.users.count == 3)
             for expected in seeded.users {
@@ -511,7 +530,7 @@ extension MongoStoreTests {
                 #expect(user.email == expected.email)
                 #expect(try await store.user(username: expected.username) == user)
                 #expect(try await store.user(email: expected.email) == user)
-                if expected.created_at_missing == true {
+                if expected.createdAtMissing == true {
                     #expect(user.createdAt == .distantPast)
                 } else {
                     #expect(user.createdAt == createdAt)
@@ -530,7 +549,7 @@ extension MongoStoreTests {
                 let room = try #require(try await store.room(key: expected.key))
                 #expect(room.id == expected.id)
                 #expect(room.name == expected.name)
-                #expect(room.createdBy == expected.created_by)
+                #expect(room.createdBy == expected.createdBy)
                 #expect(room.members == expected.members)
                 #expect(room.createdAt == createdAt)
             }
@@ -578,8 +597,14 @@ extension MongoStoreTests {
                 ],
                 timeout: .seconds(120))
             #expect(result.status == 0, "\(result.output)")
-            #expect(result.output.contains("\"user_keys\": [\"_id\", \"created_at\", \"email\", \"password\", \"username\"]"), "\(result.output)")
-            #expect(result.output.contains("\"room_keys\": [\"_id\", \"created_at\", \"created_by\", \"key\", \"members\", \"name\"]"), "\(result.output)")
+            #expect(
+                result.output.contains(
+                    "\"user_keys\": [\"_id\", \"created_at\", \"email\", \"password\", \"username\"]"),
+                "\(result.output)")
+            #expect(
+                result.output.contains(
+                    "\"room_keys\": [\"_id\", \"created_at\", \"created_by\", \"key\", \"members\", \"name\"]"),
+                "\(result.output)")
             #expect(result.output.contains("\"members\": [\"\(owner.id)\", \"\(guest.id)\"]"), "\(result.output)")
         }
 
@@ -631,7 +656,9 @@ extension MongoStoreTests {
             #expect(try await second.user(username: "bob") == bob)
             #expect(try await second.room(key: room.key) == joined)
             #expect(try await second.rooms(createdBy: alice.id) == [joined])
-            await #expect(throws: StoreError.duplicate(.username)) { try await second.insertUser(newUser("alice", email: "x@y.z")) }
+            await #expect(throws: StoreError.duplicate(.username)) {
+                try await second.insertUser(newUser("alice", email: "x@y.z"))
+            }
             await second.close()
         }
 

@@ -16,7 +16,8 @@ extension MongoStoreTests {
             let uri = try await MongoTestServer.sharedTLS.uri()
             #expect(uri.contains("tls=true&tlsCAFile="))
             let store = try await MongoStore.connect(
-                uri: uri, database: freshDatabase("tls"), serverSelectionTimeout: .seconds(5), logger: Logger(label: "t"))
+                uri: uri, database: freshDatabase("tls"), serverSelectionTimeout: .seconds(5),
+                logger: Logger(label: "t"))
             let inserted = try await store.insertUser(newUser("over-tls"))
             #expect(try await store.user(id: inserted.id) == inserted)
             try await store.ping()
@@ -40,7 +41,8 @@ extension MongoStoreTests {
             #expect(untrusted?.isEmpty == false)
             let plain = await expectUnavailable("no TLS to a TLS-only server") {
                 try await MongoStore.connect(
-                    uri: "mongodb://127.0.0.1:\(port)/", serverSelectionTimeout: .seconds(2), logger: Logger(label: "t"))
+                    uri: "mongodb://127.0.0.1:\(port)/", serverSelectionTimeout: .seconds(2), logger: Logger(label: "t")
+                )
             }
             #expect(plain?.isEmpty == false)
         }

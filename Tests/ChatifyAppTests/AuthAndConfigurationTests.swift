@@ -1,6 +1,7 @@
-@testable import ChatifyApp
 import Foundation
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Access tokens compatible with Flask-JWT-Extended")
 struct AccessTokenTests {
@@ -21,7 +22,9 @@ struct AccessTokenTests {
         #expect(payload.hasPrefix(#"{"fresh":false,"iat":1700000000,"jti":""#))
         // The sign-in id comes last, where Flask-JWT-Extended puts additional claims.
         let sessionID = try #require(claims.session)
-        #expect(payload.hasSuffix(#"","type":"access","sub":"user-1","nbf":1700000000,"exp":1700000900,"sid":""# + sessionID + #""}"#))
+        #expect(
+            payload.hasSuffix(
+                #"","type":"access","sub":"user-1","nbf":1700000000,"exp":1700000900,"sid":""# + sessionID + #""}"#))
         #expect(try signer.verify(token, now: now) == claims)
     }
 
@@ -54,7 +57,8 @@ struct AccessTokenTests {
             #expect(throws: TokenError.self) { try signer.verify(garbage, now: now) }
         }
         // alg "none" must not be honoured.
-        let none = Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + token.split(separator: ".")[1] + "."
+        let none =
+            Base64URL.encode(Array(#"{"alg":"none","typ":"JWT"}"#.utf8)) + "." + token.split(separator: ".")[1] + "."
         #expect(throws: TokenError.unsupportedAlgorithm) { try signer.verify(String(none), now: now) }
     }
 
@@ -62,7 +66,9 @@ struct AccessTokenTests {
     func flaskToken() throws {
         let issued = Date(timeIntervalSince1970: FlaskTokens.user1IssuedAt)
         #expect(try signer.verify(FlaskTokens.user1, now: issued.addingTimeInterval(10)).subject == "user-1")
-        #expect(throws: TokenError.expired) { try signer.verify(FlaskTokens.user1, now: issued.addingTimeInterval(900)) }
+        #expect(throws: TokenError.expired) {
+            try signer.verify(FlaskTokens.user1, now: issued.addingTimeInterval(900))
+        }
     }
 }
 
@@ -94,7 +100,9 @@ struct ConfigurationTests {
         #expect(configuration.jwtTokenLocation == ["cookies", "headers"])
         #expect(configuration.jwtAccessTokenExpires == 60)
         #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["PORT": "http"]) }
-        #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["FLASK_DEBUG": "maybe"]) }
+        #expect(throws: ChatifyConfiguration.Problem.self) {
+            try ChatifyConfiguration(environment: ["FLASK_DEBUG": "maybe"])
+        }
     }
 
     @Test("an empty JWT secret is refused, naming the variable")
@@ -110,7 +118,8 @@ struct ConfigurationTests {
 
     @Test(".env lines as python-dotenv reads them; the environment wins")
     func dotEnv() throws {
-        let values = try DotEnv.parse("""
+        let values = try DotEnv.parse(
+            """
             # comment
             SECRET_KEY=change-me
             export HOST = 0.0.0.0
@@ -137,7 +146,8 @@ struct ConfigurationTests {
 struct FormBodyTests {
     @Test("fields decode as browsers encode them; the first of a repeated name wins")
     func decoding() throws {
-        let form = FormBody(decoding: "username=al+ice&email=a%40x.test&room_name=%3Cb%3Ex%3C%2Fb%3E&username=second&flag")
+        let form = FormBody(
+            decoding: "username=al+ice&email=a%40x.test&room_name=%3Cb%3Ex%3C%2Fb%3E&username=second&flag")
         #expect(form["username"] == "al ice")
         #expect(form["email"] == "a@x.test")
         #expect(form["room_name"] == "<b>x</b>")

@@ -1,7 +1,8 @@
-@testable import ChatifyApp
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import ChatifyApp
 
 /// The JWT, form and cookie codecs were moved off Foundation's string functions for speed;
 /// these hold them to what Foundation answered before.
@@ -37,7 +38,8 @@ struct ByteWiseCodecTests {
         ]
         for sample in samples {
             let spaced = sample.replacingOccurrences(of: "+", with: " ")
-            #expect(FormBody.decodeComponent(Substring(sample)) == (spaced.removingPercentEncoding ?? spaced), "\(sample)")
+            #expect(
+                FormBody.decodeComponent(Substring(sample)) == (spaced.removingPercentEncoding ?? spaced), "\(sample)")
         }
     }
 
@@ -48,7 +50,9 @@ struct ByteWiseCodecTests {
             " \u{301}a=b", "\u{2009}x\u{202F}", "\u{FEFF}a=b", "\u{85}a=b",
         ]
         for sample in samples {
-            #expect(trimmingWhitespace(Substring(sample)) == sample.trimmingCharacters(in: .whitespaces), "\(Array(sample.unicodeScalars))")
+            #expect(
+                trimmingWhitespace(Substring(sample)) == sample.trimmingCharacters(in: .whitespaces),
+                "\(Array(sample.unicodeScalars))")
         }
         var headers = HTTPFields()
         headers.append(HTTPField(name: .cookie, value: "a=1;\t b=\"2\" ; c"))
@@ -96,7 +100,8 @@ struct ByteWiseCodecTests {
 /// The cookies as one quoted Cookie field, as a client sends them (FormCookieFuzz's check).
 func oneQuotedCookieHeader(_ cookies: [String: String]) -> HTTPFields {
     var fields = HTTPFields()
-    fields.append(HTTPField(name: .cookie, value: cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")))
+    fields.append(
+        HTTPField(name: .cookie, value: cookies.map { $0.key + "=\"" + $0.value + "\"" }.joined(separator: "; ")))
     return fields
 }
 

@@ -1,6 +1,7 @@
-@testable import ChatifyApp
 import Synchronization
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Coalesced presence runs")
 struct CoalescedRunsTests {

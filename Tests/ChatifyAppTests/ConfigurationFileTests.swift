@@ -1,6 +1,7 @@
-@testable import ChatifyApp
 import Foundation
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Configuration: documentation, .env files, check-config output")
 struct ConfigurationFileTests {
@@ -58,7 +59,9 @@ struct ConfigurationFileTests {
 
     @Test("an .env-file that is missing is an error naming it only when required")
     func missingFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("chatify-absent-\(UUID().uuidString).env").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "chatify-absent-\(UUID().uuidString).env"
+        ).path
         let configuration = try ChatifyConfiguration.load(environment: [:], dotEnvPath: path)
         #expect(configuration == ChatifyConfiguration())
         #expect {
@@ -72,8 +75,14 @@ struct ConfigurationFileTests {
     func uriMasking() {
         let cases = [
             ("redis://:secret@localhost:6379/0", "redis://:********@localhost:6379/0"),
-            ("mongodb://user:p%40ss@a:1,b:2/db?authSource=admin", "mongodb://user:********@a:1,b:2/db?authSource=admin"),
-            ("mongodb://a/?tlsCertificateKeyFilePassword=k&x=1", "mongodb://a/?tlsCertificateKeyFilePassword=********&x=1"),
+            (
+                "mongodb://user:p%40ss@a:1,b:2/db?authSource=admin",
+                "mongodb://user:********@a:1,b:2/db?authSource=admin"
+            ),
+            (
+                "mongodb://a/?tlsCertificateKeyFilePassword=k&x=1",
+                "mongodb://a/?tlsCertificateKeyFilePassword=********&x=1"
+            ),
             ("mongodb://localhost:27017/", "mongodb://localhost:27017/"),
             ("redis://user@host", "redis://user@host"),
         ]

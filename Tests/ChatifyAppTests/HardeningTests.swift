@@ -1,7 +1,8 @@
-@testable import ChatifyApp
 import Foundation
 import HTTPTypes
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Brute-force limiter")
 struct AttemptLimiterTests {
@@ -70,7 +71,9 @@ struct HardeningConfigurationTests {
         ])
         #expect(custom.loginSlowAfter == 2 && custom.loginRefuseAfter == 3 && custom.registrationsPerHour == 7)
         #expect(custom.trustProxyHeaders && custom.shutdownGrace == 30)
-        #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["LOGIN_REFUSE_AFTER": "0"]) }
+        #expect(throws: ChatifyConfiguration.Problem.self) {
+            try ChatifyConfiguration(environment: ["LOGIN_REFUSE_AFTER": "0"])
+        }
     }
 
     @Test("TRUSTED_PROXY_COUNT is read when proxy headers are trusted")
@@ -122,7 +125,9 @@ struct HardeningConfigurationTests {
         ]).transport.connectionLimits
         #expect(custom.headersTimeout == .seconds(2) && custom.keepAliveTimeout == nil)
         #expect(custom.requestTimeout == .seconds(7) && custom.maxConnectionsPerAddress == nil)
-        for name in ["HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT", "HTTP_REQUEST_TIMEOUT", "MAX_TCP_CONNECTIONS_PER_IP"] {
+        for name in [
+            "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT", "HTTP_REQUEST_TIMEOUT", "MAX_TCP_CONNECTIONS_PER_IP",
+        ] {
             let problem = #expect(throws: ChatifyConfiguration.Problem.self) {
                 try ChatifyConfiguration(environment: [name: "soon"])
             }
@@ -133,6 +138,9 @@ struct HardeningConfigurationTests {
     @Test("only listed origins may post forms; * lists none")
     func origins() {
         #expect(ChatifyServer.listedOrigins("*").isEmpty)
-        #expect(ChatifyServer.listedOrigins("https://a.example, https://b.example") == ["https://a.example", "https://b.example"])
+        #expect(
+            ChatifyServer.listedOrigins("https://a.example, https://b.example") == [
+                "https://a.example", "https://b.example",
+            ])
     }
 }

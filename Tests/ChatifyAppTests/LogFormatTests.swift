@@ -1,8 +1,9 @@
-@testable import ChatifyApp
 import Foundation
 import Logging
 import OrderedJSON
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("LOG_FORMAT=json and LOG_LEVEL")
 struct LogFormatTests {
@@ -55,7 +56,9 @@ struct LogFormatTests {
         let chosen = try ChatifyConfiguration(environment: ["LOG_LEVEL": "Debug", "LOG_FORMAT": "JSON"])
         #expect(chosen.logLevel == .debug && chosen.logFormat == .json)
         for (variable, value) in [("LOG_LEVEL", "verbose"), ("LOG_FORMAT", "xml")] {
-            #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: [variable: value]) }
+            #expect(throws: ChatifyConfiguration.Problem.self) {
+                try ChatifyConfiguration(environment: [variable: value])
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 import ChatDomain
-@testable import ChatifyApp
 import Foundation
 import Mustache
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Page escaping")
 struct PageEscapingTests {
@@ -31,10 +32,14 @@ struct PageEscapingTests {
             id: "r1", name: name, key: "k_1", createdBy: "u1", createdAt: Date(timeIntervalSince1970: 0),
             members: ["u1", "u2"]
         )
-        let member = RoomSettingsPage.Member(userID: "u2", username: user, role: "member", muted: false, moderatable: true)
+        let member = RoomSettingsPage.Member(
+            userID: "u2", username: user, role: "member", muted: false, moderatable: true)
         return [
             ("dashboard", DashboardPage(username: user, email: email)),
-            ("my_rooms", RoomsPage(rooms: [room], paging: Paging(page: 1, hasMore: false, path: "/my_rooms"), error: name)),
+            (
+                "my_rooms",
+                RoomsPage(rooms: [room], paging: Paging(page: 1, hasMore: false, path: "/my_rooms"), error: name)
+            ),
             (
                 "rooms",
                 JoinedRoomsPage(
@@ -42,7 +47,12 @@ struct PageEscapingTests {
                     paging: Paging(page: 2, hasMore: true, path: "/rooms")
                 )
             ),
-            ("chat", ChatPage(roomName: name, roomKey: room.key, userID: "u1", isOwner: "true", csrfToken: "t", sessionLifetime: 900)),
+            (
+                "chat",
+                ChatPage(
+                    roomName: name, roomKey: room.key, userID: "u1", isOwner: "true", csrfToken: "t",
+                    sessionLifetime: 900)
+            ),
             (
                 "room_settings",
                 RoomSettingsPage(
@@ -90,12 +100,15 @@ struct PageEscapingTests {
         )
         let expected: [(String, String)] = [
             ("dashboard", Self.hostile[2].escaped), ("dashboard", Self.hostile[3].escaped),
-            ("my_rooms", Self.hostile[0].escaped), ("rooms", Self.hostile[0].escaped), ("chat", Self.hostile[0].escaped),
+            ("my_rooms", Self.hostile[0].escaped), ("rooms", Self.hostile[0].escaped),
+            ("chat", Self.hostile[0].escaped),
             ("room_settings", Self.hostile[0].escaped), ("room_settings", Self.hostile[2].escaped),
             ("confirm", Self.hostile[0].escaped),
         ]
         for (template, escaped) in expected {
-            #expect(Self.bytes(of: rendered[template] ?? "", contain: escaped), "\(template) lacks \(escaped.debugDescription)")
+            #expect(
+                Self.bytes(of: rendered[template] ?? "", contain: escaped),
+                "\(template) lacks \(escaped.debugDescription)")
         }
     }
 

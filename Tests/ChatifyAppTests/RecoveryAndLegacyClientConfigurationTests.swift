@@ -1,8 +1,9 @@
-@testable import ChatifyApp
 import ChatMemoryStore
 import Logging
 import SocketIO
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Configuration: connection state recovery and Engine.IO v3 clients")
 struct RecoveryAndLegacyClientConfigurationTests {
@@ -24,6 +25,8 @@ struct RecoveryAndLegacyClientConfigurationTests {
         #expect(throws: ChatifyConfiguration.Problem.self) {
             try ChatifyConfiguration(environment: ["CONNECTION_STATE_RECOVERY": "-1"])
         }
-        #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: ["ALLOW_EIO3": "maybe"]) }
+        #expect(throws: ChatifyConfiguration.Problem.self) {
+            try ChatifyConfiguration(environment: ["ALLOW_EIO3": "maybe"])
+        }
     }
 }

@@ -1,6 +1,7 @@
-@testable import ChatifyApp
 import Foundation
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Resource lookup: templates, static files and the client, from the executable's place")
 struct ResourceLookupTests {
@@ -14,7 +15,8 @@ struct ResourceLookupTests {
             for entry in entries {
                 let url = root.appendingPathComponent(entry)
                 if entry.hasSuffix(".js") {
-                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try FileManager.default.createDirectory(
+                        at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
                     try Data("client".utf8).write(to: url)
                 } else {
                     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
@@ -28,10 +30,12 @@ struct ResourceLookupTests {
     @Test("an installed prefix: share/chatify beside bin/, whatever the working directory")
     func installedPrefix() throws {
         let sandbox = Sandbox()
-        try sandbox.make("prefix/bin", "prefix/share/chatify/Templates", "prefix/share/chatify/Static",
-                         "prefix/share/chatify/socket.io.min.js", "elsewhere/Templates", "elsewhere/Static")
+        try sandbox.make(
+            "prefix/bin", "prefix/share/chatify/Templates", "prefix/share/chatify/Static",
+            "prefix/share/chatify/socket.io.min.js", "elsewhere/Templates", "elsewhere/Static")
         let found = try ChatifyResources.locate(
-            ChatifyConfiguration(), executable: sandbox.path("prefix/bin/chatify"), workingDirectory: sandbox.path("elsewhere")
+            ChatifyConfiguration(), executable: sandbox.path("prefix/bin/chatify"),
+            workingDirectory: sandbox.path("elsewhere")
         )
         #expect(found.templates == sandbox.path("prefix/share/chatify/Templates"))
         #expect(found.socketIOClient == sandbox.path("prefix/share/chatify/socket.io.min.js"))
@@ -57,15 +61,22 @@ struct ResourceLookupTests {
         var configuration = ChatifyConfiguration()
         configuration.resourcesDirectory = "mine"
         configuration.socketIOClientScript = "client.js"
-        let found = try ChatifyResources.locate(configuration, executable: sandbox.path("bin/chatify"), workingDirectory: sandbox.path("cwd"))
-        #expect(found.templates == sandbox.path("cwd/mine/Templates") && found.socketIOClient == sandbox.path("cwd/client.js"))
+        let found = try ChatifyResources.locate(
+            configuration, executable: sandbox.path("bin/chatify"), workingDirectory: sandbox.path("cwd"))
+        #expect(
+            found.templates == sandbox.path("cwd/mine/Templates")
+                && found.socketIOClient == sandbox.path("cwd/client.js"))
 
         #expect {
-            try ChatifyResources.locate(ChatifyConfiguration(), executable: sandbox.path("bin/chatify"), workingDirectory: sandbox.path("bin"))
+            try ChatifyResources.locate(
+                ChatifyConfiguration(), executable: sandbox.path("bin/chatify"), workingDirectory: sandbox.path("bin"))
         } throws: { error in
             guard let missing = error as? ChatifyResources.Missing else { return false }
             return missing.variable == "CHATIFY_RESOURCES"
-                && missing.looked == [sandbox.path("bin/\(ChatifyResources.bundleName)"), sandbox.path("share/chatify"), sandbox.path("bin")]
+                && missing.looked == [
+                    sandbox.path("bin/\(ChatifyResources.bundleName)"), sandbox.path("share/chatify"),
+                    sandbox.path("bin"),
+                ]
         }
     }
 }

@@ -1,12 +1,13 @@
 import ChatDomain
 import ChatMemoryStore
-@testable import ChatifyApp
 import Foundation
 import Logging
 import SocketIO
 import SocketIOTestSupport
 import Synchronization
 import Testing
+
+@testable import ChatifyApp
 
 /// Holds the first join that reaches it until the test lets it go.
 final class JoinPause: Sendable {
@@ -27,7 +28,12 @@ final class JoinPause: Sendable {
 
     /// The hook: the first caller waits for `release`, later ones pass.
     func hold() async {
-        guard armed.withLock({ armed in defer { armed = false }; return armed }) else { return }
+        guard
+            armed.withLock({ armed in
+                defer { armed = false }
+                return armed
+            })
+        else { return }
         pausedSignal.yield()
         for await _ in released { break }
     }
@@ -57,8 +63,10 @@ struct RoomMembershipRaceTests {
         let store = MemoryStore()
         let chat = ChatService(store: store)
         let hash = "pbkdf2:sha256:1$salt$hash"
-        let owner = try await store.insertUser(NewUser(username: "owner", email: "o@x", passwordHash: hash, createdAt: Date()))
-        let member = try await store.insertUser(NewUser(username: "member", email: "m@x", passwordHash: hash, createdAt: Date()))
+        let owner = try await store.insertUser(
+            NewUser(username: "owner", email: "o@x", passwordHash: hash, createdAt: Date()))
+        let member = try await store.insertUser(
+            NewUser(username: "member", email: "m@x", passwordHash: hash, createdAt: Date()))
         let room = try await chat.createRoom(named: "race", by: owner.id)
         _ = try await chat.joinRoom(key: room.key, userID: member.id)
 

@@ -1,7 +1,8 @@
-@testable import ChatifyApp
 import EngineIO
 import Foundation
 import Testing
+
+@testable import ChatifyApp
 
 @Suite("Compression and TLS settings")
 struct TransportSettingsTests {
@@ -28,7 +29,8 @@ struct TransportSettingsTests {
         #expect(engine.perMessageDeflate == PerMessageDeflate(threshold: 64))
         #expect(transport.tls == TLSFiles(certificateFile: "cert.pem", keyFile: "key.pem"))
         for (name, value) in [
-            ("HTTP_COMPRESSION", "sometimes"), ("HTTP_COMPRESSION_THRESHOLD", "-1"), ("WS_PER_MESSAGE_DEFLATE_THRESHOLD", "x"),
+            ("HTTP_COMPRESSION", "sometimes"), ("HTTP_COMPRESSION_THRESHOLD", "-1"),
+            ("WS_PER_MESSAGE_DEFLATE_THRESHOLD", "x"),
         ] {
             #expect(throws: ChatifyConfiguration.Problem.self) { try ChatifyConfiguration(environment: [name: value]) }
         }
@@ -36,10 +38,16 @@ struct TransportSettingsTests {
 
     @Test("TLS needs both files: one alone is an error naming the one that is set")
     func tlsPair() {
-        #expect(throws: ChatifyConfiguration.Problem(variable: "TLS_CERT_FILE", value: "c.pem", expected: "TLS_KEY_FILE set as well")) {
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "TLS_CERT_FILE", value: "c.pem", expected: "TLS_KEY_FILE set as well")
+        ) {
             try ChatifyConfiguration(environment: ["TLS_CERT_FILE": "c.pem", "TLS_KEY_FILE": ""])
         }
-        #expect(throws: ChatifyConfiguration.Problem(variable: "TLS_KEY_FILE", value: "k.pem", expected: "TLS_CERT_FILE set as well")) {
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "TLS_KEY_FILE", value: "k.pem", expected: "TLS_CERT_FILE set as well")
+        ) {
             try ChatifyConfiguration(environment: ["TLS_KEY_FILE": "k.pem"])
         }
     }
@@ -81,11 +89,19 @@ struct TransportSettingsTests {
             }
         }
         let missing = folder.appendingPathComponent("missing.pem").path
-        #expect(problem(TLSFiles(certificateFile: missing, keyFile: one.key)) == "TLS_CERT_FILE=\(missing) does not exist")
-        #expect(problem(TLSFiles(certificateFile: one.certificate, keyFile: missing)) == "TLS_KEY_FILE=\(missing) does not exist")
-        #expect(problem(TLSFiles(certificateFile: one.key, keyFile: one.key))?.contains("holds no PEM certificate") == true)
-        #expect(problem(TLSFiles(certificateFile: one.certificate, keyFile: one.certificate))?.contains("holds no PEM private key") == true)
+        #expect(
+            problem(TLSFiles(certificateFile: missing, keyFile: one.key)) == "TLS_CERT_FILE=\(missing) does not exist")
+        #expect(
+            problem(TLSFiles(certificateFile: one.certificate, keyFile: missing))
+                == "TLS_KEY_FILE=\(missing) does not exist")
+        #expect(
+            problem(TLSFiles(certificateFile: one.key, keyFile: one.key))?.contains("holds no PEM certificate") == true)
+        #expect(
+            problem(TLSFiles(certificateFile: one.certificate, keyFile: one.certificate))?.contains(
+                "holds no PEM private key") == true)
         let mismatch = problem(TLSFiles(certificateFile: one.certificate, keyFile: two.key))
-        #expect(mismatch?.hasPrefix("TLS_KEY_FILE=\(two.key) does not match the certificate") == true, "\(mismatch ?? "loaded")")
+        #expect(
+            mismatch?.hasPrefix("TLS_KEY_FILE=\(two.key) does not match the certificate") == true,
+            "\(mismatch ?? "loaded")")
     }
 }

@@ -22,8 +22,9 @@ struct ContentCodingTests {
         #expect(ContentCoding.preferred(acceptEncoding: header) == expected)
     }
 
-    @Test("nothing acceptable: no header, identity only, refusals, malformed q-values",
-          arguments: ["", "identity", "br", "gzip;q=0, deflate;q=0", "*;q=0", "gzip;q=abc", " , ;"])
+    @Test(
+        "nothing acceptable: no header, identity only, refusals, malformed q-values",
+        arguments: ["", "identity", "br", "gzip;q=0, deflate;q=0", "*;q=0", "gzip;q=abc", " , ;"])
     func nothingAcceptable(header: String) {
         #expect(ContentCoding.preferred(acceptEncoding: header) == nil)
     }

@@ -1,21 +1,24 @@
-@testable import EngineIO
 import NIOCore
 import Testing
 
+@testable import EngineIO
+
 @Suite("Engine.IO packet and payload codec")
 struct EngineCodecTests {
-    @Test("every text packet type decodes", arguments: [
-        ("0{}", EnginePacket.open("{}")),
-        ("1", .close),
-        ("2", .ping("")),
-        ("2probe", .ping("probe")),
-        ("3probe", .pong("probe")),
-        ("4hello", .message(.text("hello"))),
-        ("4", .message(.text(""))),
-        ("4é😀", .message(.text("é😀"))),
-        ("5", .upgrade),
-        ("6", .noop),
-    ])
+    @Test(
+        "every text packet type decodes",
+        arguments: [
+            ("0{}", EnginePacket.open("{}")),
+            ("1", .close),
+            ("2", .ping("")),
+            ("2probe", .ping("probe")),
+            ("3probe", .pong("probe")),
+            ("4hello", .message(.text("hello"))),
+            ("4", .message(.text(""))),
+            ("4é😀", .message(.text("é😀"))),
+            ("5", .upgrade),
+            ("6", .noop),
+        ])
     func decodesTextPackets(_ text: String, _ expected: EnginePacket) throws {
         #expect(try EngineCodec.decode(text: text) == expected)
     }
@@ -26,18 +29,20 @@ struct EngineCodecTests {
         #expect(try EngineCodec.decode(text: "b") == .message(.binary(ByteBuffer())))
     }
 
-    @Test("malformed packets are refused with a reason", arguments: [
-        ("", EngineDecodingError.emptyPacket),
-        ("7", .unknownPacketType(UInt8(ascii: "7"))),
-        ("abc", .unknownPacketType(UInt8(ascii: "a"))),
-        ("é", .unknownPacketType(0xC3)),
-        ("b!!!!", .invalidBase64),
-        ("bAQ=x", .invalidBase64),
-        ("bA", .invalidBase64),
-        ("bAAAAA", .invalidBase64),
-        ("bAQ==AQ==", .invalidBase64),
-        ("bAQ===", .invalidBase64),
-    ])
+    @Test(
+        "malformed packets are refused with a reason",
+        arguments: [
+            ("", EngineDecodingError.emptyPacket),
+            ("7", .unknownPacketType(UInt8(ascii: "7"))),
+            ("abc", .unknownPacketType(UInt8(ascii: "a"))),
+            ("é", .unknownPacketType(0xC3)),
+            ("b!!!!", .invalidBase64),
+            ("bAQ=x", .invalidBase64),
+            ("bA", .invalidBase64),
+            ("bAAAAA", .invalidBase64),
+            ("bAQ==AQ==", .invalidBase64),
+            ("bAQ===", .invalidBase64),
+        ])
     func refusesMalformed(_ text: String, _ expected: EngineDecodingError) {
         #expect(throws: expected) { try EngineCodec.decode(text: text) }
     }
@@ -95,7 +100,9 @@ struct EngineCodecTests {
     func corsPolicy() {
         #expect(CORSPolicy(allowedOrigins: "*") == .anyOrigin)
         #expect(CORSPolicy(allowedOrigins: "") == .disabled)
-        #expect(CORSPolicy(allowedOrigins: "http://a.test, https://b.test") == .origins(["http://a.test", "https://b.test"]))
+        #expect(
+            CORSPolicy(allowedOrigins: "http://a.test, https://b.test")
+                == .origins(["http://a.test", "https://b.test"]))
         let listed = CORSPolicy.origins(["http://a.test"])
         #expect(listed.allows(origin: "http://a.test"))
         #expect(!listed.allows(origin: "http://evil.test"))

@@ -1,9 +1,10 @@
-@testable import EngineIO
 import EngineTestSupport
 import HTTPTypes
 import NIOCore
 import Synchronization
 import Testing
+
+@testable import EngineIO
 
 /// What a session's delegate saw.
 enum SessionEvent: Equatable, Sendable {

@@ -1,8 +1,9 @@
-@testable import EngineIO
 import EngineTestSupport
 import HTTPTypes
 import NIOCore
 import Testing
+
+@testable import EngineIO
 
 @Suite("Engine.IO server: handshake, polling, errors, close")
 struct EngineServerTests {
@@ -12,30 +13,35 @@ struct EngineServerTests {
         let response = await harness.request(.get, EngineHarness.query())
         #expect(response.status == .ok)
         #expect(response.headers[.contentType] == "text/plain; charset=UTF-8")
-        let pattern = /0\{"sid":"[A-Za-z0-9_-]{20}","upgrades":\["websocket"\],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000\}/
+        let pattern =
+            /0\{"sid":"[A-Za-z0-9_-]{20}","upgrades":\["websocket"\],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000\}/
         #expect(try pattern.wholeMatch(in: response.body) != nil)
     }
 
     @Test("no upgrade is offered when upgrades are off or WebSocket is not allowed")
     func handshakeWithoutUpgrades() async throws {
-        for configure in [{ (c: inout EngineConfiguration) in c.allowUpgrades = false }, { $0.transports = [.polling] }] {
+        for configure in [
+            { (c: inout EngineConfiguration) in c.allowUpgrades = false }, { $0.transports = [.polling] },
+        ] {
             let harness = EngineHarness(configure: configure)
             let response = await harness.request(.get, EngineHarness.query())
             #expect(response.body.contains(#""upgrades":[]"#))
         }
     }
 
-    @Test("protocol errors answer 400 with the reference's code and message", arguments: [
-        (HTTPRequest.Method.get, ["transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
-        (.get, ["EIO": "abc", "transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
-        (.get, ["EIO": "3", "transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
-        (.get, ["EIO": "4"], #"{"code":0,"message":"Transport unknown"}"#),
-        (.get, ["EIO": "4", "transport": "abc"], #"{"code":0,"message":"Transport unknown"}"#),
-        (.get, ["EIO": "4", "transport": "websocket"], #"{"code":0,"message":"Transport unknown"}"#),
-        (.post, ["EIO": "4", "transport": "polling"], #"{"code":2,"message":"Bad handshake method"}"#),
-        (.put, ["EIO": "4", "transport": "polling"], #"{"code":2,"message":"Bad handshake method"}"#),
-        (.get, ["EIO": "4", "transport": "polling", "sid": "nope"], #"{"code":1,"message":"Session ID unknown"}"#),
-    ])
+    @Test(
+        "protocol errors answer 400 with the reference's code and message",
+        arguments: [
+            (HTTPRequest.Method.get, ["transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
+            (.get, ["EIO": "abc", "transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
+            (.get, ["EIO": "3", "transport": "polling"], #"{"code":5,"message":"Unsupported protocol version"}"#),
+            (.get, ["EIO": "4"], #"{"code":0,"message":"Transport unknown"}"#),
+            (.get, ["EIO": "4", "transport": "abc"], #"{"code":0,"message":"Transport unknown"}"#),
+            (.get, ["EIO": "4", "transport": "websocket"], #"{"code":0,"message":"Transport unknown"}"#),
+            (.post, ["EIO": "4", "transport": "polling"], #"{"code":2,"message":"Bad handshake method"}"#),
+            (.put, ["EIO": "4", "transport": "polling"], #"{"code":2,"message":"Bad handshake method"}"#),
+            (.get, ["EIO": "4", "transport": "polling", "sid": "nope"], #"{"code":1,"message":"Session ID unknown"}"#),
+        ])
     func protocolErrors(_ method: HTTPRequest.Method, _ query: [String: String], _ body: String) async {
         let harness = EngineHarness()
         let response = await harness.request(method, query)
@@ -281,7 +287,10 @@ struct EngineHeartbeatTests {
         // The server pings again only once the pong is in, so a pong it ignored would leave
         // the next GET without a ping. The pingTimeout is far longer than any scheduling
         // delay of a loaded machine: whether a slow pong is late is not this test's subject.
-        let harness = EngineHarness { $0.pingInterval = .milliseconds(50); $0.pingTimeout = .seconds(20) }
+        let harness = EngineHarness {
+            $0.pingInterval = .milliseconds(50)
+            $0.pingTimeout = .seconds(20)
+        }
         let sid = try await harness.handshake()
         for _ in 0..<3 {
             #expect(await harness.get(sid).body == "2")
@@ -292,7 +301,10 @@ struct EngineHeartbeatTests {
 
     @Test("no pong: the session closes at pingInterval + pingTimeout, with nobody polling")
     func pingTimeout() async throws {
-        let harness = EngineHarness { $0.pingInterval = .milliseconds(1_000); $0.pingTimeout = .milliseconds(200) }
+        let harness = EngineHarness {
+            $0.pingInterval = .milliseconds(1_000)
+            $0.pingTimeout = .milliseconds(200)
+        }
         let clock = ContinuousClock()
         let start = clock.now
         let sid = try await harness.handshake()

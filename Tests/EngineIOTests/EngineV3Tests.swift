@@ -1,8 +1,9 @@
-@testable import EngineIO
 import EngineTestSupport
 import HTTPTypes
 import NIOCore
 import Testing
+
+@testable import EngineIO
 
 /// Engine.IO v3 clients (`EIO=3`), accepted only with `allowEIO3`.
 @Suite("Engine.IO v3 clients")
@@ -17,7 +18,8 @@ struct EngineV3Tests {
 
     /// A polling GET's raw body and Content-Type.
     private func rawGet(_ harness: EngineHarness, _ query: [String: String]) async -> ([UInt8], String?) {
-        let request = EngineRequest(method: .get, path: "/engine.io/", query: query, headers: [:], host: "127.0.0.1:5000")
+        let request = EngineRequest(
+            method: .get, path: "/engine.io/", query: query, headers: [:], host: "127.0.0.1:5000")
         let response = await harness.server.handlePolling(request)
         return (Array(response.body.readableBytesView), response.headers[.contentType])
     }
@@ -37,7 +39,8 @@ struct EngineV3Tests {
         let response = await harness.request(.get, v3Query())
         #expect(response.status == .badRequest)
         #expect(response.body == #"{"code":5,"message":"Unsupported protocol version"}"#)
-        let request = EngineRequest(method: .get, path: "/engine.io/", query: v3Query(transport: "websocket"), headers: [:])
+        let request = EngineRequest(
+            method: .get, path: "/engine.io/", query: v3Query(transport: "websocket"), headers: [:])
         guard case .refused(.unsupportedProtocolVersion) = harness.server.admitWebSocket(request) else {
             Issue.record("a v3 WebSocket was admitted")
             return
@@ -118,7 +121,8 @@ struct EngineV3Tests {
     func webSocketBinary() async throws {
         let harness = EngineHarness { $0.allowEIO3 = true }
         let socket = FakeWebSocket()
-        let request = EngineRequest(method: .get, path: "/engine.io/", query: v3Query(transport: "websocket"), headers: [:])
+        let request = EngineRequest(
+            method: .get, path: "/engine.io/", query: v3Query(transport: "websocket"), headers: [:])
         let admission = harness.server.admitWebSocket(request)
         let server = harness.server
         let serving = Task { await server.serveWebSocket(admission, inbound: socket.inbound, writer: socket) }

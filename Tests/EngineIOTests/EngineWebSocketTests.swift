@@ -1,7 +1,8 @@
-@testable import EngineIO
 import EngineTestSupport
 import NIOCore
 import Testing
+
+@testable import EngineIO
 
 @Suite("Engine.IO over WebSocket, and the upgrade from polling")
 struct EngineWebSocketTests {
@@ -51,7 +52,10 @@ struct EngineWebSocketTests {
     func heartbeat() async throws {
         // The timeout leaves room for a loaded machine to answer the first ping in time;
         // the missing second pong then costs the test that long.
-        let harness = EngineHarness { $0.pingInterval = .milliseconds(50); $0.pingTimeout = .seconds(2) }
+        let harness = EngineHarness {
+            $0.pingInterval = .milliseconds(50)
+            $0.pingTimeout = .seconds(2)
+        }
         let socket = FakeWebSocket()
         let serving = harness.openWebSocket(socket)
         _ = await socket.nextText()

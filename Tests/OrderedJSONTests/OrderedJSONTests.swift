@@ -1,12 +1,15 @@
-@testable import OrderedJSON
 import Testing
+
+@testable import OrderedJSON
 
 @Suite("JSON parsing and writing")
 struct OrderedJSONTests {
-    @Test("keys keep the order they were written in", arguments: [
-        #"{"username":"System","message":"a","timestamp":"12:00","user_id":"u"}"#,
-        #"{"z":1,"a":2,"m":{"y":[],"b":{}}}"#,
-    ])
+    @Test(
+        "keys keep the order they were written in",
+        arguments: [
+            #"{"username":"System","message":"a","timestamp":"12:00","user_id":"u"}"#,
+            #"{"z":1,"a":2,"m":{"y":[],"b":{}}}"#,
+        ])
     func keyOrderRoundTrips(_ text: String) throws {
         let value = try JSONValue(parsing: text)
         #expect(value.jsonString == text)
@@ -20,17 +23,20 @@ struct OrderedJSONTests {
         #expect(try JSONValue(parsing: "1e3") == .double(1000))
         #expect(JSONValue.integer(.min).jsonString == "-9223372036854775808")
         // Beyond Int64 an integer literal becomes a double, as in JavaScript.
-        #expect(try JSONValue(parsing: "18446744073709551616") == .double(18446744073709551616))
+        #expect(try JSONValue(parsing: "18446744073709551616") == .double(18_446_744_073_709_551_616))
     }
 
-    @Test("doubles print as JavaScript's Number toString prints them", arguments: [
-        (1000.0, "1000"), (0.1, "0.1"), (-0.0, "0"), (1.5, "1.5"), (123.456, "123.456"),
-        (1e20, "100000000000000000000"), (1e21, "1e+21"), (1.5e300, "1.5e+300"),
-        (0.000001, "0.000001"), (0.00001, "0.00001"), (1e-7, "1e-7"), (-2.5e-10, "-2.5e-10"),
-        (18446744073709551616, "18446744073709552000"), (Double(Int64.min), "-9223372036854776000"),
-        (Double.leastNonzeroMagnitude, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"), (0.1 + 0.2, "0.30000000000000004"),
-        (Double.nan, "null"), (Double.infinity, "null"),
-    ])
+    @Test(
+        "doubles print as JavaScript's Number toString prints them",
+        arguments: [
+            (1000.0, "1000"), (0.1, "0.1"), (-0.0, "0"), (1.5, "1.5"), (123.456, "123.456"),
+            (1e20, "100000000000000000000"), (1e21, "1e+21"), (1.5e300, "1.5e+300"),
+            (0.000001, "0.000001"), (0.00001, "0.00001"), (1e-7, "1e-7"), (-2.5e-10, "-2.5e-10"),
+            (18_446_744_073_709_551_616, "18446744073709552000"), (Double(Int64.min), "-9223372036854776000"),
+            (Double.leastNonzeroMagnitude, "5e-324"), (1.7976931348623157e308, "1.7976931348623157e+308"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (Double.nan, "null"), (Double.infinity, "null"),
+        ])
     func javaScriptDoubles(_ value: Double, _ text: String) {
         #expect(JSONValue.double(value).jsonString == text)
     }
@@ -51,22 +57,24 @@ struct OrderedJSONTests {
         #expect(value.jsonString == #"{"a":3,"b":2}"#)
     }
 
-    @Test("malformed JSON is refused with a reason", arguments: [
-        ("", JSONParseError.Reason.unexpectedEnd),
-        ("{", .unexpectedEnd),
-        ("[1,]", .unexpectedByte(UInt8(ascii: "]"))),
-        (#"{"a" 1}"#, .unexpectedByte(UInt8(ascii: "1"))),
-        ("01", .trailingData),
-        ("1.", .invalidNumber),
-        ("-", .unexpectedEnd),
-        ("tru", .unexpectedEnd),
-        ("nul1", .unexpectedByte(UInt8(ascii: "1"))),
-        (#""\x""#, .invalidEscape),
-        (#""\u12G4""#, .invalidEscape),
-        ("\"a\u{0A}b\"", .controlCharacterInString),
-        ("[] []", .trailingData),
-        ("{'a':1}", .unexpectedByte(UInt8(ascii: "'"))),
-    ])
+    @Test(
+        "malformed JSON is refused with a reason",
+        arguments: [
+            ("", JSONParseError.Reason.unexpectedEnd),
+            ("{", .unexpectedEnd),
+            ("[1,]", .unexpectedByte(UInt8(ascii: "]"))),
+            (#"{"a" 1}"#, .unexpectedByte(UInt8(ascii: "1"))),
+            ("01", .trailingData),
+            ("1.", .invalidNumber),
+            ("-", .unexpectedEnd),
+            ("tru", .unexpectedEnd),
+            ("nul1", .unexpectedByte(UInt8(ascii: "1"))),
+            (#""\x""#, .invalidEscape),
+            (#""\u12G4""#, .invalidEscape),
+            ("\"a\u{0A}b\"", .controlCharacterInString),
+            ("[] []", .trailingData),
+            ("{'a':1}", .unexpectedByte(UInt8(ascii: "'"))),
+        ])
     func malformed(_ text: String, _ reason: JSONParseError.Reason) {
         #expect {
             try JSONValue(parsing: text)
@@ -83,7 +91,9 @@ struct OrderedJSONTests {
 
     @Test("nesting beyond the limit is refused instead of exhausting the stack")
     func depthLimit() throws {
-        let ok = String(repeating: "[", count: JSONValue.maximumDepth) + String(repeating: "]", count: JSONValue.maximumDepth)
+        let ok =
+            String(repeating: "[", count: JSONValue.maximumDepth)
+            + String(repeating: "]", count: JSONValue.maximumDepth)
         #expect(throws: Never.self) { try JSONValue(parsing: ok) }
         let deep = String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)
         #expect {
@@ -160,7 +170,8 @@ struct OrderedJSONTests {
 
     @Test("objects nested beyond the limit are refused like arrays")
     func objectDepthLimit() {
-        let deep = String(repeating: #"{"a":"#, count: JSONValue.maximumDepth + 1) + "1"
+        let deep =
+            String(repeating: #"{"a":"#, count: JSONValue.maximumDepth + 1) + "1"
             + String(repeating: "}", count: JSONValue.maximumDepth + 1)
         #expect {
             try JSONValue(parsing: deep)

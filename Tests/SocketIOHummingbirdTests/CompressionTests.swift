@@ -11,11 +11,15 @@ struct CompressionTests {
     static let long = String(repeating: "chatify ", count: 300)
 
     /// A server whose sockets answer `echo` with `echoed` and the same arguments.
-    static func echoServer(_ configure: @escaping (inout EngineConfiguration) -> Void = { _ in }) async throws -> TestServer {
+    static func echoServer(_ configure: @escaping (inout EngineConfiguration) -> Void = { _ in }) async throws
+        -> TestServer
+    {
         try await TestServer.start(
             engine: configure,
             setUp: { io in
-                io.sockets.onConnection { socket in socket.on("echo") { event in event.socket.emit("echoed", args: event.args) } }
+                io.sockets.onConnection { socket in
+                    socket.on("echo") { event in event.socket.emit("echoed", args: event.args) }
+                }
             }
         )
     }
@@ -30,7 +34,8 @@ struct CompressionTests {
     }
 
     /// The poll that carries the echo of `text`, fetched with these request headers.
-    static func echoedPoll(_ server: TestServer, _ url: String, _ text: String, headers: [(String, String)]) async throws
+    static func echoedPoll(_ server: TestServer, _ url: String, _ text: String, headers: [(String, String)])
+        async throws
         -> WireResponse
     {
         _ = try await server.post(url, #"42["echo",""# + text + #""]"#)
@@ -44,7 +49,8 @@ struct CompressionTests {
         let server = try await Self.echoServer()
         defer { Task { await server.stop() } }
         let url = try await Self.connectedPolling(server)
-        var response = try await Self.echoedPoll(server, url, Self.long, headers: [("Accept-Encoding", "gzip, deflate")])
+        var response = try await Self.echoedPoll(
+            server, url, Self.long, headers: [("Accept-Encoding", "gzip, deflate")])
         #expect(response.status == 200)
         #expect(response.header("Content-Encoding") == "gzip")
         #expect(response.header("Vary") == "Accept-Encoding")
@@ -64,7 +70,8 @@ struct CompressionTests {
         #expect(deflated.header("Content-Encoding") == "deflate")
         #expect(String(buffer: try deflated.body.decompress(with: .zlib())) == Self.expectedEcho(Self.long))
 
-        let refused = try await Self.echoedPoll(server, url, Self.long, headers: [("Accept-Encoding", "gzip;q=0, *;q=0")])
+        let refused = try await Self.echoedPoll(
+            server, url, Self.long, headers: [("Accept-Encoding", "gzip;q=0, *;q=0")])
         #expect(refused.header("Content-Encoding") == nil)
         #expect(refused.text == Self.expectedEcho(Self.long))
     }
@@ -96,7 +103,8 @@ struct CompressionTests {
         let server = try await Self.echoServer { $0.httpCompression = HTTPCompression(threshold: 10) }
         defer { Task { await server.stop() } }
         let url = try await Self.connectedPolling(server)
-        var response = try await Self.echoedPoll(server, url, "short but over ten", headers: [("Accept-Encoding", "gzip")])
+        var response = try await Self.echoedPoll(
+            server, url, "short but over ten", headers: [("Accept-Encoding", "gzip")])
         #expect(response.header("Content-Encoding") == "gzip")
         #expect(String(buffer: try response.body.decompress(with: .gzip())) == Self.expectedEcho("short but over ten"))
     }
@@ -177,7 +185,10 @@ struct CompressionTests {
         try await attacker.send(opcode: 0x1, payload: Array(bomb.readableBytesView.dropLast(4)), rsv1: true)
         var closeCode: UInt16?
         while let frame = try await attacker.next() {
-            if case .close(let code) = frame { closeCode = code; break }
+            if case .close(let code) = frame {
+                closeCode = code
+                break
+            }
         }
         // swift-websocket answers a failed inflate with 1011 (not 1009, as a plain frame over the limit gets).
         #expect(closeCode == 1011, "closed with \(String(describing: closeCode))")

@@ -1,6 +1,7 @@
 import NIOCore
-@testable import SocketIOHummingbird
 import Testing
+
+@testable import SocketIOHummingbird
 
 /// What slow clients may hold; the timeouts themselves are exercised against the real
 /// server in Compat/gateway/test_connection_limits.py.

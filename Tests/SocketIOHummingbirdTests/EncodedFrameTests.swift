@@ -90,7 +90,9 @@ struct EncodedFrameTests {
         wire.completeWrites()
         channel.embeddedEventLoop.run()
         #expect(
-            wire.flushed == [[EncodedFrames.encode(connect)], [EncodedFrames.encode(auth), EncodedFrames.encode(later)]],
+            wire.flushed == [
+                [EncodedFrames.encode(connect)], [EncodedFrames.encode(auth), EncodedFrames.encode(later)],
+            ],
             "what was held leaves together, in order, once the kernel took the first write")
         wire.completeWrites()
         _ = try channel.finish(acceptAlreadyClosed: true)

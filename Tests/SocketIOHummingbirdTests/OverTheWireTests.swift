@@ -15,7 +15,9 @@ struct OverTheWireTests {
         let handshake = try await server.get("/socket.io/?EIO=4&transport=polling")
         #expect(handshake.status == 200)
         #expect(handshake.header("Content-Type") == "text/plain; charset=UTF-8")
-        #expect(handshake.text.contains(#""upgrades":["websocket"],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000}"#))
+        #expect(
+            handshake.text.contains(
+                #""upgrades":["websocket"],"pingTimeout":20000,"pingInterval":25000,"maxPayload":1000000}"#))
         // Without the trailing slash too.
         #expect(try await server.get("/socket.io?EIO=4&transport=polling").status == 200)
         let unknownSid = try await server.get("/socket.io/?EIO=4&transport=polling&sid=xyz")
@@ -38,7 +40,9 @@ struct OverTheWireTests {
     @Test("a long-poll waits while POSTs go through on other connections")
     func longPollWithConcurrentPost() async throws {
         let server = try await TestServer.start(setUp: { io in
-            io.sockets.onConnection { socket in socket.on("echo") { event in event.socket.emit("echoed", args: event.args) } }
+            io.sockets.onConnection { socket in
+                socket.on("echo") { event in event.socket.emit("echoed", args: event.args) }
+            }
         })
         defer { Task { await server.stop() } }
         let sid = try await server.handshake()
@@ -54,7 +58,8 @@ struct OverTheWireTests {
     @Test("binary over polling is base64 both ways")
     func binaryOverPolling() async throws {
         let server = try await TestServer.start(setUp: { io in
-            io.sockets.onConnection { socket in socket.on("bin") { event in event.socket.emit("bin", args: event.args) } }
+            io.sockets.onConnection { socket in socket.on("bin") { event in event.socket.emit("bin", args: event.args) }
+            }
         })
         defer { Task { await server.stop() } }
         let sid = try await server.handshake()
@@ -82,7 +87,10 @@ struct OverTheWireTests {
         try await socket.send(big)
         var closeCode: UInt16?
         while let frame = try await socket.next() {
-            if case .close(let code) = frame { closeCode = code; break }
+            if case .close(let code) = frame {
+                closeCode = code
+                break
+            }
         }
         #expect(closeCode == 1009)
         await socket.close()
@@ -126,7 +134,10 @@ struct OverTheWireTests {
         // A close by the timeout timer (1,200 ms after the open packet) stays apart from a
         // close at the first ping (1,000 ms); the order of frames rules out one noticed at
         // a later ping cycle. Only floors are asserted: a loaded machine delays, never hurries.
-        let server = try await TestServer.start { $0.pingInterval = .seconds(1); $0.pingTimeout = .milliseconds(200) }
+        let server = try await TestServer.start {
+            $0.pingInterval = .seconds(1)
+            $0.pingTimeout = .milliseconds(200)
+        }
         defer { Task { await server.stop() } }
         let socket = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
         _ = try await socket.next()
@@ -145,7 +156,9 @@ struct OverTheWireTests {
         // ping, the timer's close comes pingTimeout (200 ms) after it. A close at the ping
         // itself fails both: about 1,000 ms from the open and nothing after the ping.
         let afterPing = clock.now - pinged
-        #expect(elapsed >= .milliseconds(1_050) || afterPing >= .milliseconds(150), "\(elapsed) from the open, \(afterPing) from the ping")
+        #expect(
+            elapsed >= .milliseconds(1_050) || afterPing >= .milliseconds(150),
+            "\(elapsed) from the open, \(afterPing) from the ping")
         await socket.close()
     }
 
@@ -231,19 +244,23 @@ struct OverTheWireTests {
         await client.close()
     }
 
-    @Test("packets piling up past maxBufferedPackets for a WebSocket client close its session for buffer overflow; others carry on")
+    @Test(
+        "packets piling up past maxBufferedPackets for a WebSocket client close its session for buffer overflow; others carry on"
+    )
     func silentReaderOverflows() async throws {
         let reasons = EventLog<String>()
         let big = String(repeating: "x", count: 16_384)
-        let server = try await TestServer.start(engine: { $0.maxBufferedPackets = 64 }, setUp: { io in
-            io.sockets.onConnection { socket in
-                socket.onDisconnect { _, reason, _ in reasons.record(reason.rawValue) }
-                socket.on("flood") { event in
-                    for _ in 0..<1_000 { event.socket.emit("big", .string(big)) }
+        let server = try await TestServer.start(
+            engine: { $0.maxBufferedPackets = 64 },
+            setUp: { io in
+                io.sockets.onConnection { socket in
+                    socket.onDisconnect { _, reason, _ in reasons.record(reason.rawValue) }
+                    socket.on("flood") { event in
+                        for _ in 0..<1_000 { event.socket.emit("big", .string(big)) }
+                    }
+                    socket.on("ping-me") { event in event.ack?("pong") }
                 }
-                socket.on("ping-me") { event in event.ack?("pong") }
-            }
-        })
+            })
         defer { Task { await server.stop() } }
         let silent = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
         let other = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
@@ -264,12 +281,15 @@ struct OverTheWireTests {
     func corsOverTheWire() async throws {
         let server = try await TestServer.start { $0.cors = .origins(["http://chat.test"]) }
         defer { Task { await server.stop() } }
-        let allowed = try await server.get("/socket.io/?EIO=4&transport=polling", headers: [("Origin", "http://chat.test")])
+        let allowed = try await server.get(
+            "/socket.io/?EIO=4&transport=polling", headers: [("Origin", "http://chat.test")])
         #expect(allowed.header("Access-Control-Allow-Origin") == "http://chat.test")
         #expect(allowed.header("Access-Control-Allow-Credentials") == "true")
-        let refused = try await server.get("/socket.io/?EIO=4&transport=polling", headers: [("Origin", "http://evil.test")])
+        let refused = try await server.get(
+            "/socket.io/?EIO=4&transport=polling", headers: [("Origin", "http://evil.test")])
         #expect(refused.status == 403)
-        let ws = try await server.webSocket("/socket.io/?EIO=4&transport=websocket", headers: [("Origin", "http://evil.test")])
+        let ws = try await server.webSocket(
+            "/socket.io/?EIO=4&transport=websocket", headers: [("Origin", "http://evil.test")])
         #expect(ws.handshake.status == 400)
     }
 }

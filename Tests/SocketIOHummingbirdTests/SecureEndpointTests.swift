@@ -8,11 +8,13 @@ import Testing
 @Suite("Over the wire: endpoints behind TLS")
 struct SecureEndpointTests {
     static func server(secure: Bool) async throws -> TestServer {
-        try await TestServer.start(secure: secure, setUp: { io in
-            io.sockets.onConnection { socket in
-                socket.on("secure?") { event in event.ack?.send([.bool(event.socket.handshake.secure)]) }
-            }
-        })
+        try await TestServer.start(
+            secure: secure,
+            setUp: { io in
+                io.sockets.onConnection { socket in
+                    socket.on("secure?") { event in event.ack?.send([.bool(event.socket.handshake.secure)]) }
+                }
+            })
     }
 
     @Test("handshake.secure follows the endpoint, over polling and WebSocket", arguments: [true, false])

@@ -24,7 +24,8 @@ struct TestServer {
         configureEngine(&engineConfiguration)
         var socketConfiguration = SocketIOConfiguration()
         configureSocketIO(&socketConfiguration)
-        let io = SocketIOServer(engine: EngineServer(configuration: engineConfiguration), configuration: socketConfiguration)
+        let io = SocketIOServer(
+            engine: EngineServer(configuration: engineConfiguration), configuration: socketConfiguration)
         setUp(io)
 
         let endpoints = [EngineIOEndpoint(path: path, engine: io.engine, isSecure: secure)]

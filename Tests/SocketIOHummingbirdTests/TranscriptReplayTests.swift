@@ -175,7 +175,8 @@ actor Replayer {
             } else {
                 await awaitPendingGet(client)
                 // A GET that only brought chat events in the recording has nothing to wait for here.
-                let carriesFraming = recordedResponse.split(separator: "\u{1e}").map(String.init).contains(where: Framing.isFraming)
+                let carriesFraming = recordedResponse.split(separator: "\u{1e}").map(String.init).contains(
+                    where: Framing.isFraming)
                 guard carriesFraming else { return }
                 let server = self.server
                 pendingGets[client] = Task { try await server.get(target) }
@@ -189,7 +190,9 @@ actor Replayer {
             }
         case .serverFrame(let client, let opcode, let payload):
             // Wait for the frames the recording says came back, framing ones only.
-            guard opcode == "close" || (opcode == "text" && Framing.isFraming(payload) && payload != "6") else { return }
+            guard opcode == "close" || (opcode == "text" && Framing.isFraming(payload) && payload != "6") else {
+                return
+            }
             let log = received.log(for: client)
             while let frame = await log.next() {
                 switch frame {

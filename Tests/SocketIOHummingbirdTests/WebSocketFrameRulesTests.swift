@@ -55,7 +55,8 @@ struct WebSocketFrameRulesTests {
         let cuts = [11, 14, 18, bytes.count]
         var start = 0
         for (index, cut) in cuts.enumerated() {
-            try await socket.send(opcode: index == 0 ? 0x1 : 0x0, payload: Array(bytes[start..<cut]), fin: cut == bytes.count)
+            try await socket.send(
+                opcode: index == 0 ? 0x1 : 0x0, payload: Array(bytes[start..<cut]), fin: cut == bytes.count)
             start = cut
         }
         #expect(try await socket.nextText()?.hasPrefix("40{\"sid\":") == true)
@@ -107,7 +108,10 @@ struct WebSocketFrameRulesTests {
 
     @Test("a client that neither answers the server's close frame nor closes is cut off", .timeLimit(.minutes(1)))
     func silentClientIsCutOff() async throws {
-        let server = try await TestServer.start { $0.pingInterval = .milliseconds(200); $0.pingTimeout = .milliseconds(200) }
+        let server = try await TestServer.start {
+            $0.pingInterval = .milliseconds(200)
+            $0.pingTimeout = .milliseconds(200)
+        }
         defer { Task { await server.stop() } }
         let socket = try await Self.connected(server)
         // No pong: the session ends and the server sends its close frame, which this

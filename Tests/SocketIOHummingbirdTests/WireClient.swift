@@ -274,7 +274,8 @@ actor WireWebSocket {
         }
         guard let payload = try await connection.read(exactly: length) else { return nil }
         return RawFrame(
-            fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, opcode: first & 0x0F, payload: Array(payload.readableBytesView)
+            fin: first & 0x80 != 0, rsv1: first & 0x40 != 0, opcode: first & 0x0F,
+            payload: Array(payload.readableBytesView)
         )
     }
 

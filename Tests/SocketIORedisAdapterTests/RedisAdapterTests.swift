@@ -4,9 +4,10 @@ import Foundation
 import Logging
 import OrderedJSON
 import SocketIO
-@testable import SocketIORedisAdapter
 import SocketIOTestSupport
 import Testing
+
+@testable import SocketIORedisAdapter
 
 @Suite("MessagePack as notepack.io writes it")
 struct MessagePackTests {
@@ -42,7 +43,9 @@ struct MessagePackTests {
     @Test("truncated, trailing or hostile input is refused")
     func malformed() {
         #expect(throws: MessagePack.DecodingError.malformed) { try MessagePack.decode([]) }
-        #expect(throws: MessagePack.DecodingError.malformed) { try MessagePack.decode(Array(Self.emitterBytes.dropLast())) }
+        #expect(throws: MessagePack.DecodingError.malformed) {
+            try MessagePack.decode(Array(Self.emitterBytes.dropLast()))
+        }
         #expect(throws: MessagePack.DecodingError.malformed) { try MessagePack.decode(Self.emitterBytes + [0xc0]) }
         #expect(throws: MessagePack.DecodingError.malformed) { try MessagePack.decode([0xc1]) }  // never used
         // A map with an array key.
@@ -110,7 +113,8 @@ struct RedisAdapterClusterTests {
     @Test("a room broadcast from one node reaches the room's sockets on the other, not the sender")
     func broadcastAcrossNodes() async throws {
         let key = Self.uniqueKey()
-        let a = try await Self.makeNode(key: key), b = try await Self.makeNode(key: key)
+        let a = try await Self.makeNode(key: key)
+        let b = try await Self.makeNode(key: key)
         let alice = try await Self.client(on: a, room: "r1")
         let bob = try await Self.client(on: b, room: "r1")
         let carol = try await Self.client(on: b, room: "r2")
@@ -126,7 +130,8 @@ struct RedisAdapterClusterTests {
     @Test("socketsLeave on one node takes sockets out of the room on the other, before later messages")
     func leaveAcrossNodes() async throws {
         let key = Self.uniqueKey()
-        let a = try await Self.makeNode(key: key), b = try await Self.makeNode(key: key)
+        let a = try await Self.makeNode(key: key)
+        let b = try await Self.makeNode(key: key)
         let alice = try await Self.client(on: a, room: "r1")
         let bob = try await Self.client(on: b, room: "r1")
         await a.io.sockets.to("r1").except(alice.socketID(on: a)).socketsLeave(["r1"])
@@ -139,7 +144,8 @@ struct RedisAdapterClusterTests {
     @Test("fetchSockets sees both nodes' sockets with their data; disconnectSockets reaches the other node")
     func fetchAndDisconnect() async throws {
         let key = Self.uniqueKey()
-        let a = try await Self.makeNode(key: key), b = try await Self.makeNode(key: key)
+        let a = try await Self.makeNode(key: key)
+        let b = try await Self.makeNode(key: key)
         _ = try await Self.client(on: a, room: "r1", name: "alice")
         let bob = try await Self.client(on: b, room: "r1", name: "bob")
         let sockets = await a.io.sockets.to("r1").fetchSockets()
@@ -152,7 +158,8 @@ struct RedisAdapterClusterTests {
     @Test("a fetchSockets reply carries the handshake without its credentials")
     func fetchReplyWithoutCredentials() async throws {
         let key = Self.uniqueKey()
-        let a = try await Self.makeNode(key: key), b = try await Self.makeNode(key: key)
+        let a = try await Self.makeNode(key: key)
+        let b = try await Self.makeNode(key: key)
         let seen = EventLog<[UInt8]>()
         let listener = RedisSubscriber(
             configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()),
@@ -189,7 +196,8 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key, requestsTimeout: .milliseconds(300))
         _ = try await Self.client(on: a, room: "r1", name: "alice")
         // A "node" that is subscribed to the request channel but never answers.
-        let zombie = try RedisConnection.open(RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
+        let zombie = try RedisConnection.open(
+            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
         _ = try zombie.command(["SUBSCRIBE", "\(key)-request#/#"].map { Array($0.utf8) })
         let clock = ContinuousClock()
         let start = clock.now
@@ -204,7 +212,8 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key)
         let member = try await Self.client(on: a, room: "r1")
         let outsider = try await Self.client(on: a, room: "r2")
-        let publisher = try RedisConnection.open(RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
+        let publisher = try RedisConnection.open(
+            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
         let bytes = MessagePack.encode([
             "emitter", ["type": 2, "data": ["message", ["text": "from a service"]], "nsp": "/"],
             ["rooms": ["r1"], "flags": [:], "except": []],

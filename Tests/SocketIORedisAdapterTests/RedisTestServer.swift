@@ -1,6 +1,7 @@
 import Foundation
-@testable import SocketIORedisAdapter
 import Synchronization
+
+@testable import SocketIORedisAdapter
 
 /// A real `redis-server` (Debian's), started once for this test process on a free port
 /// and killed when the process exits.
@@ -36,8 +37,10 @@ actor RedisTestServer {
         guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             throw StartFailure(description: "no redis-server executable")
         }
-        let arguments = [executable, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                         "--daemonize", "no", "--loglevel", "warning"]
+        let arguments = [
+            executable, "--port", "\(port)", "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--daemonize", "no", "--loglevel", "warning",
+        ]
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -83,7 +86,9 @@ actor RedisTestServer {
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         address.sin_port = 0
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { throw StartFailure(description: "bind() failed") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

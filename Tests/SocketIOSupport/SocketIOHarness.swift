@@ -1,10 +1,10 @@
 public import EngineIO
 public import EngineTestSupport
+public import HTTPTypes
 import NIOCore
 import OrderedJSON
 public import SocketIO
 import Testing
-public import HTTPTypes
 
 /// A Socket.IO client speaking raw packets over a fake WebSocket, so tests see exactly
 /// what the server sends.
@@ -14,10 +14,12 @@ public final class RawClient: Sendable {
     public let engineSessionID: String
 
     /// Opens an Engine.IO session over WebSocket and reads the open packet.
-    public init(_ server: SocketIOServer, query: [String: String] = [:], headers: HTTPFieldsLiteral = [:]) async throws {
+    public init(_ server: SocketIOServer, query: [String: String] = [:], headers: HTTPFieldsLiteral = [:]) async throws
+    {
         var fullQuery = ["EIO": "4", "transport": "websocket"]
         fullQuery.merge(query) { _, new in new }
-        let request = EngineRequest(method: .get, path: "/socket.io/", query: fullQuery, headers: headers.fields, host: "127.0.0.1:5000")
+        let request = EngineRequest(
+            method: .get, path: "/socket.io/", query: fullQuery, headers: headers.fields, host: "127.0.0.1:5000")
         let admission = server.engine.admitWebSocket(request)
         let engine = server.engine
         let socket = self.socket
@@ -80,7 +82,9 @@ public struct HTTPFieldsLiteral: ExpressibleByDictionaryLiteral {
     }
 }
 
-public func makeServer(configure: (inout SocketIOConfiguration) -> Void = { _ in }, engine: (inout EngineConfiguration) -> Void = { _ in })
+public func makeServer(
+    configure: (inout SocketIOConfiguration) -> Void = { _ in }, engine: (inout EngineConfiguration) -> Void = { _ in }
+)
     -> SocketIOServer
 {
     var engineConfiguration = EngineConfiguration()

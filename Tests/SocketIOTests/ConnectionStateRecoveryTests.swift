@@ -148,7 +148,8 @@ struct ConnectionStateRecoveryTests {
 
         clock.advance(.seconds(31))
         let late = try await RawClient(io)
-        let expired = try await late.connectForRecovery(auth: #"{"pid":"\#(handshake.pid)","offset":"\#(seen.offset)"}"#)
+        let expired = try await late.connectForRecovery(
+            auth: #"{"pid":"\#(handshake.pid)","offset":"\#(seen.offset)"}"#)
         #expect(expired.sid != handshake.sid && expired.pid != handshake.pid)
         late.send(#"21["recovered?"]"#)
         #expect(await late.next() == "31[false]")
@@ -164,7 +165,8 @@ struct ConnectionStateRecoveryTests {
         first.send("1")
         _ = await left.next()
         let second = try await RawClient(io)
-        let fresh = try await second.connectForRecovery(auth: #"{"pid":"\#(handshake.pid)","offset":"\#(seen.offset)"}"#)
+        let fresh = try await second.connectForRecovery(
+            auth: #"{"pid":"\#(handshake.pid)","offset":"\#(seen.offset)"}"#)
         #expect(fresh.sid != handshake.sid)
     }
 

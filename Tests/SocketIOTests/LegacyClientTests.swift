@@ -41,7 +41,9 @@ struct LegacyClientTests {
 
     @Test("a middleware refusal is the bare message, or its data when it has some")
     func refusals() async throws {
-        for (data, expected) in [(nil as JSONValue?, #"4"not authorized""#), (["hint": "log in"], #"4{"hint":"log in"}"#)] {
+        for (data, expected) in [
+            (nil as JSONValue?, #"4"not authorized""#), (["hint": "log in"], #"4{"hint":"log in"}"#),
+        ] {
             let io = legacyServer()
             io.sockets.use { _ in throw ConnectRefusal("not authorized", data: data) }
             let client = try await RawClient(io, query: ["EIO": "3"])

@@ -343,7 +343,8 @@ struct SocketIORoomTests {
         let reasons = EventLog<String>()
         for name in ["/", "/chat"] {
             io.of(name).onConnection { socket in
-                socket.onDisconnect { socket, reason, _ in reasons.record(socket.namespace.name + " " + reason.rawValue) }
+                socket.onDisconnect { socket, reason, _ in reasons.record(socket.namespace.name + " " + reason.rawValue)
+                }
             }
         }
         let client = try await RawClient(io)

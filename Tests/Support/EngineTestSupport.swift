@@ -120,4 +120,3 @@ public final class FakeWebSocket: EngineWebSocketWriter {
         return text
     }
 }
-

@@ -106,7 +106,9 @@ public struct AccessTokenSigner: Sendable {
     }
 
     /// The subject and new expiry of a renewal ticket.
-    public func verifyRenewalTicket(_ ticket: String, now: Date = Date()) throws(TokenError) -> (subject: String, until: Int64) {
+    public func verifyRenewalTicket(_ ticket: String, now: Date = Date()) throws(TokenError) -> (
+        subject: String, until: Int64
+    ) {
         let (claims, payload) = try verify(ticket, type: "renew", now: now)
         guard let until = payload["until"]?.integerValue else { throw .malformed }
         return (claims.subject, until)
@@ -116,11 +118,14 @@ public struct AccessTokenSigner: Sendable {
         try verify(token, type: "access", now: now).claims
     }
 
-    func verify(_ token: String, type: String, now: Date) throws(TokenError) -> (claims: AccessClaims, payload: JSONObject) {
+    func verify(_ token: String, type: String, now: Date) throws(TokenError) -> (
+        claims: AccessClaims, payload: JSONObject
+    ) {
         // Split by bytes: a token is ASCII, and splitting by Characters was a large share
         // of a verification. Three dots or more is malformed, so no need to split further.
         let parts = token.utf8.split(separator: UInt8(ascii: "."), maxSplits: 3, omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]), let payloadBytes = Base64URL.decode(parts[1]),
+        guard parts.count == 3, let headerBytes = Base64URL.decode(parts[0]),
+            let payloadBytes = Base64URL.decode(parts[1]),
             let signature = Base64URL.decode(parts[2])
         else { throw .malformed }
         guard let header = try? JSONValue(parsing: headerBytes), case .object = header else { throw .malformed }
@@ -179,7 +184,8 @@ enum Base64URL {
         switch byte {
         case UInt8(ascii: "-"): return UInt8(ascii: "+")
         case UInt8(ascii: "_"): return UInt8(ascii: "/")
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+            UInt8(ascii: "0")...UInt8(ascii: "9"):
             return byte
         default: return UInt8(ascii: "!")
         }

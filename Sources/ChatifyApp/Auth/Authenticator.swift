@@ -52,7 +52,9 @@ struct Authenticator: Sendable {
 
     func tokenAndSource(headers: HTTPFields, cookies: [String: String]) -> (token: String, source: TokenSource)? {
         if locations.contains("cookies"), let token = cookies[cookieName], !token.isEmpty { return (token, .cookie) }
-        if locations.contains("headers"), let authorization = headers[.authorization], authorization.hasPrefix("Bearer ") {
+        if locations.contains("headers"), let authorization = headers[.authorization],
+            authorization.hasPrefix("Bearer ")
+        {
             return (String(authorization.dropFirst("Bearer ".count)), .authorizationHeader)
         }
         return nil
@@ -102,7 +104,8 @@ struct Authenticator: Sendable {
     /// The token is refused from now until it would have expired.
     func revoke(_ claims: AccessClaims) async throws(StoreError) {
         guard !claims.tokenID.isEmpty else { return }
-        try await chat.revokeToken(id: claims.tokenID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expires)))
+        try await chat.revokeToken(
+            id: claims.tokenID, expiresAt: Date(timeIntervalSince1970: TimeInterval(claims.expires)))
     }
 
     /// Logs out for good: every token of the sign-in, those refreshes issued included,
@@ -143,7 +146,8 @@ func trimmingWhitespace(_ text: Substring) -> String {
             || (scalar.value >= 0x80 && scalar.properties.generalCategory == .spaceSeparator)
     }
     let scalars = text.unicodeScalars
-    guard let first = scalars.firstIndex(where: { !isSpace($0) }), let last = scalars.lastIndex(where: { !isSpace($0) }) else {
+    guard let first = scalars.firstIndex(where: { !isSpace($0) }), let last = scalars.lastIndex(where: { !isSpace($0) })
+    else {
         return ""
     }
     // A new String, so its characters are segmented afresh (the cut may split a cluster).

@@ -4,9 +4,9 @@ import OrderedJSON
 import Synchronization
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// `LOG_FORMAT`: how each log record is written to standard error.
@@ -64,11 +64,15 @@ public struct JSONLogHandler: LogHandler {
         var merged = metadata
         if let provided = metadataProvider?.get() { merged.merge(provided) { _, new in new } }
         if let own = event.metadata { merged.merge(own) { _, new in new } }
-        output(Self.line(time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged))
+        output(
+            Self.line(
+                time: Date(), level: event.level, label: label, message: event.message.description, metadata: merged))
     }
 
     /// One record, newline included.
-    static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata) -> [UInt8] {
+    static func line(time: Date, level: Logger.Level, label: String, message: String, metadata: Logger.Metadata)
+        -> [UInt8]
+    {
         var record = JSONObject()
         record["time"] = .string(iso8601(time))
         record["level"] = .string(level.rawValue)

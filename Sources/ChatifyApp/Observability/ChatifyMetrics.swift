@@ -32,10 +32,14 @@ final class ChatifyMetrics: Sendable {
         self.registry = registry
         connections = Dictionary(
             uniqueKeysWithValues: [EngineTransport.polling, .websocket].map { transport in
-                (transport, registry.makeGauge(
-                    descriptor: Self.named("connections", help: "Open Engine.IO sessions by the transport they use now"),
-                    labels: [("transport", transport.rawValue)]
-                ))
+                (
+                    transport,
+                    registry.makeGauge(
+                        descriptor: Self.named(
+                            "connections", help: "Open Engine.IO sessions by the transport they use now"),
+                        labels: [("transport", transport.rawValue)]
+                    )
+                )
             }
         )
         packetsReceived = registry.makeCounter(
@@ -43,21 +47,27 @@ final class ChatifyMetrics: Sendable {
         )
         packetsSent = registry.makeCounter(
             descriptor: Self.named(
-                "packets_sent", unit: "total", help: "Engine.IO packets queued for clients (broadcast deliveries included)"
+                "packets_sent", unit: "total",
+                help: "Engine.IO packets queued for clients (broadcast deliveries included)"
             )
         )
         handshakesRefused = registry.makeCounter(
             descriptor: Self.named(
-                "handshakes_refused", unit: "total", help: "Engine.IO sessions refused (shutdown, too many from one address)"
+                "handshakes_refused", unit: "total",
+                help: "Engine.IO sessions refused (shutdown, too many from one address)"
             )
         )
-        socketsConnected = registry.makeGauge(descriptor: Self.named("sockets", help: "Socket.IO sockets connected to / on this node"))
+        socketsConnected = registry.makeGauge(
+            descriptor: Self.named("sockets", help: "Socket.IO sockets connected to / on this node"))
         broadcasts = registry.makeCounter(
             descriptor: Self.named("broadcasts", unit: "total", help: "Room broadcasts sent from this node")
         )
         storeLatency = registry.makeDurationHistogram(
             descriptor: Self.named("store_operation", unit: "seconds", help: "Time the store takes per operation"),
-            buckets: [.microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100), .seconds(1), .seconds(5)]
+            buckets: [
+                .microseconds(100), .milliseconds(1), .milliseconds(5), .milliseconds(20), .milliseconds(100),
+                .seconds(1), .seconds(5),
+            ]
         )
     }
 
@@ -82,7 +92,9 @@ final class ChatifyMetrics: Sendable {
         for (transport, count) in engine.sessionsByTransport { connections[transport]?.set(to: Double(count)) }
         socketsConnected.set(to: Double(io.sockets.localSocketCount))
         let statistics = engine.statistics
-        let now = (statistics.packetsReceived, statistics.packetsSent, statistics.sessionsRefused, statistics.sessionsClosed)
+        let now = (
+            statistics.packetsReceived, statistics.packetsSent, statistics.sessionsRefused, statistics.sessionsClosed
+        )
         let before = lastEngineCounts.withLock { last in
             defer { last = now }
             return last

@@ -21,17 +21,27 @@ struct TimedStore: ChatStore {
         }
     }
 
-    func insertUser(_ user: NewUser) async throws(StoreError) -> User { try await timed { () async throws(StoreError) in try await base.insertUser(user) } }
-    func user(id: String) async throws(StoreError) -> User? { try await timed { () async throws(StoreError) in try await base.user(id: id) } }
+    func insertUser(_ user: NewUser) async throws(StoreError) -> User {
+        try await timed { () async throws(StoreError) in try await base.insertUser(user) }
+    }
+    func user(id: String) async throws(StoreError) -> User? {
+        try await timed { () async throws(StoreError) in try await base.user(id: id) }
+    }
     func user(username: String) async throws(StoreError) -> User? {
         try await timed { () async throws(StoreError) in try await base.user(username: username) }
     }
-    func user(email: String) async throws(StoreError) -> User? { try await timed { () async throws(StoreError) in try await base.user(email: email) } }
+    func user(email: String) async throws(StoreError) -> User? {
+        try await timed { () async throws(StoreError) in try await base.user(email: email) }
+    }
     func updateUser(id: String, _ change: ProfileChange) async throws(StoreError) {
         try await timed { () async throws(StoreError) in try await base.updateUser(id: id, change) }
     }
-    func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room { try await timed { () async throws(StoreError) in try await base.insertRoom(room) } }
-    func room(key: String) async throws(StoreError) -> Room? { try await timed { () async throws(StoreError) in try await base.room(key: key) } }
+    func insertRoom(_ room: NewRoom) async throws(StoreError) -> Room {
+        try await timed { () async throws(StoreError) in try await base.insertRoom(room) }
+    }
+    func room(key: String) async throws(StoreError) -> Room? {
+        try await timed { () async throws(StoreError) in try await base.room(key: key) }
+    }
     func rooms(createdBy userID: String) async throws(StoreError) -> [Room] {
         try await timed { () async throws(StoreError) in try await base.rooms(createdBy: userID) }
     }
@@ -54,10 +64,14 @@ struct TimedStore: ChatStore {
         try await timed { () async throws(StoreError) in try await base.insertMessage(message) }
     }
     func messages(inRoom roomID: String, before cursor: String?, limit: Int) async throws(StoreError) -> MessagePage? {
-        try await timed { () async throws(StoreError) in try await base.messages(inRoom: roomID, before: cursor, limit: limit) }
+        try await timed { () async throws(StoreError) in
+            try await base.messages(inRoom: roomID, before: cursor, limit: limit)
+        }
     }
     func messages(inRoom roomID: String, after messageID: String, limit: Int) async throws(StoreError) -> MessagePage? {
-        try await timed { () async throws(StoreError) in try await base.messages(inRoom: roomID, after: messageID, limit: limit) }
+        try await timed { () async throws(StoreError) in
+            try await base.messages(inRoom: roomID, after: messageID, limit: limit)
+        }
     }
     func deleteMessages(inRoom roomID: String) async throws(StoreError) {
         try await timed { () async throws(StoreError) in try await base.deleteMessages(inRoom: roomID) }

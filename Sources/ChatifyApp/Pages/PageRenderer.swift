@@ -55,7 +55,8 @@ public struct PageRenderer: Sendable {
     /// A page, 200 unless told otherwise.
     func page(_ template: String, _ model: Any, status: HTTPResponse.Status = .ok) -> Response {
         guard let html = library.render(model, withTemplate: template) else {
-            return Pages.plain(.internalServerError, "Internal Server Error", "The page template \(template) is missing.")
+            return Pages.plain(
+                .internalServerError, "Internal Server Error", "The page template \(template) is missing.")
         }
         return Pages.html(html, status: status)
     }
@@ -86,7 +87,9 @@ enum Pages {
     }
 
     /// A short error page in the style of Werkzeug's, with a message saying what to do.
-    static func plain(_ status: HTTPResponse.Status, _ title: String, _ message: String, headers: HTTPFields = [:]) -> Response {
+    static func plain(_ status: HTTPResponse.Status, _ title: String, _ message: String, headers: HTTPFields = [:])
+        -> Response
+    {
         let body = """
             <!doctype html>
             <html lang=en>

@@ -100,14 +100,16 @@ struct ConfirmPage {
     static func leave(key: String, csrfToken: String) -> ConfirmPage {
         ConfirmPage(
             title: "Leave room", question: "Leave this room? You can join again with its key.",
-            action: "/leave_room/\(key)", button: "Leave room", danger: false, cancel: "/chat/\(key)", csrfToken: csrfToken
+            action: "/leave_room/\(key)", button: "Leave room", danger: false, cancel: "/chat/\(key)",
+            csrfToken: csrfToken
         )
     }
 
     static func delete(room: Room, csrfToken: String) -> ConfirmPage {
         ConfirmPage(
             title: "Delete room", question: "Delete the room \u{201C}\(room.name)\u{201D}? This cannot be undone.",
-            action: "/delete_room/\(room.key)", button: "Delete room", danger: true, cancel: "/my_rooms", csrfToken: csrfToken
+            action: "/delete_room/\(room.key)", button: "Delete room", danger: true, cancel: "/my_rooms",
+            csrfToken: csrfToken
         )
     }
 }

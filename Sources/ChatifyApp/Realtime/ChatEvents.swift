@@ -64,7 +64,8 @@ final class ChatEvents: Sendable {
 
     func install(on namespace: Namespace) {
         namespace.use { [self] socket in
-            if auth.tokenAndSource(headers: socket.handshake.headers, cookies: socket.handshake.cookies)?.source == .cookie,
+            if auth.tokenAndSource(headers: socket.handshake.headers, cookies: socket.handshake.cookies)?.source
+                == .cookie,
                 !cookieOrigins.allowsCookie(socket.handshake.request)
             {
                 throw ConnectRefusal(
@@ -80,7 +81,8 @@ final class ChatEvents: Sendable {
             }
             guard let session else { throw ConnectRefusal("Authentication required") }
             if limits.connectionsPerUser > 0 {
-                let open = await socket.namespace.local.to(ChatifyRoom.user(id: session.user.id).name).fetchSockets().count
+                let open = await socket.namespace.local.to(ChatifyRoom.user(id: session.user.id).name).fetchSockets()
+                    .count
                 if open >= limits.connectionsPerUser {
                     throw ConnectRefusal(
                         "Too many connections",
@@ -173,7 +175,8 @@ final class ChatEvents: Sendable {
         } catch {
             metrics?.countError("internal")
             logger.error(
-                "socket event failed", metadata: ["event": "\(event.name)", "sid": "\(event.socket.id)", "error": "\(error)"]
+                "socket event failed",
+                metadata: ["event": "\(event.name)", "sid": "\(event.socket.id)", "error": "\(error)"]
             )
             refuse(event, "Something went wrong.")
         }
@@ -199,7 +202,8 @@ final class ChatEvents: Sendable {
         await afterMembershipCheck()
         let chatRooms = Self.chatRooms(of: event.socket.rooms, socketID: event.socket.id)
         if !chatRooms.contains(key), chatRooms.count >= limits.roomsPerSocket {
-            throw Refusal(message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
+            throw Refusal(
+                message: "You are in too many rooms at once (at most \(limits.roomsPerSocket)). Leave one first.")
         }
         let options = event.args.first
         let watchesPresence = options?["presence"]?.boolValue == true
@@ -301,7 +305,9 @@ final class ChatEvents: Sendable {
 
     private func kick(_ event: SocketEvent, _ user: User) async throws {
         let key = try roomKey(event)
-        guard let target = event.args.first?["target_user_id"]?.stringValue else { throw Refusal(message: "No user given.") }
+        guard let target = event.args.first?["target_user_id"]?.stringValue else {
+            throw Refusal(message: "No user given.")
+        }
         switch try await chat.kick(target, fromRoom: key, by: user.id) {
         case .notOwner:
             // As before, a kick by anyone but the owner is ignored without a word.
@@ -311,7 +317,8 @@ final class ChatEvents: Sendable {
             let name = kicked?.username ?? "A user"
             // The notice goes out first, so the kicked user's page learns why, then every
             // socket of that user leaves the room.
-            namespace.to(key).emit("user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
+            namespace.to(key).emit(
+                "user_kicked", ["kicked_user_id": .string(target), "message": .string(Notice.kicked(name))])
             await removeSockets(of: target, fromRoom: key, on: namespace)
             announcePresence(key, on: namespace)
             logger.info("user kicked", metadata: ["room": "\(key)", "user": "\(target)", "by": "\(user.id)"])

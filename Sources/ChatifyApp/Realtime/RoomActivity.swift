@@ -148,7 +148,8 @@ extension ChatEvents {
             "room": .string(key), "user_id": .string(userID), "username": socket.data["username"] ?? .string(""),
             "typing": .bool(typing),
         ]
-        socket.namespace.to(ChatifyRoom.watchers(roomKey: key).name).except(ChatifyRoom.user(id: userID).name).emit("typing", payload)
+        socket.namespace.to(ChatifyRoom.watchers(roomKey: key).name).except(ChatifyRoom.user(id: userID).name).emit(
+            "typing", payload)
     }
 
     private func typingState(_ socket: Socket) -> TypingState.Value {
@@ -169,10 +170,15 @@ extension ChatEvents {
         guard let actionName = event.args.first?["action"]?.stringValue,
             let action = ChatService.ModerationAction(rawValue: actionName)
         else { throw Refusal(message: "Unknown moderation action (mute, unmute, ban, unban).") }
-        guard let target = event.args.first?["target_user_id"]?.stringValue else { throw Refusal(message: "No user given.") }
+        guard let target = event.args.first?["target_user_id"]?.stringValue else {
+            throw Refusal(message: "No user given.")
+        }
         let (room, targetUser) = try await chat.moderate(action, target: target, inRoom: key, by: user.id)
-        await applyModeration(action, target: target, name: targetUser?.username, room: room, on: event.socket.namespace)
-        logger.info("room moderated", metadata: ["room": "\(key)", "action": "\(actionName)", "user": "\(target)", "by": "\(user.id)"])
+        await applyModeration(
+            action, target: target, name: targetUser?.username, room: room, on: event.socket.namespace)
+        logger.info(
+            "room moderated",
+            metadata: ["room": "\(key)", "action": "\(actionName)", "user": "\(target)", "by": "\(user.id)"])
         event.ack?.send([
             [
                 "room": .string(key), "action": .string(actionName), "target_user_id": .string(target),
@@ -188,12 +194,18 @@ extension ChatEvents {
         let key = room.key
         namespace.to(ChatifyRoom.watchers(roomKey: key).name).emit(
             "moderation",
-            ["room": .string(key), "action": .string(action.rawValue), "user_id": .string(target), "username": .string(name ?? "")]
+            [
+                "room": .string(key), "action": .string(action.rawValue), "user_id": .string(target),
+                "username": .string(name ?? ""),
+            ]
         )
         guard action == .ban else { return }
         namespace.to(key).emit(
             "user_kicked",
-            ["kicked_user_id": .string(target), "message": .string("\(name ?? "A user") has been banned from the room")]
+            [
+                "kicked_user_id": .string(target),
+                "message": .string("\(name ?? "A user") has been banned from the room"),
+            ]
         )
         await removeSockets(of: target, fromRoom: key, on: namespace)
         announcePresence(key, on: namespace)
@@ -221,7 +233,10 @@ struct TypingState: SocketStorageKey {
 
         /// Records a start; `started` is true when the socket was not typing there yet.
         func start(_ room: String) -> (generation: UInt64, started: Bool) {
-            let generation = counter.withLock { $0 += 1; return $0 }
+            let generation = counter.withLock {
+                $0 += 1
+                return $0
+            }
             let started = rooms.withLock { rooms in
                 defer { rooms[room] = generation }
                 return rooms[room] == nil
@@ -262,7 +277,9 @@ struct RoomBroadcasts: Sendable {
         guard previousKey != room.key else { return }
         let old = [previousKey, ChatifyRoom.watchers(roomKey: previousKey).name]
         await namespace.to(previousKey).socketsJoin([room.key])
-        await namespace.to(ChatifyRoom.watchers(roomKey: previousKey).name).socketsJoin([ChatifyRoom.watchers(roomKey: room.key).name])
+        await namespace.to(ChatifyRoom.watchers(roomKey: previousKey).name).socketsJoin([
+            ChatifyRoom.watchers(roomKey: room.key).name
+        ])
         await namespace.to(Set(old)).socketsLeave(Set(old))
     }
 }

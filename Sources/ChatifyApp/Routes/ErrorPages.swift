@@ -11,7 +11,9 @@ struct ErrorPagesMiddleware: RouterMiddleware {
     let routes: RouteTable
     let logger: Logger
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         // OPTIONS on a known path says what is allowed, as Flask does.
         if request.method == .options, let methods = routes.allowedMethods(for: request.uri.path) {
             return Response(
@@ -44,7 +46,9 @@ struct ErrorPagesMiddleware: RouterMiddleware {
                     "The requested URL was not found on the server. If you entered the URL manually please check your spelling and try again."
                 )
             case .contentTooLarge:
-                return Pages.plain(.contentTooLarge, "Request Entity Too Large", "The data value transmitted exceeds the capacity limit.")
+                return Pages.plain(
+                    .contentTooLarge, "Request Entity Too Large",
+                    "The data value transmitted exceeds the capacity limit.")
             default:
                 return Pages.plain(error.status, error.status.reasonPhrase, error.body ?? error.status.reasonPhrase)
             }

@@ -13,9 +13,16 @@ struct LoginLimits: Sendable {
     let refreshes = AttemptLimiter(.init(window: 900, slowAfter: 12, refuseAfter: 12))
 
     init(_ configuration: ChatifyConfiguration) {
-        perUsername = AttemptLimiter(.init(window: 900, slowAfter: configuration.loginSlowAfter, refuseAfter: configuration.loginRefuseAfter))
-        perAddress = AttemptLimiter(.init(window: 900, slowAfter: configuration.loginSlowAfter * 4, refuseAfter: configuration.loginRefuseAfter * 5))
-        registrations = AttemptLimiter(.init(window: 3600, slowAfter: configuration.registrationsPerHour, refuseAfter: configuration.registrationsPerHour))
+        perUsername = AttemptLimiter(
+            .init(window: 900, slowAfter: configuration.loginSlowAfter, refuseAfter: configuration.loginRefuseAfter))
+        perAddress = AttemptLimiter(
+            .init(
+                window: 900, slowAfter: configuration.loginSlowAfter * 4,
+                refuseAfter: configuration.loginRefuseAfter * 5))
+        registrations = AttemptLimiter(
+            .init(
+                window: 3600, slowAfter: configuration.registrationsPerHour,
+                refuseAfter: configuration.registrationsPerHour))
     }
 
     /// One login attempt: what it is counted under, and when.

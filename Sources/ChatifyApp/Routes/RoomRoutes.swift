@@ -12,7 +12,8 @@ struct RoomRoutes {
         routes.get("/my_rooms") { request, context in
             try await site.signedIn(request, context) { session, _ in
                 let page = SiteRoutes.pageNumber(request)
-                let (rooms, hasMore) = try await site.chat.roomsCreated(by: session.user.id, page: page, perPage: SiteRoutes.roomsPerPage)
+                let (rooms, hasMore) = try await site.chat.roomsCreated(
+                    by: session.user.id, page: page, perPage: SiteRoutes.roomsPerPage)
                 return roomsPage(session, rooms: rooms, paging: Paging(page: page, hasMore: hasMore, path: "/my_rooms"))
             }
         }
@@ -23,7 +24,8 @@ struct RoomRoutes {
                 do {
                     _ = try await site.chat.createRoom(named: name, by: session.user.id)
                 } catch let refusal as ChatRefusal {
-                    let (rooms, hasMore) = try await site.chat.roomsCreated(by: session.user.id, page: 1, perPage: SiteRoutes.roomsPerPage)
+                    let (rooms, hasMore) = try await site.chat.roomsCreated(
+                        by: session.user.id, page: 1, perPage: SiteRoutes.roomsPerPage)
                     return roomsPage(
                         session, rooms: rooms, paging: Paging(page: 1, hasMore: hasMore, path: "/my_rooms"),
                         error: refusal.description, status: refusal.httpStatus)
@@ -49,7 +51,8 @@ struct RoomRoutes {
                         status: refusal.httpStatus)
                 }
                 guard let room = joined else {
-                    return site.pages.page("join_room", FormPage(error: "Invalid room key", csrfToken: site.csrfToken(session)))
+                    return site.pages.page(
+                        "join_room", FormPage(error: "Invalid room key", csrfToken: site.csrfToken(session)))
                 }
                 return Pages.redirect(to: "/chat/\(room.key)")
             }
@@ -111,6 +114,7 @@ struct RoomRoutes {
         status: HTTPResponse.Status = .ok
     ) -> Response {
         site.pages.page(
-            "my_rooms", RoomsPage(rooms: rooms, paging: paging, error: error, csrfToken: site.csrfToken(session)), status: status)
+            "my_rooms", RoomsPage(rooms: rooms, paging: paging, error: error, csrfToken: site.csrfToken(session)),
+            status: status)
     }
 }

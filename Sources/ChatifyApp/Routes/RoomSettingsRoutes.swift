@@ -14,14 +14,17 @@ struct RoomSettingsRoutes {
         routes.get("/rooms") { request, context in
             try await site.signedIn(request, context) { session, _ in
                 let page = SiteRoutes.pageNumber(request)
-                let (rooms, hasMore) = try await site.chat.roomsJoined(by: session.user.id, page: page, perPage: SiteRoutes.roomsPerPage)
+                let (rooms, hasMore) = try await site.chat.roomsJoined(
+                    by: session.user.id, page: page, perPage: SiteRoutes.roomsPerPage)
                 let entries = rooms.map {
                     JoinedRoomsPage.Entry(
                         name: $0.name, key: $0.key, memberCount: $0.members.count,
-                        role: $0.isOwner(session.user.id) ? "owner" : ($0.isMuted(session.user.id) ? "muted" : "member"))
+                        role: $0.isOwner(session.user.id) ? "owner" : ($0.isMuted(session.user.id) ? "muted" : "member")
+                    )
                 }
                 return site.pages.page(
-                    "rooms", JoinedRoomsPage(rooms: entries, paging: Paging(page: page, hasMore: hasMore, path: "/rooms")))
+                    "rooms",
+                    JoinedRoomsPage(rooms: entries, paging: Paging(page: page, hasMore: hasMore, path: "/rooms")))
             }
         }
 
@@ -67,7 +70,8 @@ struct RoomSettingsRoutes {
                     return Pages.plain(.badRequest, "Bad Request", "Unknown action: use mute, unmute, ban or unban.")
                 }
                 return try await ownerChange(key, session) {
-                    let (room, user) = try await site.chat.moderate(action, target: target, inRoom: key, by: session.user.id)
+                    let (room, user) = try await site.chat.moderate(
+                        action, target: target, inRoom: key, by: session.user.id)
                     await site.roomBroadcasts.moderated(action, target: user, targetID: target, room: room)
                     return room
                 }
@@ -99,7 +103,8 @@ struct RoomSettingsRoutes {
             let name = try await site.chat.user(id: id)?.username ?? "(deleted user)"
             let role = room.isOwner(id) ? "owner" : (room.isMuted(id) ? "muted" : "member")
             return RoomSettingsPage.Member(
-                userID: id, username: name, role: role, muted: room.isMuted(id), moderatable: isOwner && id != session.user.id)
+                userID: id, username: name, role: role, muted: room.isMuted(id),
+                moderatable: isOwner && id != session.user.id)
         }
         var members: [RoomSettingsPage.Member] = []
         for id in room.members { members.append(try await entry(id)) }

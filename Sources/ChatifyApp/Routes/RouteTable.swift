@@ -24,7 +24,8 @@ final class RouteTable: Sendable {
         let segments = path.split(separator: "/", omittingEmptySubsequences: true)
         return routes.withLock { routes in
             routes.first { route in
-                route.path.components.count == segments.count && zip(route.path.components, segments).allSatisfy { $0 ~= $1 }
+                route.path.components.count == segments.count
+                    && zip(route.path.components, segments).allSatisfy { $0 ~= $1 }
             }?.methods
         }
     }

@@ -86,8 +86,10 @@ struct SiteRoutes: Sendable {
         try await signedIn(request, context) { session, _ in
             let form = readsForm ? try await FormBody.read(request) : FormBody(decoding: "")
             guard auth.csrfPasses(session, headers: request.headers, form: form) else {
-                context.logger.notice("refused a state change without a valid CSRF token", metadata: ["path": "\(request.uri.path)"])
-                return Pages.plain(.forbidden, "Forbidden", "The request is missing its CSRF token. Reload the page and try again.")
+                context.logger.notice(
+                    "refused a state change without a valid CSRF token", metadata: ["path": "\(request.uri.path)"])
+                return Pages.plain(
+                    .forbidden, "Forbidden", "The request is missing its CSRF token. Reload the page and try again.")
             }
             return try await body(session, form)
         }

@@ -21,7 +21,8 @@ struct StaticFiles: Sendable {
         init(contentType: String, data: Data) {
             self.contentType = contentType
             self.bytes = ByteBuffer(bytes: data)
-            self.entityTag = "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
+            self.entityTag =
+                "\"" + SHA256.hash(data: data).prefix(16).map { String(format: "%02x", $0) }.joined() + "\""
         }
     }
 

@@ -74,7 +74,9 @@ struct WebSecurityMiddleware: RouterMiddleware {
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
         + "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
-    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
         if !Self.isSafe(request.method), let origin = request.headers[.origin], !isAllowed(origin, request) {
             return Pages.plain(.forbidden, "Forbidden", "Cross-site requests are not accepted.")
         }

@@ -46,7 +46,8 @@ public struct TLSFiles: Sendable, Equatable {
             _ = try NIOSSLContext(configuration: configuration)
         } catch {
             throw Problem(
-                description: "TLS_KEY_FILE=\(keyFile) does not match the certificate in TLS_CERT_FILE=\(certificateFile) (\(error))"
+                description:
+                    "TLS_KEY_FILE=\(keyFile) does not match the certificate in TLS_CERT_FILE=\(certificateFile) (\(error))"
             )
         }
         return configuration

@@ -124,7 +124,8 @@ actor MongoTestServer {
         running = false
         let result = try await runScript("stop", port: port, keepData: true)
         guard result.status == 0 else {
-            throw TestSetupError(description: "scripts/mongo-test-server.sh stop exited \(result.status): \(result.output)")
+            throw TestSetupError(
+                description: "scripts/mongo-test-server.sh stop exited \(result.status): \(result.output)")
         }
     }
 
@@ -132,8 +133,10 @@ actor MongoTestServer {
     private func makeCertificate() async throws {
         let result = try await runProcess(
             "/usr/bin/env",
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certificateFile],
+            [
+                "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certificateFile,
+            ],
             timeout: .seconds(60))
         guard result.status == 0 else {
             throw TestSetupError(description: "openssl could not make the test certificate: \(result.output)")
@@ -314,7 +317,8 @@ actor CompatPython {
     }
 
     private func prepare() async throws -> String {
-        let venv = repositoryRoot.appendingPathComponent(ProcessInfo.processInfo.environment["COMPAT_VENV"] ?? ".venv-compat")
+        let venv = repositoryRoot.appendingPathComponent(
+            ProcessInfo.processInfo.environment["COMPAT_VENV"] ?? ".venv-compat")
         let python = venv.appendingPathComponent("bin/python").path
         let probe = ["-c", "import pymongo, werkzeug"]
         if FileManager.default.isExecutableFile(atPath: python),
@@ -323,21 +327,26 @@ actor CompatPython {
             return python
         }
         if !FileManager.default.isExecutableFile(atPath: python) {
-            let created = try await runProcess("/usr/bin/env", ["python3", "-m", "venv", venv.path], timeout: .seconds(120))
+            let created = try await runProcess(
+                "/usr/bin/env", ["python3", "-m", "venv", venv.path], timeout: .seconds(120))
             guard created.status == 0 else {
                 throw TestSetupError(description: "cannot create the venv \(venv.path): \(created.output)")
             }
         }
         let installed = try await runProcess(
             python,
-            ["-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
-             repositoryRoot.appendingPathComponent("Compat/requirements.txt").path],
+            [
+                "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                repositoryRoot.appendingPathComponent("Compat/requirements.txt").path,
+            ],
             timeout: .seconds(600))
         guard installed.status == 0,
             try await runProcess(python, probe, timeout: .seconds(60)).status == 0
         else {
             throw TestSetupError(
-                description: "pymongo and Werkzeug could not be installed into \(venv.path) (run scripts/setup): \(installed.output)")
+                description:
+                    "pymongo and Werkzeug could not be installed into \(venv.path) (run scripts/setup): \(installed.output)"
+            )
         }
         return python
     }
