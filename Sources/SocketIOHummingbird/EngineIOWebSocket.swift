@@ -64,7 +64,9 @@ public struct EngineIOWebSocketUpgrade: Sendable {
     func extensions(largestPayload: Int) -> [WebSocketExtensionFactory] {
         let thresholds = endpoints.compactMap(\.engine.configuration.perMessageDeflate?.threshold)
         guard let threshold = thresholds.min() else { return [] }
-        return [.perMessageDeflate(maxDecompressedFrameSize: largestPayload, minFrameSizeToCompress: threshold)]
+        let deflate = WebSocketExtensionFactory.perMessageDeflate(
+            maxDecompressedFrameSize: largestPayload, minFrameSizeToCompress: threshold)
+        return [WebSocketExtensionFactory { SizeLimitedDeflateBuilder(base: deflate.build()) }]
     }
 
     func shouldUpgrade(
@@ -92,14 +94,18 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
         try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: tap))
         return .upgrade([:]) { inbound, outbound, _ in
-            let frames = inbound.messages(maxSize: engine.configuration.maxPayload).map { message -> WebSocketData in
+            let failure = InboundFailure()
+            let messages = inbound.messages(maxSize: engine.configuration.maxPayload)
+            let frames = FailureRecordingSequence(base: messages, failure: failure).map { message -> WebSocketData in
                 switch message {
                 case .text(let text): return .text(text)
                 case .binary(let bytes): return .binary(bytes)
                 }
             }
-            let writer = HummingbirdEngineWriter(outbound: outbound, sink: sink, arrivals: arrivals)
+            let writer = HummingbirdEngineWriter(outbound: outbound, sink: sink, arrivals: arrivals, failure: failure)
             await engine.serveWebSocket(admission, inbound: frames, writer: writer)
+            // swift-websocket closes with the code its error names.
+            if let error = failure.recorded { throw error }
         }
     }
 }
@@ -110,6 +116,7 @@ struct HummingbirdEngineWriter: EngineWebSocketWriter {
     let outbound: WebSocketOutboundWriter
     let sink: ChannelFrameSink?
     let arrivals: InboundArrivals
+    let failure: InboundFailure
 
     var directSink: (any EngineFrameSink)? { sink }
     var messagesArrived: Int? { arrivals.count }
@@ -122,6 +129,8 @@ struct HummingbirdEngineWriter: EngineWebSocketWriter {
 
     func close() async {
         await sink?.releaseAll()
+        // After a failed read the close frame is swift-websocket's, with the failure's code.
+        guard failure.recorded == nil else { return }
         try? await outbound.close(.normalClosure, reason: nil)
     }
 }

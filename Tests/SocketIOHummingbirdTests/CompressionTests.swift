@@ -170,6 +170,18 @@ struct CompressionTests {
         await socket.close()
     }
 
+    /// `attacker` gets a close frame with `code`; `bystander` is still echoed after it.
+    static func expectClosed(_ attacker: WireWebSocket, with code: UInt16, while bystander: WireWebSocket) async throws
+    {
+        let closeCode = try await attacker.closeCode()
+        #expect(closeCode == code, "closed with \(String(describing: closeCode))")
+        try await bystander.send(#"42["echo","still here"]"#)
+        let echoed = try #require(try await Self.nextDataFrame(bystander))
+        #expect(String(decoding: echoed.payload, as: UTF8.self) == Self.expectedEcho("still here"))
+        await attacker.close()
+        await bystander.close()
+    }
+
     @Test("a compressed message that inflates beyond maxPayload closes that socket; others are unaffected")
     func inflationBomb() async throws {
         let server = try await Self.echoServer {
@@ -183,21 +195,19 @@ struct CompressionTests {
         let bomb = try zeros.compressStream(with: ZlibCompressor(algorithm: .deflate), flush: .sync)
         #expect(bomb.readableBytes < 2_000)
         try await attacker.send(opcode: 0x1, payload: Array(bomb.readableBytesView.dropLast(4)), rsv1: true)
-        var closeCode: UInt16?
-        while let frame = try await attacker.next() {
-            if case .close(let code) = frame {
-                closeCode = code
-                break
-            }
-        }
-        // swift-websocket answers a failed inflate with 1011 (not 1009, as a plain frame over the limit gets).
-        #expect(closeCode == 1011, "closed with \(String(describing: closeCode))")
+        try await Self.expectClosed(attacker, with: 1009, while: bystander)
+    }
 
-        try await bystander.send(#"42["echo","still here"]"#)
-        let echoed = try #require(try await Self.nextDataFrame(bystander))
-        #expect(String(decoding: echoed.payload, as: UTF8.self) == Self.expectedEcho("still here"))
-        await attacker.close()
-        await bystander.close()
+    @Test("invalid UTF-8 in a compressed text message closes that socket with 1007; others are unaffected")
+    func compressedInvalidUTF8() async throws {
+        let server = try await Self.echoServer { $0.perMessageDeflate = PerMessageDeflate() }
+        defer { Task { await server.stop() } }
+        let bystander = try await Self.connectedWebSocket(server, headers: Self.offer)
+        let attacker = try await Self.connectedWebSocket(server, headers: Self.offer)
+        var invalid = ByteBuffer(bytes: Array(#"42["echo",""#.utf8) + [0xC3, 0x28] + Array(#""]"#.utf8))
+        let compressed = try invalid.compressStream(with: ZlibCompressor(algorithm: .deflate), flush: .sync)
+        try await attacker.send(opcode: 0x1, payload: Array(compressed.readableBytesView.dropLast(4)), rsv1: true)
+        try await Self.expectClosed(attacker, with: 1007, while: bystander)
     }
 
     @Test("permessage-deflate is off by default, as in Node: the offer is ignored, frames stay plain")
