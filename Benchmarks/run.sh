@@ -30,7 +30,8 @@ if (( quick )); then
   POLL=(--rooms 10 --members 20 --rates 25,100,400 --step 1.5 --drain 0.5)
 else
   # 15,000 idle connections: the nofile hard limit here is 20,000 per process.
-  CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); IDLE_TIMES=(); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 3 --drain 1)
+  # Idle connections are held past two ping intervals (25 s), so late heartbeats show.
+  CONNECT=(--clients 5000 --rooms 250); IDLE=(5000 15000); IDLE_TIMES=(--settle 3 --hold 55); FAN=(--rooms 10 --members 20 --rates 50,100,200,400,800,1600,3200,6400 --step 3 --drain 1)
   BIG=(--members 1000 --rates 2,5,10,20,40,80,160 --step 3 --drain 1)
   POLL=(--rooms 10 --members 20 --rates 25,50,100,200,400,800,1600,3200 --step 3 --drain 1)
 fi
@@ -104,7 +105,10 @@ run_server() { # name port
   # Idle first, on a fresh server: after the connect storm its RSS already holds the
   # storm's high-water mark, and the growth per connection would read too low.
   start_server "$name" "$port"
-  for n in "${IDLE[@]}"; do
+  local idle=("${IDLE[@]}")
+  # 19,000 of this machine's 20,000 descriptors: only the servers that hold 15,000.
+  (( ! quick )) && [[ $name == chatify || $name == raw-nio ]] && idle+=(19000)
+  for n in "${idle[@]}"; do
     wait_quiet "$pid"
     echo "== $name: idle $n" >&2
     timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${IDLE_TIMES[@]}" "${common[@]}" >"$work/idle-$n.json" \
@@ -117,9 +121,13 @@ run_server() { # name port
   echo "== $name: connect storm" >&2
   timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
   wait_quiet "$pid"
-  echo "== $name: fan-out" >&2
-  timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout.json" || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout.json"
-  wait_quiet "$pid"
+  # Twice: the report gives the median (a step's length moves the result by a step).
+  for run in 1 2; do
+    echo "== $name: fan-out ($run of 2)" >&2
+    timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout-$run.json" \
+      || echo "{\"server\":\"$name\",\"scenario\":\"fanout\",\"error\":\"failed\"}" >"$work/fanout-$run.json"
+    wait_quiet "$pid"
+  done
   echo "== $name: big room" >&2
   timeout 300 "$lg" --scenario bigroom "${common[@]}" "${BIG[@]}" >"$work/bigroom.json" || echo "{\"server\":\"$name\",\"scenario\":\"bigroom\",\"error\":\"failed\"}" >"$work/bigroom.json"
   if [[ $name != raw-nio ]]; then  # the ceiling speaks WebSocket only

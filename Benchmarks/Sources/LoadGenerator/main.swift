@@ -129,8 +129,27 @@ final class SocketIOSession {
 
     let room: String
     private(set) var phase = Phase.opening
+    /// Heartbeats as a stock client judges them: the server's pings, and the longest
+    /// wait for one since the open packet (a client gives up after pingInterval +
+    /// pingTimeout).
+    private(set) var pings = 0
+    private(set) var lastHeartbeatNanos: UInt64 = 0
+    private(set) var longestHeartbeatGapNanos: UInt64 = 0
 
     init(room: String) { self.room = room }
+
+    func heartbeat(at now: UInt64) -> Heartbeat {
+        let sinceLast = lastHeartbeatNanos > 0 && now > lastHeartbeatNanos ? now - lastHeartbeatNanos : 0
+        return Heartbeat(pings: pings, longestGapNanos: max(longestHeartbeatGapNanos, sinceLast))
+    }
+
+    private func noteHeartbeat() {
+        let now = nowNanos()
+        if lastHeartbeatNanos > 0, now > lastHeartbeatNanos {
+            longestHeartbeatGapNanos = max(longestHeartbeatGapNanos, now - lastHeartbeatNanos)
+        }
+        lastHeartbeatNanos = now
+    }
 
     static func messagePacket(room: String, text: String) -> String {
         #"42["message",{"room":"\#(room)","message":"\#(text)"}]"#
@@ -139,8 +158,11 @@ final class SocketIOSession {
     func react(to bytes: ByteBufferView) -> Reaction {
         guard let first = bytes.first else { return .none }
         switch first {
-        case UInt8(ascii: "2"): return .reply("3")  // ping → pong
+        case UInt8(ascii: "2"):  // ping → pong
+            pings += 1; noteHeartbeat()
+            return .reply("3")
         case UInt8(ascii: "0") where phase == .opening:
+            noteHeartbeat()
             phase = .connecting; return .reply("40")
         case UInt8(ascii: "4"):
             let second = bytes.dropFirst().first
@@ -473,6 +495,11 @@ final class PollingClient: LoadClient, @unchecked Sendable {
     let session: SocketIOSession
     var room: String { session.room }
     var isJoined: Bool { session.phase == .joined }
+    func heartbeat(at now: UInt64) -> Heartbeat {
+        var beat = session.heartbeat(at: now)
+        beat.open = !closed && session.phase == .joined
+        return beat
+    }
     private let hostHeader: String
     private let path: String
     private let cookieHeader: String
@@ -607,10 +634,19 @@ enum Transport: String { case websocket, polling }
 let transport: Transport = options.string("transport", "websocket") == "polling" ? .polling : .websocket
 
 /// A connected client of either transport, as the scenarios drive it.
+/// One client's heartbeats, read on its event loop.
+struct Heartbeat {
+    var pings: Int
+    var longestGapNanos: UInt64
+    var open = true
+}
+
 protocol LoadClient: AnyObject, Sendable {
     var room: String { get }
     var isJoined: Bool { get }
     var eventLoop: any EventLoop { get }
+    /// Its heartbeats so far; call on `eventLoop`.
+    func heartbeat(at now: UInt64) -> Heartbeat
     /// Sends one chat message; call on `eventLoop`.
     func sendMessage(text: String)
     func close() -> EventLoopFuture<Void>
@@ -623,6 +659,11 @@ final class WebSocketClient: LoadClient, @unchecked Sendable {
     var room: String { handler.room }
     var isJoined: Bool { handler.state == .joined }
     var eventLoop: any EventLoop { channel.eventLoop }
+    func heartbeat(at now: UInt64) -> Heartbeat {
+        var beat = handler.session.heartbeat(at: now)
+        beat.open = handler.state == .joined
+        return beat
+    }
     func sendMessage(text: String) { handler.sendMessage(text: text) }
     func close() -> EventLoopFuture<Void> { channel.close() }
 }
@@ -771,6 +812,19 @@ case "idle":
     let hold = options.double("hold", 5)
     Thread.sleep(forTimeInterval: hold)
     let cpuAfter = serverSample().cpuSeconds
+    if mode == .sio {
+        // Read on each client's loop: the state is the loop's.
+        let now = nowNanos()
+        let beats = result.clients.map { client in client.eventLoop.submit { client.heartbeat(at: now) } }
+        let heartbeats = beats.compactMap { try? $0.wait() }
+        let deadline = UInt64(options.double("heartbeat-deadline", 45) * 1e9)
+        base["heartbeat_deadline_s"] = Double(deadline) / 1e9
+        base["heartbeat_pings"] = heartbeats.reduce(0) { $0 + $1.pings }
+        base["heartbeat_late_clients"] = heartbeats.filter { $0.longestGapNanos > deadline }.count
+        base["heartbeat_closed_clients"] = heartbeats.filter { !$0.open }.count
+        base["heartbeat_longest_gap_s"] = Double(heartbeats.map(\.longestGapNanos).max() ?? 0) / 1e9
+        base["heartbeat_min_pings"] = heartbeats.map(\.pings).min() ?? 0
+    }
     base["clients"] = n
     base["joined"] = result.clients.count
     base["failed"] = result.failed
