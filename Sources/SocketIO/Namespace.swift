@@ -4,8 +4,8 @@ import Synchronization
 /// A Socket.IO namespace: its middlewares, connection handler, sockets and rooms.
 public final class Namespace: Sendable {
     /// Runs for each CONNECT before the socket is connected; throwing refuses it with
-    /// CONNECT_ERROR: a ``ConnectRefusal`` sends its message and data, any other error
-    /// its description.
+    /// CONNECT_ERROR: a ``ConnectRefusal`` sends its message and data; any other error is
+    /// logged and the client is told only "Internal server error".
     public typealias Middleware = @Sendable (Socket) async throws -> Void
     /// Runs once for each socket that connected.
     public typealias ConnectionHandler = @Sendable (Socket) async -> Void

@@ -312,6 +312,9 @@ public final class Socket: Sendable {
 
     // MARK: Lifecycle (called by the connection)
 
+    /// What a client is told when a middleware fails with anything but a refusal.
+    static let middlewareFailure = "Internal server error"
+
     /// Runs the namespace middlewares and, if they pass, connects.
     func connect() {
         lane.enqueue { [self] in
@@ -323,7 +326,12 @@ public final class Socket: Sendable {
                     refuse(message: refusal.message, data: refusal.data)
                     return
                 } catch {
-                    refuse(message: String(describing: error), data: nil)
+                    // Only a refusal's words are meant for the client; any other error
+                    // may carry internals (addresses, queries), so it stays in the log.
+                    connection.server.logger.warning(
+                        "namespace middleware failed; connection refused",
+                        metadata: ["namespace": "\(namespace.name)", "error": "\(error)"])
+                    refuse(message: Self.middlewareFailure, data: nil)
                     return
                 }
             }

@@ -57,6 +57,18 @@ struct SocketIOConnectTests {
         #expect(attempts.current == 2)
     }
 
+    @Test("a middleware failing with any other error refuses without telling the client what failed")
+    func middlewareFailureIsNotShown() async throws {
+        struct DatabaseDown: Error, CustomStringConvertible {
+            var description: String { "connection to mongodb://admin:secret@10.0.0.5 refused" }
+        }
+        let io = makeServer()
+        io.sockets.use { _ in throw DatabaseDown() }
+        let client = try await RawClient(io)
+        client.send("0")
+        #expect(await client.next() == #"4{"message":"Internal server error"}"#)
+    }
+
     @Test("events sent right after CONNECT wait for the middleware and are handled after it")
     func eventsQueueBehindMiddleware() async throws {
         let io = makeServer()
