@@ -61,4 +61,49 @@ struct LogFormatTests {
             }
         }
     }
+
+    @Test("a record written to a full non-blocking pipe arrives whole once the reader catches up")
+    func fullNonBlockingPipe() async throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let (reader, writer) = (ends[0], ends[1])
+        defer {
+            close(reader)
+            close(writer)
+        }
+        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+        var filler = [UInt8](repeating: UInt8(ascii: "f"), count: 4_096)
+        var buffered = 0
+        while true {
+            let written = write(writer, &filler, filler.count)
+            if written <= 0 { break }
+            buffered += written
+        }
+        #expect(errno == EAGAIN, "the pipe is full")
+        let record = Array(#"{"message":"kept whole"}"#.utf8) + [UInt8(ascii: "\n")]
+        let (events, event) = AsyncStream.makeStream(of: String.self)
+        let writing = Task.detached {
+            record.withUnsafeBytes {
+                writeAll($0, to: writer, blockedWriteWait: 60_000, whenBlocked: { event.yield("blocked") })
+            }
+            event.yield("returned")
+        }
+        // The writer must meet the full pipe before anything is drained.
+        var iterator = events.makeAsyncIterator()
+        #expect(await iterator.next() == "blocked")
+        // Drain the filler, then read until the record's newline.
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4_096)
+        while received.count < buffered + record.count {
+            // Bounded, so a record that never comes fails the test instead of hanging it.
+            var readable = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+            guard poll(&readable, 1, 10_000) > 0 else { break }
+            let count = read(reader, &chunk, chunk.count)
+            guard count > 0 else { break }
+            received += chunk[0..<count]
+            if received.count >= buffered, received.last == UInt8(ascii: "\n") { break }
+        }
+        await writing.value
+        #expect(Array(received.dropFirst(buffered)) == record)
+    }
 }

@@ -125,9 +125,15 @@ public struct JSONLogHandler: LogHandler {
     }
 }
 
-/// Writes the whole buffer, resuming after partial writes and interruptions; gives up
-/// quietly if the descriptor is closed, as a log must never stop the server.
-private func writeAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32) {
+/// Writes the whole buffer, resuming after partial writes and interruptions, so records
+/// never arrive split. A full non-blocking pipe is waited on for at most
+/// `blockedWriteWait` per stall; after that, or if the descriptor is closed, the rest of
+/// the record is dropped quietly, as a log must never stop the server. `whenBlocked`
+/// runs each time the descriptor is full, before the wait.
+func writeAll(
+    _ buffer: UnsafeRawBufferPointer, to descriptor: Int32, blockedWriteWait: Int32 = 1_000,
+    whenBlocked: () -> Void = {}
+) {
     guard let start = buffer.baseAddress else { return }
     var offset = 0
     while offset < buffer.count {
@@ -136,6 +142,12 @@ private func writeAll(_ buffer: UnsafeRawBufferPointer, to descriptor: Int32) {
             offset += written
         } else if written < 0 && errno == EINTR {
             continue
+        } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+            whenBlocked()
+            var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            var ready: Int32
+            repeat { ready = poll(&writable, 1, blockedWriteWait) } while ready < 0 && errno == EINTR
+            guard ready > 0 else { return }
         } else {
             return
         }
