@@ -401,28 +401,25 @@ public final class EngineSession: Sendable {
         }
     }
 
-    /// The upgrade check: the client's last GET of an upgrade gets its noop.
+    /// The upgrade check: the client's last GET of an upgrade gets its noop. A client
+    /// finishing an upgrade sends nothing more on the probe until that GET is answered.
+    /// One that already has (a message read off the network, not handled yet) sent its
+    /// GET in a race with that message: the GET waits for it, and is refused if it is
+    /// the upgrade packet, as any GET after the upgrade.
     private func checkUpgrade() {
         var effects = Effects()
         state.withLock { state in
-            guard state.probeAnswered, state.transport == .polling else { return }
-            releasePollDuringUpgrade(&state, effects: &effects)
+            guard state.probeAnswered, state.transport == .polling,
+                let poll = state.pendingPoll, let probe = state.probeLink
+            else { return }
+            if let arrived = probe.arrivals(), arrived > probe.handled {
+                state.upgradeChecksDeferred += 1
+                return
+            }
+            state.pendingPoll = nil
+            effects.pollAnswers.append((poll, .payload([.noop])))
         }
         effects.run(self)
-    }
-
-    /// A client finishing an upgrade sends nothing more on the probe until its GET is
-    /// answered. One that already has (a message read off the network, not handled yet)
-    /// sent its GET in a race with that message: the GET waits for it, and is refused
-    /// if it is the upgrade packet, as any GET after the upgrade.
-    private func releasePollDuringUpgrade(_ state: inout State, effects: inout Effects) {
-        guard let poll = state.pendingPoll, let probe = state.probeLink else { return }
-        if let arrived = probe.arrivals(), arrived > probe.handled {
-            state.upgradeChecksDeferred += 1
-            return
-        }
-        state.pendingPoll = nil
-        effects.pollAnswers.append((poll, .payload([.noop])))
     }
 
     private func completeUpgrade(_ state: inout State, effects: inout Effects) {

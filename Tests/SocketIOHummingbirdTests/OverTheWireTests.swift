@@ -85,14 +85,7 @@ struct OverTheWireTests {
         #expect(socket.handshake.status == 101)
         _ = try await socket.nextText()
         try await socket.send(big)
-        var closeCode: UInt16?
-        while let frame = try await socket.next() {
-            if case .close(let code) = frame {
-                closeCode = code
-                break
-            }
-        }
-        #expect(closeCode == 1009)
+        #expect(try await socket.closeCode() == 1009)
         await socket.close()
     }
 
