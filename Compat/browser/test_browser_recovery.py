@@ -156,6 +156,20 @@ def plain_proxy(plain_server):
     yield from proxied(plain_server)
 
 
+@pytest.fixture
+def busy_server():
+    """No recovery, and event limits that let one page post a few hundred messages at once."""
+    environment = server_environment()
+    environment["SOCKET_EVENTS_PER_SECOND"] = "10000"
+    environment["USER_EVENTS_PER_SECOND"] = "10000"
+    yield from running(ChatifyProcess(chatify_binary(), environment))
+
+
+@pytest.fixture
+def busy_proxy(busy_server):
+    yield from proxied(busy_server)
+
+
 def socket_state(browser):
     return browser.js(
         "var s = window.__socket; return s ? {id: s.id || null, connected: s.connected, "
@@ -170,7 +184,8 @@ def alice_behind_the_proxy_and_bob(proxy, server, tmp_path_factory, sessions):
     sessions.append(alice)
     bob = browser_support.Browser("bob", server.url, tmp_path_factory.mktemp("chromium-bob"))
     sessions.append(bob)
-    alice.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE_SOCKET})
+    for browser in (alice, bob):
+        browser.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE_SOCKET})
 
     alice.register("alice", "alice@example.com")
     key = alice.create_room("Signal")
@@ -268,6 +283,44 @@ def test_a_page_that_reconnects_without_recovery_shows_what_it_missed_once(plain
         lines = [m["text"] for m in alice.messages() if not m["system"]]
         assert lines == ["before the cut"] + missed + ["welcome back"], f"alice's page shows {lines}"
         assert not alice.text_of(".chat-error"), f"alice's page shows an error: {alice.text_of('.chat-error')!r}"
+    finally:
+        for session in sessions:
+            session.quit()
+
+
+# More than the 100 messages one catch-up page holds.
+MISSED_MANY = 130
+
+
+def test_a_page_that_missed_more_than_a_page_can_scroll_back_through_all_of_it(busy_server, busy_proxy, tmp_path_factory):
+    sessions = []
+    try:
+        alice, bob, key = alice_behind_the_proxy_and_bob(busy_proxy, busy_server, tmp_path_factory, sessions)
+        bob.type_message("before the cut").send_keys("\n")
+        alice.wait_for_chat_line("bob", "before the cut")
+
+        assert busy_proxy.cut(RECONNECT_WAIT * 2) > 0, "the proxy had no connection to drop"
+        alice.wait(lambda b: socket_state(b)["connected"] is False, "alice's page noticed the cut")
+        missed = [f"missed #{n}" for n in range(1, MISSED_MANY + 1)]
+        bob.js(
+            "for (var i = 0; i < arguments[1].length; i++) "
+            "window.__socket.emit('message', {room: arguments[0], message: arguments[1][i]});",
+            key,
+            missed,
+        )
+        bob.wait_for_chat_line("bob", missed[-1])
+        busy_proxy.refusing.clear()
+
+        alice.wait(lambda b: (s := socket_state(b)) and s["connected"], "alice's socket is connected again",
+                   timeout=RECONNECT_WAIT)
+        alice.wait_for_chat_line("bob", missed[-1])
+        alice.wait_for_system("You missed more messages than fit here: scroll up for the rest.")
+
+        def scrolled_back_to_the_start(browser):
+            browser.js("document.getElementById('messages').scrollTop = 0;")
+            return [m["text"] for m in browser.messages() if not m["system"]] == ["before the cut"] + missed
+
+        alice.wait(scrolled_back_to_the_start, "alice scrolled back through every missed message, each once, in order")
     finally:
         for session in sessions:
             session.quit()

@@ -121,6 +121,15 @@
         });
     }
 
+    function restartHistory(page) {
+        list.replaceChildren();
+        shownIds.clear();
+        lastMessageId = null;
+        showHistory(page);
+        list.scrollTop = list.scrollHeight;
+        systemLine("You missed more messages than fit here: scroll up for the rest.");
+    }
+
     function joined() {
         joining = null;
         const waiting = held;
@@ -230,7 +239,10 @@
     socket.on("message", chatLine);
     socket.on("history", function (page) {
         if (joining === "since") {
-            if (isPage(page)) { showMissed(page.messages); }
+            if (!isPage(page)) { return; }
+            // More was missed than one page holds: the page's cursor leads into the gap,
+            // so the list starts again from this page and scrolling up walks the gap.
+            if (page.before) { restartHistory(page); } else { showMissed(page.messages); }
             return;
         }
         showHistory(page);
