@@ -9,6 +9,9 @@
 #   scripts/cluster.sh status         what runs, on which port
 #   scripts/cluster.sh kill-node N    SIGKILLs node N (fault drills)
 #   scripts/cluster.sh restart-node N (re)starts node N on its port and waits for it
+#   scripts/cluster.sh stop-redis     stops redis-server under the running nodes
+#   scripts/cluster.sh start-redis    starts it again on its port, waits until every node
+#                                     has subscribed again
 #
 # env: CLUSTER_NODES (3)      number of chatify nodes, named node1..nodeN
 #      CLUSTER_PORT (free)    nginx's port; every other port is a free one
@@ -112,7 +115,7 @@ spawn() {
 write_state() {
   local tmp="$STATE.tmp" k
   {
-    echo "# written by scripts/cluster.sh; read by stop/status/kill-node/restart-node and Compat/cluster"
+    echo "# written by scripts/cluster.sh; read by the other commands and Compat/cluster"
     echo "DIR=$DIR"
     echo "URL=http://127.0.0.1:$NGINX_PORT"
     echo "NODES=$NODES"
@@ -363,16 +366,7 @@ cmd_start() {
     die "the MongoDB-compatible server did not start"
   fi
 
-  # Redis: no persistence, loopback only, no config file.
-  port_in_use "$REDIS_PORT" && die "port $REDIS_PORT of redis is already in use"
-  REDIS_PID=$(spawn "$LOGS/redis.log" "$DIR/redis.pid" "$DIR" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
-    --save '' --appendonly no --daemonize no --dir "$DIR" --logfile '' --protected-mode yes)
-  write_state
-  until [ "$(redis_cli PING 2>/dev/null)" = PONG ]; do
-    alive "$REDIS_PID" || { tail_of "$LOGS/redis.log"; die "redis-server exited"; }
-    [ "$SECONDS" -lt "$deadline" ] || { tail_of "$LOGS/redis.log"; die "redis-server did not answer"; }
-    sleep 0.05
-  done
+  start_redis "$deadline"
 
   for ((k = 1; k <= NODES; k++)); do start_node "$k"; done
   write_state
@@ -445,6 +439,36 @@ cmd_status() {
   [ "$running" -eq $((NODES + 3)) ]
 }
 
+# Redis: no persistence, loopback only, no config file.
+start_redis() {
+  local deadline=$1
+  port_in_use "$REDIS_PORT" && die "port $REDIS_PORT of redis is already in use"
+  REDIS_PID=$(spawn "$LOGS/redis.log" "$DIR/redis.pid" "$DIR" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
+    --save '' --appendonly no --daemonize no --dir "$DIR" --logfile '' --protected-mode yes)
+  write_state
+  until [ "$(redis_cli PING 2>/dev/null)" = PONG ]; do
+    alive "$REDIS_PID" || { tail_of "$LOGS/redis.log"; die "redis-server exited"; }
+    [ "$SECONDS" -lt "$deadline" ] || { tail_of "$LOGS/redis.log"; die "redis-server did not answer"; }
+    sleep 0.05
+  done
+}
+
+# Redis going away under a running cluster (the nodes stay up).
+cmd_stop_redis() {
+  load_state
+  stop_pid "${REDIS_PID:-}" redis-server 5
+  say "redis-server stopped"
+}
+
+# Redis back on its port; returns once every node has subscribed again.
+cmd_start_redis() {
+  load_state
+  local deadline=$((SECONDS + START_TIMEOUT))
+  start_redis "$deadline"
+  wait_subscribed "$NODES" "$deadline"
+  say "redis-server started (pid $REDIS_PID); $NODES nodes subscribed again"
+}
+
 node_number() {
   [[ "${1:-}" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$NODES" ] || die "no node '${1:-}' (1..$NODES)"
 }
@@ -482,5 +506,7 @@ stop) cmd_stop ;;
 status) cmd_status ;;
 kill-node) cmd_kill_node "${2:-}" ;;
 restart-node) cmd_restart_node "${2:-}" ;;
-*) echo "usage: $0 start|stop|status|kill-node N|restart-node N" >&2; exit 2 ;;
+stop-redis) cmd_stop_redis ;;
+start-redis) cmd_start_redis ;;
+*) echo "usage: $0 start|stop|status|kill-node N|restart-node N|stop-redis|start-redis" >&2; exit 2 ;;
 esac

@@ -128,6 +128,12 @@ class Cluster:
     def restart_node(self, k):
         return self.run("restart-node", str(k))
 
+    def stop_redis(self):
+        return self.run("stop-redis")
+
+    def start_redis(self):
+        return self.run("start-redis")
+
     def redis(self):
         import redis
 

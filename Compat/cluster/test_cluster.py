@@ -373,3 +373,45 @@ def test_presence_counts_users_across_nodes(cluster, seeder, clients):
     wait_presence(2)
     answer = watcher.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert {u["user_id"] for u in answer["users"]} == {users[0].id, users[2].id}
+
+
+def test_redis_restart_mid_chat(cluster, seeder, clients):
+    """Redis stops under a chat: each node keeps its own members talking; what is published
+    meanwhile is lost, as with Node's adapter; once Redis is back every node subscribes
+    again and messages cross nodes without anyone reconnecting."""
+    users, key = room_of(seeder, 4)
+    near, neighbour, far, far_neighbour = [
+        clients(user, key, cluster.node_url(k), "websocket") for user, k in zip(users, (1, 1, 2, 2))
+    ]
+    members = [near, neighbour, far, far_neighbour]
+    for client in members:
+        client.wait_joined()
+    chat_round(members, "before the outage")
+    connects = [c.connects for c in members]
+
+    cluster.stop_redis()
+    try:
+        during = f"while redis is down {secrets.token_hex(3)}"
+        near.send(during)
+        neighbour.wait_text(during)
+        far_during = f"node2 while redis is down {secrets.token_hex(3)}"
+        far.send(far_during)
+        far_neighbour.wait_text(far_during)
+    finally:
+        cluster.start_redis()
+
+    # The nodes subscribe again on their own; messages cross once they have.
+    attempt = [0]
+
+    def crossed():
+        attempt[0] += 1
+        probe = f"after the restart {attempt[0]}"
+        near.send(probe)
+        with far.cond:
+            return far.cond.wait_for(lambda: probe in far.texts_unlocked(), 1.0)
+
+    cs.wait_until(crossed, cs.TIMEOUT * 3, "a message from node1 to reach node2 after the restart", interval=0)
+    chat_round(members, "after the outage")
+    assert during not in far.texts() and during not in far_neighbour.texts(), "published during the outage"
+    assert far_during not in near.texts() and far_during not in neighbour.texts(), "published during the outage"
+    assert [c.connects for c in members] == connects, "no client had to reconnect"
