@@ -15,7 +15,8 @@ import SocketIOHummingbird
 /// routes, Socket.IO events. The executable only loads the configuration and runs it.
 public struct ChatifyServer: Sendable {
     public let configuration: ChatifyConfiguration
-    public let store: any ChatStore
+    /// Reached only through the chat rules (`ChatService`), never directly.
+    let store: any ChatStore
     public let io: SocketIOServer
     /// Templates, static files and the client; found at start when not given.
     let resources: ChatifyResources?
