@@ -28,10 +28,14 @@ struct Authenticator: Sendable {
     /// was revoked (a refresh, a logout), or its user is gone.
     func session(headers: HTTPFields, cookies: [String: String]) async throws(StoreError) -> Session? {
         guard let claims = signedClaims(headers: headers, cookies: cookies) else { return nil }
-        let revocations = [claims.tokenID, Self.revocationID(ofSession: claims.sessionID)]
-        if try await chat.isTokenRevoked(anyOf: revocations) { return nil }
+        if try await isEnded(claims) { return nil }
         guard let user = try await chat.user(id: claims.subject) else { return nil }
         return Session(user: user, claims: claims)
+    }
+
+    /// Whether the token, or the sign-in it belongs to, was revoked.
+    func isEnded(_ claims: AccessClaims) async throws(StoreError) -> Bool {
+        try await chat.isTokenRevoked(anyOf: [claims.tokenID, Self.revocationID(ofSession: claims.sessionID)])
     }
 
     /// The claims of a well-signed, unexpired token, revoked or not.

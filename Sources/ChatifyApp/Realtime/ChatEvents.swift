@@ -12,6 +12,8 @@ struct SignedInUser: SocketStorageKey {
         let expires: Int64
         /// The room of the token's sign-in (`token:<session id>`), if it has an id.
         var tokenRoom: String? = nil
+        /// The handshake token's claims, looked up again once the socket is connected.
+        var handshake: AccessClaims? = nil
     }
 }
 
@@ -36,13 +38,18 @@ final class ChatEvents: Sendable {
     /// Runs between a join's membership check and its entry into the room; tests pause
     /// it there to land a kick in between.
     let afterMembershipCheck: @Sendable () async -> Void
+    /// Runs between the connect middleware's sign-in check and the socket's entry into
+    /// its rooms; tests pause it there to land a logout in between.
+    let afterSignInCheck: @Sendable () async -> Void
 
     init(
         chat: ChatService, auth: Authenticator, clock: MessageClock, limits: EventLimits = EventLimits(),
         metrics: ChatifyMetrics? = nil, cookieOrigins: CookieOrigins = CookieOrigins(), logger: Logger,
-        afterMembershipCheck: @escaping @Sendable () async -> Void = {}
+        afterMembershipCheck: @escaping @Sendable () async -> Void = {},
+        afterSignInCheck: @escaping @Sendable () async -> Void = {}
     ) {
         self.afterMembershipCheck = afterMembershipCheck
+        self.afterSignInCheck = afterSignInCheck
         self.metrics = metrics
         self.cookieOrigins = cookieOrigins
         self.chat = chat
@@ -80,6 +87,7 @@ final class ChatEvents: Sendable {
                 throw ConnectRefusal("Service unavailable", data: ["reason": "The database is unavailable"])
             }
             guard let session else { throw ConnectRefusal("Authentication required") }
+            await afterSignInCheck()
             if limits.connectionsPerUser > 0 {
                 let open = await socket.namespace.local.to(ChatifyRoom.user(id: session.user.id).name).fetchSockets()
                     .count
@@ -94,13 +102,18 @@ final class ChatEvents: Sendable {
             let sessionID = session.claims.sessionID
             socket[SignedInUser.self] = SignedInUser.Value(
                 userID: session.user.id, expires: session.claims.expires,
-                tokenRoom: sessionID.isEmpty ? nil : ChatifyRoom.signIn(id: sessionID).name
+                tokenRoom: sessionID.isEmpty ? nil : ChatifyRoom.signIn(id: sessionID).name,
+                handshake: session.claims
             )
             socket.data = Self.socketData(session.user)
             socket.join(ChatifyRoom.user(id: session.user.id).name)
             if !sessionID.isEmpty { socket.join(ChatifyRoom.signIn(id: sessionID).name) }
         }
         namespace.onConnection { [self] socket in
+            guard await signInStillValid(socket) else {
+                socket.disconnect(close: true)
+                return
+            }
             if socket.recovered { await revalidateRecoveredRooms(socket) }
             socket.on("join") { [self] event in await handle(event) { try await join(event, $0) } }
             socket.on("leave") { [self] event in await handle(event) { try await leave(event, $0) } }
@@ -108,6 +121,19 @@ final class ChatEvents: Sendable {
             socket.on("kick_user") { [self] event in await handle(event) { try await kick(event, $0) } }
             socket.on("renew_session") { [self] event in renew(event) }
             installActivity(on: socket)
+        }
+    }
+
+    /// The middleware checked the sign-in before the socket was in its sign-in room and
+    /// registered, so a logout in between found no socket to close. Looked up again here,
+    /// where any later logout finds the socket; a store that cannot answer ends it, as at
+    /// connect.
+    private func signInStillValid(_ socket: Socket) async -> Bool {
+        guard let claims = socket[SignedInUser.self]?.handshake else { return true }
+        do {
+            return try await !auth.isEnded(claims)
+        } catch {
+            return false
         }
     }
 
@@ -294,7 +320,8 @@ final class ChatEvents: Sendable {
         {
             let expires = max(identity.expires, renewal.until)
             event.socket[SignedInUser.self] = SignedInUser.Value(
-                userID: identity.userID, expires: expires, tokenRoom: identity.tokenRoom
+                userID: identity.userID, expires: expires, tokenRoom: identity.tokenRoom,
+                handshake: identity.handshake
             )
             answer = ["expires": .integer(expires)]
         } else {
