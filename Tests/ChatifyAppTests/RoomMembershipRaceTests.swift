@@ -45,6 +45,42 @@ final class JoinPause: Sendable {
     func release() { releaseSignal.yield() }
 }
 
+/// The chat's events on a test Socket.IO server over the memory store, with tokens
+/// signed for its users.
+struct ChatEventsHarness {
+    let store = MemoryStore()
+    let service: ChatService
+    let signer = AccessTokenSigner(secret: "race-secret")
+    let auth: Authenticator
+
+    init() {
+        service = ChatService(store: store)
+        auth = Authenticator(
+            signer: signer, chat: service, cookieName: "access_token_cookie", cookiePath: "/",
+            locations: ["cookies"], csrfProtect: false)
+    }
+
+    func user(_ name: String) async throws -> User {
+        try await store.insertUser(
+            NewUser(
+                username: name, email: "\(name)@example.com", passwordHash: "pbkdf2:sha256:1$salt$hash",
+                createdAt: Date()))
+    }
+
+    /// A server whose namespace `/` runs the chat's events with these test hooks.
+    func server(
+        afterMembershipCheck: @escaping @Sendable () async -> Void = {},
+        afterSignInCheck: @escaping @Sendable () async -> Void = {}
+    ) -> SocketIOServer {
+        let events = ChatEvents(
+            chat: service, auth: auth, clock: MessageClock(), logger: Logger(label: "test"),
+            afterMembershipCheck: afterMembershipCheck, afterSignInCheck: afterSignInCheck)
+        let io = makeServer()
+        events.install(on: io.sockets)
+        return io
+    }
+}
+
 @Suite("Room membership races")
 struct RoomMembershipRaceTests {
     /// Reads packets until one starts with `prefix` (an ack such as `31`).
@@ -60,28 +96,16 @@ struct RoomMembershipRaceTests {
 
     @Test("a kick that lands while the user's join is in flight leaves the user out of the room")
     func kickDuringJoin() async throws {
-        let store = MemoryStore()
-        let chat = ChatService(store: store)
-        let hash = "pbkdf2:sha256:1$salt$hash"
-        let owner = try await store.insertUser(
-            NewUser(username: "owner", email: "o@x", passwordHash: hash, createdAt: Date()))
-        let member = try await store.insertUser(
-            NewUser(username: "member", email: "m@x", passwordHash: hash, createdAt: Date()))
-        let room = try await chat.createRoom(named: "race", by: owner.id)
-        _ = try await chat.joinRoom(key: room.key, userID: member.id)
+        let chat = ChatEventsHarness()
+        let owner = try await chat.user("owner")
+        let member = try await chat.user("member")
+        let room = try await chat.service.createRoom(named: "race", by: owner.id)
+        _ = try await chat.service.joinRoom(key: room.key, userID: member.id)
 
-        let signer = AccessTokenSigner(secret: "race-secret")
-        let auth = Authenticator(
-            signer: signer, chat: chat, cookieName: "access_token_cookie", cookiePath: "/", locations: ["cookies"],
-            csrfProtect: false)
         let pause = JoinPause()
-        let events = ChatEvents(
-            chat: chat, auth: auth, clock: MessageClock(), logger: Logger(label: "test"),
-            afterMembershipCheck: { await pause.hold() })
-        let io = makeServer()
-        events.install(on: io.sockets)
+        let io = chat.server(afterMembershipCheck: { await pause.hold() })
         func client(_ user: User) async throws -> (RawClient, String) {
-            let cookie = "access_token_cookie=\(signer.issue(subject: user.id).token)"
+            let cookie = "access_token_cookie=\(chat.signer.issue(subject: user.id).token)"
             let client = try await RawClient(io, headers: ["Cookie": cookie])
             return (client, try await client.connect())
         }

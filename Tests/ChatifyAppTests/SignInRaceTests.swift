@@ -12,27 +12,17 @@ import Testing
 struct SignInRaceTests {
     @Test("a logout that lands while a socket of its sign-in connects closes that socket too")
     func logoutDuringConnect() async throws {
-        let store = MemoryStore()
-        let chat = ChatService(store: store)
-        let user = try await store.insertUser(
-            NewUser(username: "leaver", email: "l@x", passwordHash: "pbkdf2:sha256:1$salt$hash", createdAt: Date()))
-        let signer = AccessTokenSigner(secret: "race-secret")
-        let auth = Authenticator(
-            signer: signer, chat: chat, cookieName: "access_token_cookie", cookiePath: "/", locations: ["cookies"],
-            csrfProtect: false)
+        let chat = ChatEventsHarness()
+        let user = try await chat.user("leaver")
         let pause = JoinPause()
-        let events = ChatEvents(
-            chat: chat, auth: auth, clock: MessageClock(), logger: Logger(label: "test"),
-            afterSignInCheck: { await pause.hold() })
-        let io = makeServer()
-        events.install(on: io.sockets)
-        let (token, claims) = signer.issue(subject: user.id)
+        let io = chat.server(afterSignInCheck: { await pause.hold() })
+        let (token, claims) = chat.signer.issue(subject: user.id)
         let client = try await RawClient(io, headers: ["Cookie": "access_token_cookie=\(token)"])
 
         client.send("0")
         await pause.waitUntilHeld()
         // What the logout route does: end the sign-in, then close its sockets.
-        try await auth.endSession(claims)
+        try await chat.auth.endSession(claims)
         await io.sockets.to(ChatifyRoom.signIn(id: claims.sessionID).name).disconnectSockets(close: true)
         pause.release()
 
