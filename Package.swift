@@ -228,6 +228,7 @@ let package = Package(
             dependencies: [
                 "SocketIORedisAdapter", "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport", "SocketIOTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),
