@@ -90,6 +90,8 @@ let package = Package(
             dependencies: [
                 "SocketIO", "EngineIO", "OrderedJSON", "CHiredis", "CMsgpack",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -229,6 +231,7 @@ let package = Package(
                 "SocketIORedisAdapter", "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport", "SocketIOTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

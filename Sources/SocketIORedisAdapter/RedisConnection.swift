@@ -1,60 +1,6 @@
 import CHiredis
 import Foundation
 
-/// Where Redis is, from a `REDIS_URL` (`redis://[:password@]host[:port][/db]`).
-public struct RedisConfiguration: Sendable, Equatable {
-    /// The server's host name or address.
-    public var host: String
-    /// The server's TCP port (6379 by default).
-    public var port: Int
-    /// The ACL user to authenticate as; nil for the default user.
-    public var username: String?
-    /// The password to authenticate with; nil for none.
-    public var password: String?
-    /// The database number to select; nil keeps 0.
-    public var database: Int?
-    /// The channel prefix, `socket.io` as in Node's adapter.
-    public var key = "socket.io"
-    /// How long cluster queries wait for other nodes.
-    public var requestsTimeout: Duration = .seconds(5)
-    /// How long connecting may take before it is retried.
-    public var connectTimeout: Duration = .seconds(2)
-
-    /// Redis at `host` and `port`, without authentication.
-    public init(host: String = "127.0.0.1", port: Int = 6379) {
-        self.host = host
-        self.port = port
-    }
-
-    /// A `REDIS_URL` that is not `redis://[user:password@]host[:port][/db]`.
-    public struct InvalidURL: Error, CustomStringConvertible {
-        /// The URL as given.
-        public let url: String
-        /// Names the expected form and the URL as given.
-        public var description: String { "REDIS_URL is not redis://[user:password@]host[:port][/db]: \(url)" }
-    }
-
-    /// Parses `redis://[user:password@]host[:port][/db]`; user and password may be
-    /// percent-encoded. Any other scheme, a missing host or a database that is not a
-    /// non-negative number throws ``InvalidURL``.
-    public init(url: String) throws(InvalidURL) {
-        guard let components = URLComponents(string: url), components.scheme == "redis",
-            let host = components.host, !host.isEmpty
-        else { throw InvalidURL(url: url) }
-        self.init(host: host, port: components.port ?? 6379)
-        if let user = components.user, !user.isEmpty { username = user.removingPercentEncoding ?? user }
-        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
-        let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
-        if !path.isEmpty {
-            guard let number = Int(path), number >= 0 else { throw InvalidURL(url: url) }
-            database = number
-        }
-    }
-
-    /// For logs: never the password.
-    public var description: String { "redis://\(host):\(port)" + (database.map { "/\($0)" } ?? "") }
-}
-
 /// A reply from Redis.
 enum RedisReply: Equatable {
     case string([UInt8])
@@ -76,11 +22,6 @@ enum RedisReply: Equatable {
         default: return nil
         }
     }
-}
-
-struct RedisError: Error, CustomStringConvertible {
-    let message: String
-    var description: String { message }
 }
 
 /// One hiredis connection, used by one thread at a time (its owner's).

@@ -76,13 +76,17 @@ struct RedisAdapterClusterTests {
         let factory: RedisAdapterFactory
     }
 
-    static func makeNode(key: String, requestsTimeout: Duration = .seconds(2)) async throws -> Node {
-        var configuration = RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())
+    static func makeNode(
+        key: String, requestsTimeout: Duration = .seconds(2), configuration: RedisConfiguration? = nil,
+        logger: Logger? = nil
+    ) async throws -> Node {
+        var configuration = configuration ?? RedisConfiguration(host: "127.0.0.1", port: 0)
+        if configuration.port == 0 { configuration.port = try await RedisTestServer.shared.port() }
         configuration.key = key
         configuration.requestsTimeout = requestsTimeout
-        var logger = Logger(label: "redis-test")
-        logger.logLevel = .error
-        let factory = RedisAdapterFactory(configuration: configuration, logger: logger)
+        var quiet = Logger(label: "redis-test")
+        quiet.logLevel = .error
+        let factory = RedisAdapterFactory(configuration: configuration, logger: logger ?? quiet)
         let io = SocketIOServer(engine: EngineServer(configuration: EngineConfiguration()), adapter: factory.factory)
         io.sockets.onConnection { socket in
             socket.on("join") { event in
@@ -196,9 +200,12 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key, requestsTimeout: .milliseconds(300))
         _ = try await Self.client(on: a, room: "r1", name: "alice")
         // A "node" that is subscribed to the request channel but never answers.
-        let zombie = try RedisConnection.open(
-            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
-        _ = try zombie.command(["SUBSCRIBE", "\(key)-request#/#"].map { Array($0.utf8) })
+        let zombie = RedisSubscriber(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()),
+            patterns: [], channels: ["\(key)-request#/#"], logger: Logger(label: "zombie")
+        ) { _, _ in }
+        defer { zombie.stop() }
+        await zombie.waitUntilSubscribed(timeout: .seconds(5))
         let clock = ContinuousClock()
         let start = clock.now
         let sockets = await a.io.sockets.to("r1").fetchSockets()
@@ -212,13 +219,15 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key)
         let member = try await Self.client(on: a, room: "r1")
         let outsider = try await Self.client(on: a, room: "r2")
-        let publisher = try RedisConnection.open(
-            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
+        let publisher = try await RedisClientConnection.connect(
+            to: RedisEndpoint(
+                configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())))
+        defer { publisher.close() }
         let bytes = MessagePack.encode([
             "emitter", ["type": 2, "data": ["message", ["text": "from a service"]], "nsp": "/"],
             ["rooms": ["r1"], "flags": [:], "except": []],
         ])
-        _ = try publisher.command([Array("PUBLISH".utf8), Array("\(key)#/#r1#".utf8), bytes])
+        _ = try await publisher.send([Array("PUBLISH".utf8), Array("\(key)#/#r1#".utf8), bytes]).get()
         #expect(await member.next() == #"2["message",{"text":"from a service"}]"#)
         a.io.sockets.emit("marker")
         #expect(await outsider.next() == #"2["marker"]"#)
