@@ -2,7 +2,7 @@ import Foundation
 import NIOSSL
 
 /// Where Redis is, from a `REDIS_URL` (`redis[s]://[user:password@]host[:port][/db]`).
-public struct RedisConfiguration: Sendable, Equatable {
+public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     /// The server's host name or address.
     public var host: String
     /// The server's TCP port (6379 by default).
@@ -32,8 +32,17 @@ public struct RedisConfiguration: Sendable, Equatable {
     public struct InvalidURL: Error, CustomStringConvertible {
         /// The URL as given.
         public let url: String
-        /// Names the expected form and the URL as given.
-        public var description: String { "REDIS_URL is not redis[s]://[user:password@]host[:port][/db]: \(url)" }
+        /// Names the expected form and the URL as given, without its password.
+        public var description: String {
+            "REDIS_URL is not redis[s]://[user:password@]host[:port][/db]: \(Self.maskingPassword(url))"
+        }
+
+        private static func maskingPassword(_ url: String) -> String {
+            guard let at = url.lastIndex(of: "@"), let scheme = url.range(of: "://"), scheme.upperBound < at,
+                let colon = url[scheme.upperBound..<at].firstIndex(of: ":")
+            else { return url }
+            return String(url[..<url.index(after: colon)]) + "********" + String(url[at...])
+        }
     }
 
     /// Parses `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS; user
@@ -55,7 +64,7 @@ public struct RedisConfiguration: Sendable, Equatable {
         }
     }
 
-    /// For logs: never the password.
+    /// For logs and string interpolation: never the password.
     public var description: String {
         "\(tls == nil ? "redis" : "rediss")://\(host):\(port)" + (database.map { "/\($0)" } ?? "")
     }

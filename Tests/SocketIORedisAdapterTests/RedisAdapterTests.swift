@@ -66,6 +66,34 @@ struct MessagePackTests {
         #expect(throws: RedisConfiguration.InvalidURL.self) { try RedisConfiguration(url: "http://localhost") }
         #expect(throws: RedisConfiguration.InvalidURL.self) { try RedisConfiguration(url: "redis://localhost/x") }
     }
+
+    @Test("string interpolation of a configuration never shows the password")
+    func interpolationWithoutPassword() throws {
+        let configuration = try RedisConfiguration(url: "redis://alice:s3cret@cache.internal:6380/2")
+        #expect("\(configuration)" == "redis://cache.internal:6380/2")
+        #expect(!String(describing: configuration).contains("s3cret"))
+    }
+
+    @Test("a malformed REDIS_URL is reported without its password")
+    func invalidURLWithoutPassword() {
+        let error = #expect(throws: RedisConfiguration.InvalidURL.self) {
+            try RedisConfiguration(url: "redis://alice:s3cret@cache.internal/not-a-number")
+        }
+        #expect(error?.description.contains("s3cret") == false, "\(String(describing: error))")
+        #expect(error?.description.hasSuffix("redis://alice:********@cache.internal/not-a-number") == true)
+    }
+
+    @Test("rediss:// is TLS, with the same user, password, port and database as redis://")
+    func redissURL() throws {
+        let configuration = try RedisConfiguration(url: "rediss://alice:s3cret@cache.example.com:6380/1")
+        #expect(configuration.tls == RedisTLS())
+        #expect(configuration.username == "alice")
+        #expect(configuration.password == "s3cret")
+        #expect(configuration.port == 6380)
+        #expect(configuration.database == 1)
+        #expect(configuration.description == "rediss://cache.example.com:6380/1")
+        #expect(try RedisConfiguration(url: "redis://localhost").tls == nil)
+    }
 }
 
 /// Two nodes (two Socket.IO servers with their own adapters) on a real redis-server.
