@@ -14,6 +14,11 @@ struct RedisOutboundCommand: Sendable {
     let entersSubscribeMode: Bool
 }
 
+/// Redis (or something between) closed the connection.
+struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the server closed the connection" }
+}
+
 /// Owns the FIFO of pending replies of one connection, on its event loop: replies come
 /// in the order commands went out (pipelining), pushes go to `onPush`.
 final class RedisChannelHandler: ChannelDuplexHandler {
@@ -27,15 +32,21 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var subscribeMode = false
     private var failure: (any Error)?
     private let onPush: @Sendable (RESPValue) -> Void
+    private let onFailure: @Sendable (String) -> Void
     /// Pub/sub arrays on a RESP2 connection, which has no push type.
     private static let pushKinds: Set<String> = [
         "message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
         "punsubscribe", "sunsubscribe",
     ]
 
-    init(limits: RESPParser.Limits = RESPParser.Limits(), onPush: @escaping @Sendable (RESPValue) -> Void) {
+    /// `onFailure` hears why the connection ends (once), for the log.
+    init(
+        limits: RESPParser.Limits = RESPParser.Limits(), onPush: @escaping @Sendable (RESPValue) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.parser = RESPParser(limits: limits)
         self.onPush = onPush
+        self.onFailure = onFailure
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -89,7 +100,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        failPending(failure ?? RedisError(message: "the connection to Redis closed"))
+        failPending(failure ?? ConnectionClosed())
         context.fireChannelInactive()
     }
 
@@ -98,13 +109,15 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func fail(context: ChannelHandlerContext, _ error: any Error) {
-        if failure == nil { failure = error }
         failPending(error)
         context.close(promise: nil)
     }
 
     private func failPending(_ error: any Error) {
-        if failure == nil { failure = error }
+        if failure == nil {
+            failure = error
+            onFailure("\(error)")
+        }
         while let reply = pending.popFirst() { reply.fail(error) }
     }
 }
@@ -134,11 +147,24 @@ final class RedisClientConnection: Sendable {
     let channel: any Channel
     /// 3 when `HELLO 3` was accepted, 2 for a server that only speaks RESP2.
     let protocolVersion: Int
+    private let failure: FailureReason
 
-    private init(channel: any Channel, protocolVersion: Int) {
+    /// The first error of a connection, written on its event loop, read by whoever logs.
+    private final class FailureReason: Sendable {
+        private let text = Mutex<String?>(nil)
+        func record(_ reason: String) { text.withLock { $0 = $0 ?? reason } }
+        var reason: String? { text.withLock { $0 } }
+    }
+
+    private init(channel: any Channel, protocolVersion: Int, failure: FailureReason) {
         self.channel = channel
         self.protocolVersion = protocolVersion
+        self.failure = failure
     }
+
+    /// Why the connection ended, once it has: a protocol error, a TLS alert, or that the
+    /// server closed it.
+    var closeReason: String { failure.reason ?? "the connection to Redis closed" }
 
     /// Completes when the connection has closed, for whatever reason.
     var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
@@ -155,6 +181,7 @@ final class RedisClientConnection: Sendable {
         let serverHostname =
             (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
         let timeout = TimeAmount(configuration.connectTimeout)
+        let failure = FailureReason()
         let bootstrap = ClientBootstrap(group: endpoint.eventLoopGroup)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -164,7 +191,8 @@ final class RedisClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(
                             try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
                     }
-                    try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(onPush: onPush, onFailure: { failure.record($0) }))
                 }
             }
         let channel: any Channel
@@ -183,7 +211,7 @@ final class RedisClientConnection: Sendable {
         defer { deadline.cancel() }
         do {
             let protocolVersion = try await handshake(channel: channel, configuration: configuration)
-            return RedisClientConnection(channel: channel, protocolVersion: protocolVersion)
+            return RedisClientConnection(channel: channel, protocolVersion: protocolVersion, failure: failure)
         } catch {
             channel.close(promise: nil)
             if timedOut.withLock({ $0 }) {
@@ -192,11 +220,14 @@ final class RedisClientConnection: Sendable {
                         "\(configuration.description) did not complete the handshake within \(configuration.connectTimeout)"
                 )
             }
+            // A refusal (credentials, SELECT) says it all; otherwise the first failure the
+            // handler saw is the cause, a failed write after it only a consequence.
             if error is RedisError { throw error }
+            let reason = failure.reason ?? "\(error)"
             if tlsContext != nil {
-                throw RedisError(message: "TLS with \(configuration.description) failed: \(error)")
+                throw RedisError(message: "TLS with \(configuration.description) failed: \(reason)")
             }
-            throw RedisError(message: "\(configuration.description) closed the connection: \(error)")
+            throw RedisError(message: "the connection to \(configuration.description) failed: \(reason)")
         }
     }
 

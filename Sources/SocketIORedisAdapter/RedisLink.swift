@@ -189,7 +189,8 @@ final class RedisLink: Sendable {
                     return true
                 }
                 guard lost else { return }
-                logger.warning("redis: \(role) lost its connection to \(description); reconnecting")
+                logger.warning(
+                    "redis: \(role) lost its connection to \(description) (\(connection.closeReason)); reconnecting")
                 outage = true
             } catch {
                 let waiting = state.withLock { state -> [Waiting] in
