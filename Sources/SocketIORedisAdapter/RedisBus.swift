@@ -73,6 +73,7 @@ final class RedisSubscriber: Sendable {
     private let confirmations = Mutex(Confirmations())
     private let link = Mutex<RedisLink?>(nil)
     private let eventLoop: any EventLoop
+    private let connectTimeout: Duration
 
     init(
         endpoint: RedisEndpoint, patterns: [String], channels: [String], logger: Logger,
@@ -82,6 +83,7 @@ final class RedisSubscriber: Sendable {
         self.channels = channels
         self.logger = logger
         self.eventLoop = endpoint.eventLoopGroup.next()
+        self.connectTimeout = endpoint.configuration.connectTimeout
         let link = RedisLink(
             endpoint: endpoint, role: "subscriber", logger: logger,
             onPush: { [weak self] push in self?.received(push, handler: handler) },
@@ -110,6 +112,9 @@ final class RedisSubscriber: Sendable {
         connection.closeFuture.whenComplete { _ in
             confirmed.fail(RedisError(message: "the connection closed before the subscriptions were confirmed"))
         }
+        // A server that never confirms is treated as one that is down: closed, and retried.
+        let deadline = connection.channel.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { connection.close() }
+        defer { deadline.cancel() }
         if patterns.isEmpty, channels.isEmpty { confirmed.succeed() }
         if !patterns.isEmpty { connection.subscribe(["PSUBSCRIBE"] + patterns) }
         if !channels.isEmpty { connection.subscribe(["SUBSCRIBE"] + channels) }

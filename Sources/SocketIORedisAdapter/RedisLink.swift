@@ -142,10 +142,13 @@ final class RedisLink: Sendable {
     }
 
     private func run() async {
-        var backoff = Duration.milliseconds(50)
+        let shortestBackoff = Duration.milliseconds(50)
+        let longestBackoff = Duration.seconds(2)
+        var backoff = shortestBackoff
         var outage = false
         var firstAttempt = true
         let description = endpoint.configuration.description
+        let clock = ContinuousClock()
         while !isStopped, !Task.isCancelled {
             do {
                 let connection = try await RedisClientConnection.connect(to: endpoint, onPush: onPush)
@@ -181,7 +184,7 @@ final class RedisLink: Sendable {
                     firstAttempt = false
                     onFirstAttempt()
                 }
-                backoff = .milliseconds(50)
+                let connectedAt = clock.now
                 try? await connection.closeFuture.get()
                 let lost = state.withLock { state -> Bool in
                     guard case .connected = state.connection else { return false }
@@ -192,6 +195,10 @@ final class RedisLink: Sendable {
                 logger.warning(
                     "redis: \(role) lost its connection to \(description) (\(connection.closeReason)); reconnecting")
                 outage = true
+                // A connection that lived a while starts the backoff over; one that a server
+                // keeps accepting and dropping at once keeps growing it, so that is no busy loop.
+                backoff = clock.now - connectedAt > longestBackoff ? shortestBackoff : min(backoff * 2, longestBackoff)
+                try? await Task.sleep(for: backoff)
             } catch {
                 let waiting = state.withLock { state -> [Waiting] in
                     guard case .connecting(let waiting) = state.connection else { return [] }
@@ -211,7 +218,7 @@ final class RedisLink: Sendable {
                     onFirstAttempt()
                 }
                 try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(2))
+                backoff = min(backoff * 2, longestBackoff)
             }
         }
     }

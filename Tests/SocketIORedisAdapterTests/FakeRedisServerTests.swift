@@ -123,4 +123,20 @@ struct FakeRedisServerTests {
         }
         #expect(error?.description.contains("did not complete the handshake within") == true)
     }
+
+    @Test("a subscriber whose subscriptions are never confirmed reconnects instead of waiting forever")
+    func unconfirmedSubscription() async throws {
+        let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
+        defer { server.stop() }
+        let subscriber = RedisSubscriber(
+            configuration: Self.configuration(server), patterns: [], channels: ["ch"],
+            logger: Logger(label: "unconfirmed")
+        ) { _, _ in }
+        defer { subscriber.stop() }
+        var hellos = 0
+        while hellos < 2, let command = await server.received.next() {
+            if command.first == "HELLO" { hellos += 1 }
+        }
+        #expect(hellos == 2)
+    }
 }
