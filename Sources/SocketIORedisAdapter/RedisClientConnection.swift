@@ -1,4 +1,3 @@
-import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -64,6 +63,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a protocol error nothing more is read: the parser's state is not to be trusted.
+        guard failure == nil else { return }
         var incoming = unwrapInboundIn(data)
         if received.readableBytes == 0 {
             received = incoming
