@@ -37,11 +37,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var socketIOClientScript: String?
     /// `REDIS_URL`: when set, nodes share rooms and broadcasts through Redis.
     public var redisURL: String?
-    /// `REDIS_TLS_CA_FILE`, `REDIS_TLS_CERT_FILE`, `REDIS_TLS_KEY_FILE`: for a
-    /// `rediss://` URL, the CA that replaces the system's trust roots and the client
-    /// certificate (both or neither).
+    /// `REDIS_TLS_CA_FILE`: for a `rediss://` URL, PEM CA certificates that replace the
+    /// system's trust roots.
     public var redisTLSCAFile: String?
+    /// `REDIS_TLS_CERT_FILE`: for a `rediss://` URL, the client certificate (with its key).
     public var redisTLSCertificateFile: String?
+    /// `REDIS_TLS_KEY_FILE`: the client certificate's private key.
     public var redisTLSKeyFile: String?
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
