@@ -101,13 +101,14 @@ final class RecordingLog: Sendable {
 
     func count(_ level: Logger.Level) -> Int { counts.withLock { $0["\(level)"] ?? 0 } }
 
-    /// Waits for a line at `level` containing `text`, skipping others; false after `timeout`.
-    func waitFor(_ level: Logger.Level, containing text: String, timeout: Duration = .seconds(20)) async -> Bool {
+    /// Waits for a line at `level` (any level: nil) containing `text`, skipping others;
+    /// false after `timeout`.
+    func waitFor(_ level: Logger.Level?, containing text: String, timeout: Duration = .seconds(20)) async -> Bool {
         let clock = ContinuousClock()
         let deadline = clock.now + timeout
         while clock.now < deadline {
             guard let (seen, message) = await lines.next(timeout: deadline - clock.now) else { return false }
-            if seen == level, message.contains(text) { return true }
+            if level == nil || seen == level, message.contains(text) { return true }
         }
         return false
     }

@@ -201,8 +201,8 @@ struct RedisOutageTests {
         server.stop()
         #expect(await logA.waitFor(.warning, containing: "subscriber lost its connection"))
         #expect(await logB.waitFor(.warning, containing: "subscriber lost its connection"))
-        // Several failed attempts, to show they are not logged one by one.
-        for _ in 0..<3 { #expect(await logB.waitFor(.debug, containing: "still cannot reach")) }
+        // Several failed attempts, to show they are not each logged as a warning.
+        for _ in 0..<3 { #expect(await logB.waitFor(nil, containing: "still cannot reach")) }
 
         // Each node still serves its own sockets.
         alice.send(#"2["say","r1","during, on a"]"#)
