@@ -48,6 +48,9 @@ struct RESPParser {
     private var pendingBlob: (kind: BlobKind, length: Int)?
     /// How many bytes of the current line were already searched for its end.
     private var scannedLineBytes = 0
+    /// Bytes looked at in search of line ends, over the parser's life: what shows the
+    /// search is linear in the input however it is split.
+    private(set) var searchedBytes = 0
 
     init(limits: Limits = Limits()) {
         self.limits = limits
@@ -117,7 +120,9 @@ struct RESPParser {
     private mutating func readLine(from buffer: inout ByteBuffer) throws(RESPProtocolError) -> [UInt8]? {
         let readable = buffer.readableBytesView
         let searchStart = readable.index(readable.startIndex, offsetBy: scannedLineBytes)
-        guard let newline = readable[searchStart...].firstIndex(of: 10) else {
+        let newline = readable[searchStart...].firstIndex(of: 10)
+        searchedBytes += (newline.map { $0 + 1 } ?? readable.endIndex) - searchStart
+        guard let newline else {
             scannedLineBytes = readable.count
             if scannedLineBytes > limits.maximumLineLength + 1 {
                 throw RESPProtocolError(message: "a line longer than \(limits.maximumLineLength) bytes")
