@@ -82,16 +82,18 @@ let package = Package(
             swiftSettings: strict
         ),
 
-        // Scale-out: the adapter of @socket.io/redis-adapter, on hiredis and msgpack-c.
-        // No pkg-config for these two: their flags add -D_FILE_OFFSET_BITS=64, which SwiftPM
-        // refuses with a warning; the headers are in /usr/include anyway.
-        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // Scale-out: the adapter of @socket.io/redis-adapter, with its own Redis client on
+        // SwiftNIO (TLS through swift-nio-ssl) and msgpack-c. No pkg-config for msgpack-c: its
+        // flags add -D_FILE_OFFSET_BITS=64, which SwiftPM refuses with a warning; the headers
+        // are in /usr/include anyway.
         .systemLibrary(name: "CMsgpack", providers: [.apt(["libmsgpack-dev"])]),
         .target(
             name: "SocketIORedisAdapter",
             dependencies: [
-                "SocketIO", "EngineIO", "OrderedJSON", "CHiredis", "CMsgpack",
+                "SocketIO", "EngineIO", "OrderedJSON", "CMsgpack",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -230,6 +232,8 @@ let package = Package(
             dependencies: [
                 "SocketIORedisAdapter", "SocketIO", "EngineIO", "OrderedJSON", "EngineTestSupport", "SocketIOTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: strict
         ),

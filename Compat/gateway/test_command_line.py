@@ -114,6 +114,21 @@ def test_bad_port_is_refused_naming_the_variable(tmp_path, arguments):
     assert "PORT=http" in result.stderr
 
 
+def test_an_unreadable_redis_tls_file_refuses_the_start_naming_the_variable(tmp_path):
+    missing = str(tmp_path / "missing-ca.pem")
+    result = run_chatify(cwd=tmp_path, REDIS_URL="rediss://127.0.0.1:6380", REDIS_TLS_CA_FILE=missing)
+    assert result.returncode == 2
+    assert f"REDIS_TLS_CA_FILE={missing}" in result.stderr
+    assert "chatify listening" not in result.stdout
+
+
+def test_a_redis_tls_file_without_rediss_refuses_the_start_naming_the_variable(tmp_path):
+    result = run_chatify(cwd=tmp_path, REDIS_URL="redis://127.0.0.1:6379", REDIS_TLS_CA_FILE="ca.pem")
+    assert result.returncode == 2
+    assert "REDIS_TLS_CA_FILE=ca.pem" in result.stderr
+    assert "rediss://" in result.stderr
+
+
 @pytest.mark.parametrize("variable", ["LOG_LEVEL", "LOG_FORMAT"])
 def test_a_log_setting_that_is_not_known_refuses_the_start(tmp_path, variable):
     result = run_chatify(cwd=tmp_path, **{variable: "verbose"})

@@ -24,7 +24,13 @@ struct SettingsSource: ParsableArguments {
             if let tls = configuration.transport.tls {
                 _ = try tls.serverConfiguration()
             }
-            let redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
+            var redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
+            if redis?.tls != nil {
+                redis?.tls = RedisTLS(
+                    caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,
+                    keyFile: configuration.redisTLSKeyFile)
+                try redis?.validateTLSFiles()
+            }
             let resources = try ChatifyResources.locate(configuration)
             return (configuration, redis, resources)
         } catch {

@@ -37,6 +37,13 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var socketIOClientScript: String?
     /// `REDIS_URL`: when set, nodes share rooms and broadcasts through Redis.
     public var redisURL: String?
+    /// `REDIS_TLS_CA_FILE`: for a `rediss://` URL, PEM CA certificates that replace the
+    /// system's trust roots.
+    public var redisTLSCAFile: String?
+    /// `REDIS_TLS_CERT_FILE`: for a `rediss://` URL, the client certificate (with its key).
+    public var redisTLSCertificateFile: String?
+    /// `REDIS_TLS_KEY_FILE`: the client certificate's private key.
+    public var redisTLSKeyFile: String?
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
@@ -84,7 +91,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "MONGODB_ATLAS_URI", "MONGODB_LOCAL_URI", "DATABASE_NAME", "USERS_COLLECTION",
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
         "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
-        "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
+        "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
         "HTTP_REQUEST_TIMEOUT", "MAX_CONNECTIONS_PER_USER", "SOCKET_EVENTS_PER_SECOND",
@@ -176,6 +183,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = string("CHATIFY_RESOURCES"), !value.isEmpty { resourcesDirectory = value }
         if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
         if let value = string("REDIS_URL"), !value.isEmpty { redisURL = value }
+        try readRedisTLS(string)
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
             guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw Problem(variable: "CHATIFY_NODE_ID", value: value, expected: "letters, digits, - and _")
@@ -229,6 +237,29 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         case (nil, let key?): throw Problem(variable: "TLS_KEY_FILE", value: key, expected: "TLS_CERT_FILE set as well")
         case (let certificate?, nil):
             throw Problem(variable: "TLS_CERT_FILE", value: certificate, expected: "TLS_KEY_FILE set as well")
+        }
+    }
+
+    /// The `REDIS_TLS_*` files: only with a `rediss://` URL (with `redis://` they would
+    /// silently do nothing), the client certificate and its key together.
+    private mutating func readRedisTLS(_ string: (String) -> String?) throws(Problem) {
+        func file(_ name: String) throws(Problem) -> String? {
+            guard let value = string(name), !value.isEmpty else { return nil }
+            guard redisURL?.lowercased().hasPrefix("rediss://") == true else {
+                throw Problem(variable: name, value: value, expected: "REDIS_URL set to a rediss:// URL as well")
+            }
+            return value
+        }
+        redisTLSCAFile = try file("REDIS_TLS_CA_FILE")
+        redisTLSCertificateFile = try file("REDIS_TLS_CERT_FILE")
+        redisTLSKeyFile = try file("REDIS_TLS_KEY_FILE")
+        switch (redisTLSCertificateFile, redisTLSKeyFile) {
+        case (let certificate?, nil):
+            throw Problem(
+                variable: "REDIS_TLS_CERT_FILE", value: certificate, expected: "REDIS_TLS_KEY_FILE set as well")
+        case (nil, let key?):
+            throw Problem(variable: "REDIS_TLS_KEY_FILE", value: key, expected: "REDIS_TLS_CERT_FILE set as well")
+        default: break
         }
     }
 

@@ -42,6 +42,9 @@ extension ChatifyConfiguration {
         case "CHATIFY_RESOURCES": return resourcesDirectory
         case "SOCKETIO_CLIENT_JS": return socketIOClientScript
         case "REDIS_URL": return redisURL.map(Self.maskingPassword(inURI:))
+        case "REDIS_TLS_CA_FILE": return redisTLSCAFile
+        case "REDIS_TLS_CERT_FILE": return redisTLSCertificateFile
+        case "REDIS_TLS_KEY_FILE": return redisTLSKeyFile
         case "CHATIFY_NODE_ID": return nodeID
         case "TRUST_PROXY_HEADERS": return flag(trustProxyHeaders)
         case "TRUSTED_PROXY_COUNT": return "\(trustedProxyCount)"

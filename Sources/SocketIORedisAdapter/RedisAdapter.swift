@@ -10,21 +10,24 @@ import Synchronization
 public struct RedisAdapterFactory: Sendable {
     /// Where Redis is, and the channel prefix and timeouts.
     public let configuration: RedisConfiguration
+    let endpoint: RedisEndpoint
     let publisher: RedisPublisher
     let logger: Logger
 
-    /// Prepares the shared publisher; it connects on first use, and reconnects after a failure.
+    /// Starts the shared publisher on the shared event loops; it connects at once, and
+    /// reconnects whenever the connection is lost.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "socket.io-redis")) {
         self.configuration = configuration
         self.logger = logger
-        self.publisher = RedisPublisher(configuration: configuration, logger: logger)
+        self.endpoint = RedisEndpoint(configuration: configuration)
+        self.publisher = RedisPublisher(endpoint: endpoint, logger: logger)
     }
 
     /// What `SocketIOServer` takes as `adapter:`: one ``RedisAdapter`` per namespace,
     /// each with its own subscriber connection.
     public var factory: AdapterFactory {
         AdapterFactory { sockets in
-            RedisAdapter(sockets: sockets, configuration: configuration, publisher: publisher, logger: logger)
+            RedisAdapter(sockets: sockets, endpoint: endpoint, publisher: publisher, logger: logger)
         }
     }
 
@@ -99,7 +102,8 @@ public final class RedisAdapter: SocketIOAdapter {
         }
     }
 
-    init(sockets: any LocalSockets, configuration: RedisConfiguration, publisher: RedisPublisher, logger: Logger) {
+    init(sockets: any LocalSockets, endpoint: RedisEndpoint, publisher: RedisPublisher, logger: Logger) {
+        let configuration = endpoint.configuration
         self.sockets = sockets
         self.local = InMemoryAdapter(sockets: sockets)
         self.configuration = configuration
@@ -112,7 +116,7 @@ public final class RedisAdapter: SocketIOAdapter {
         responseChannel = "\(configuration.key)-response#\(name)#"
         specificResponseChannel = responseChannel + uid + "#"
         let subscriber = RedisSubscriber(
-            configuration: configuration,
+            endpoint: endpoint,
             patterns: [broadcastChannel + "*"],
             channels: [requestChannel, responseChannel, specificResponseChannel],
             logger: logger
@@ -263,7 +267,7 @@ public final class RedisAdapter: SocketIOAdapter {
         if request["uid"]?.stringValue == uid { return }
         let requestID = request["requestId"]?.stringValue
         let options = Self.options(from: request["opts"])
-        // Applied here, on the subscriber thread, in arrival order: a leave published
+        // Applied here, on the subscriber's event loop, in arrival order: a leave published
         // before a broadcast takes effect before it.
         switch type {
         case .sockets:

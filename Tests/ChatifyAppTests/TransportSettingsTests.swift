@@ -104,4 +104,41 @@ struct TransportSettingsTests {
             mismatch?.hasPrefix("TLS_KEY_FILE=\(two.key) does not match the certificate") == true,
             "\(mismatch ?? "loaded")")
     }
+
+    @Test(
+        "REDIS_TLS_* are read with a rediss:// URL; with redis:// or alone, or half a client pair, they name the variable"
+    )
+    func redisTLSVariables() throws {
+        let tls = try ChatifyConfiguration(environment: [
+            "REDIS_URL": "rediss://cache.internal:6380", "REDIS_TLS_CA_FILE": "ca.pem",
+            "REDIS_TLS_CERT_FILE": "client.pem", "REDIS_TLS_KEY_FILE": "client.key",
+        ])
+        #expect(tls.redisTLSCAFile == "ca.pem")
+        #expect(tls.redisTLSCertificateFile == "client.pem")
+        #expect(tls.redisTLSKeyFile == "client.key")
+        #expect(tls.effectiveValues.contains { $0 == ("REDIS_TLS_CA_FILE", "ca.pem") })
+        let plain = try ChatifyConfiguration(environment: ["REDIS_URL": "redis://cache.internal"])
+        #expect(plain.redisTLSCAFile == nil && plain.redisTLSCertificateFile == nil)
+
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "REDIS_TLS_CA_FILE", value: "ca.pem", expected: "REDIS_URL set to a rediss:// URL as well")
+        ) {
+            try ChatifyConfiguration(environment: [
+                "REDIS_URL": "redis://cache.internal", "REDIS_TLS_CA_FILE": "ca.pem",
+            ])
+        }
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "REDIS_TLS_KEY_FILE", value: "k.pem", expected: "REDIS_URL set to a rediss:// URL as well")
+        ) {
+            try ChatifyConfiguration(environment: ["REDIS_TLS_KEY_FILE": "k.pem"])
+        }
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "REDIS_TLS_CERT_FILE", value: "c.pem", expected: "REDIS_TLS_KEY_FILE set as well")
+        ) {
+            try ChatifyConfiguration(environment: ["REDIS_URL": "rediss://h", "REDIS_TLS_CERT_FILE": "c.pem"])
+        }
+    }
 }

@@ -66,6 +66,34 @@ struct MessagePackTests {
         #expect(throws: RedisConfiguration.InvalidURL.self) { try RedisConfiguration(url: "http://localhost") }
         #expect(throws: RedisConfiguration.InvalidURL.self) { try RedisConfiguration(url: "redis://localhost/x") }
     }
+
+    @Test("string interpolation of a configuration never shows the password")
+    func interpolationWithoutPassword() throws {
+        let configuration = try RedisConfiguration(url: "redis://alice:s3cret@cache.internal:6380/2")
+        #expect("\(configuration)" == "redis://cache.internal:6380/2")
+        #expect(!String(describing: configuration).contains("s3cret"))
+    }
+
+    @Test("a malformed REDIS_URL is reported without its password")
+    func invalidURLWithoutPassword() {
+        let error = #expect(throws: RedisConfiguration.InvalidURL.self) {
+            try RedisConfiguration(url: "redis://alice:s3cret@cache.internal/not-a-number")
+        }
+        #expect(error?.description.contains("s3cret") == false, "\(String(describing: error))")
+        #expect(error?.description.hasSuffix("redis://alice:********@cache.internal/not-a-number") == true)
+    }
+
+    @Test("rediss:// is TLS, with the same user, password, port and database as redis://")
+    func redissURL() throws {
+        let configuration = try RedisConfiguration(url: "rediss://alice:s3cret@cache.example.com:6380/1")
+        #expect(configuration.tls == RedisTLS())
+        #expect(configuration.username == "alice")
+        #expect(configuration.password == "s3cret")
+        #expect(configuration.port == 6380)
+        #expect(configuration.database == 1)
+        #expect(configuration.description == "rediss://cache.example.com:6380/1")
+        #expect(try RedisConfiguration(url: "redis://localhost").tls == nil)
+    }
 }
 
 /// Two nodes (two Socket.IO servers with their own adapters) on a real redis-server.
@@ -76,13 +104,17 @@ struct RedisAdapterClusterTests {
         let factory: RedisAdapterFactory
     }
 
-    static func makeNode(key: String, requestsTimeout: Duration = .seconds(2)) async throws -> Node {
-        var configuration = RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())
+    static func makeNode(
+        key: String, requestsTimeout: Duration = .seconds(2), configuration: RedisConfiguration? = nil,
+        logger: Logger? = nil
+    ) async throws -> Node {
+        var configuration = configuration ?? RedisConfiguration(host: "127.0.0.1", port: 0)
+        if configuration.port == 0 { configuration.port = try await RedisTestServer.shared.port() }
         configuration.key = key
         configuration.requestsTimeout = requestsTimeout
-        var logger = Logger(label: "redis-test")
-        logger.logLevel = .error
-        let factory = RedisAdapterFactory(configuration: configuration, logger: logger)
+        var quiet = Logger(label: "redis-test")
+        quiet.logLevel = .error
+        let factory = RedisAdapterFactory(configuration: configuration, logger: logger ?? quiet)
         let io = SocketIOServer(engine: EngineServer(configuration: EngineConfiguration()), adapter: factory.factory)
         io.sockets.onConnection { socket in
             socket.on("join") { event in
@@ -196,9 +228,12 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key, requestsTimeout: .milliseconds(300))
         _ = try await Self.client(on: a, room: "r1", name: "alice")
         // A "node" that is subscribed to the request channel but never answers.
-        let zombie = try RedisConnection.open(
-            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
-        _ = try zombie.command(["SUBSCRIBE", "\(key)-request#/#"].map { Array($0.utf8) })
+        let zombie = RedisSubscriber(
+            configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()),
+            patterns: [], channels: ["\(key)-request#/#"], logger: Logger(label: "zombie")
+        ) { _, _ in }
+        defer { zombie.stop() }
+        await zombie.waitUntilSubscribed(timeout: .seconds(5))
         let clock = ContinuousClock()
         let start = clock.now
         let sockets = await a.io.sockets.to("r1").fetchSockets()
@@ -212,13 +247,15 @@ struct RedisAdapterClusterTests {
         let a = try await Self.makeNode(key: key)
         let member = try await Self.client(on: a, room: "r1")
         let outsider = try await Self.client(on: a, room: "r2")
-        let publisher = try RedisConnection.open(
-            RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port()))
+        let publisher = try await RedisClientConnection.connect(
+            to: RedisEndpoint(
+                configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())))
+        defer { publisher.close() }
         let bytes = MessagePack.encode([
             "emitter", ["type": 2, "data": ["message", ["text": "from a service"]], "nsp": "/"],
             ["rooms": ["r1"], "flags": [:], "except": []],
         ])
-        _ = try publisher.command([Array("PUBLISH".utf8), Array("\(key)#/#r1#".utf8), bytes])
+        _ = try await publisher.send([Array("PUBLISH".utf8), Array("\(key)#/#r1#".utf8), bytes]).get()
         #expect(await member.next() == #"2["message",{"text":"from a service"}]"#)
         a.io.sockets.emit("marker")
         #expect(await outsider.next() == #"2["marker"]"#)

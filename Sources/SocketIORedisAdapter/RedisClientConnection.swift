@@ -1,0 +1,310 @@
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A command on its way to Redis, and where its reply goes.
+struct RedisOutboundCommand: Sendable {
+    let command: RESPValue
+    /// Nil for commands Redis answers with pushes only (`SUBSCRIBE` and the like).
+    let reply: EventLoopPromise<RESPValue>?
+    /// True for the subscribe commands: on a RESP2 connection, what comes next are
+    /// pub/sub arrays, not replies.
+    let entersSubscribeMode: Bool
+}
+
+/// Redis (or something between) closed the connection.
+struct ConnectionClosed: Error, CustomStringConvertible {
+    var description: String { "the server closed the connection" }
+}
+
+/// Owns the FIFO of pending replies of one connection, on its event loop: replies come
+/// in the order commands went out (pipelining), pushes go to `onPush`.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisOutboundCommand
+    typealias OutboundOut = ByteBuffer
+
+    private var parser: RESPParser
+    private var received = ByteBuffer()
+    private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
+    private var subscribeMode = false
+    private var failure: (any Error)?
+    private let onPush: @Sendable (RESPValue) -> Void
+    private let onFailure: @Sendable (String) -> Void
+    /// Pub/sub arrays on a RESP2 connection, which has no push type.
+    private static let pushKinds: Set<String> = [
+        "message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+        "punsubscribe", "sunsubscribe",
+    ]
+
+    /// `onFailure` hears why the connection ends (once), for the log.
+    init(
+        limits: RESPParser.Limits = RESPParser.Limits(), onPush: @escaping @Sendable (RESPValue) -> Void,
+        onFailure: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
+        self.parser = RESPParser(limits: limits)
+        self.onPush = onPush
+        self.onFailure = onFailure
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let outbound = unwrapOutboundIn(data)
+        if let failure {
+            outbound.reply?.fail(failure)
+            promise?.fail(failure)
+            return
+        }
+        if let reply = outbound.reply { pending.append(reply) }
+        if outbound.entersSubscribeMode { subscribeMode = true }
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        outbound.command.encode(into: &buffer)
+        context.write(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        // After a protocol error nothing more is read: the parser's state is not to be trusted.
+        guard failure == nil else { return }
+        var incoming = unwrapInboundIn(data)
+        if received.readableBytes == 0 {
+            received = incoming
+        } else {
+            received.writeBuffer(&incoming)
+        }
+        do {
+            while let value = try parser.next(from: &received) {
+                try dispatch(value)
+            }
+        } catch {
+            fail(context: context, error)
+            return
+        }
+        // Keep memory bounded by what is unread, not by everything ever received.
+        if received.readerIndex > 64 * 1024 { received.discardReadBytes() }
+    }
+
+    private func dispatch(_ value: RESPValue) throws {
+        if case .push = value {
+            onPush(value)
+            return
+        }
+        if subscribeMode, case .array(let elements) = value, let kind = elements.first?.text,
+            Self.pushKinds.contains(kind)
+        {
+            onPush(.push(elements))
+            return
+        }
+        guard let reply = pending.popFirst() else {
+            throw RESPProtocolError(message: "a reply to no command")
+        }
+        reply.succeed(value)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failPending(failure ?? ConnectionClosed())
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(context: context, error)
+    }
+
+    private func fail(context: ChannelHandlerContext, _ error: any Error) {
+        failPending(error)
+        context.close(promise: nil)
+    }
+
+    private func failPending(_ error: any Error) {
+        if failure == nil {
+            failure = error
+            onFailure("\(error)")
+        }
+        while let reply = pending.popFirst() { reply.fail(error) }
+    }
+}
+
+/// Where Redis is and how to reach it: the configuration, its TLS context (made once)
+/// and the event loops connections run on.
+struct RedisEndpoint: Sendable {
+    let configuration: RedisConfiguration
+    let tlsContext: Result<NIOSSLContext?, RedisError>
+    let eventLoopGroup: any EventLoopGroup
+
+    init(configuration: RedisConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton)
+    {
+        self.configuration = configuration
+        self.eventLoopGroup = eventLoopGroup
+        do {
+            tlsContext = .success(try configuration.makeTLSContext())
+        } catch {
+            tlsContext = .failure(RedisError(message: "\(error)"))
+        }
+    }
+}
+
+/// One connection to Redis on SwiftNIO: authenticated, on the selected database, RESP3
+/// when the server speaks it. Commands may be sent from any thread; they go out in order.
+final class RedisClientConnection: Sendable {
+    let channel: any Channel
+    /// 3 when `HELLO 3` was accepted, 2 for a server that only speaks RESP2.
+    let protocolVersion: Int
+    private let failure: FailureReason
+
+    /// The first error of a connection, written on its event loop, read by whoever logs.
+    private final class FailureReason: Sendable {
+        private let text = Mutex<String?>(nil)
+        func record(_ reason: String) { text.withLock { $0 = $0 ?? reason } }
+        var reason: String? { text.withLock { $0 } }
+    }
+
+    private init(channel: any Channel, protocolVersion: Int, failure: FailureReason) {
+        self.channel = channel
+        self.protocolVersion = protocolVersion
+        self.failure = failure
+    }
+
+    /// Why the connection ended, once it has: a protocol error, a TLS alert, or that the
+    /// server closed it.
+    var closeReason: String { failure.reason ?? "the connection to Redis closed" }
+
+    /// Completes when the connection has closed, for whatever reason.
+    var closeFuture: EventLoopFuture<Void> { channel.closeFuture }
+
+    /// Connects (TLS for `rediss://`), negotiates RESP3 with `HELLO 3` (authenticating in
+    /// it), falls back to RESP2 `AUTH` when the server has no `HELLO`, then selects the
+    /// database. All within ``RedisConfiguration/connectTimeout``.
+    static func connect(
+        to endpoint: RedisEndpoint, onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
+    ) async throws -> RedisClientConnection {
+        let configuration = endpoint.configuration
+        let tlsContext = try endpoint.tlsContext.get()
+        // SNI takes names only; for an address NIOSSL checks the certificate against the peer's IP.
+        let serverHostname =
+            (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
+        let timeout = TimeAmount(configuration.connectTimeout)
+        let failure = FailureReason()
+        let bootstrap = ClientBootstrap(group: endpoint.eventLoopGroup)
+            .connectTimeout(timeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    if let tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(
+                            try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(
+                        RedisChannelHandler(onPush: onPush, onFailure: { failure.record($0) }))
+                }
+            }
+        let channel: any Channel
+        do {
+            channel = try await bootstrap.connect(host: configuration.host, port: configuration.port).get()
+        } catch {
+            throw RedisError(message: "cannot connect to \(configuration.description): \(error)")
+        }
+        // The handshake must not hang either: past the timeout the channel is closed,
+        // which fails whatever is still waiting.
+        let timedOut = Mutex(false)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) {
+            timedOut.withLock { $0 = true }
+            channel.close(promise: nil)
+        }
+        defer { deadline.cancel() }
+        do {
+            let protocolVersion = try await handshake(channel: channel, configuration: configuration)
+            return RedisClientConnection(channel: channel, protocolVersion: protocolVersion, failure: failure)
+        } catch {
+            channel.close(promise: nil)
+            if timedOut.withLock({ $0 }) {
+                throw RedisError(
+                    message:
+                        "\(configuration.description) did not complete the handshake within \(configuration.connectTimeout)"
+                )
+            }
+            // A refusal (credentials, SELECT) says it all; otherwise the first failure the
+            // handler saw is the cause, a failed write after it only a consequence.
+            if error is RedisError { throw error }
+            let reason = failure.reason ?? "\(error)"
+            if tlsContext != nil {
+                throw RedisError(message: "TLS with \(configuration.description) failed: \(reason)")
+            }
+            throw RedisError(message: "the connection to \(configuration.description) failed: \(reason)")
+        }
+    }
+
+    private static func handshake(channel: any Channel, configuration: RedisConfiguration) async throws -> Int {
+        func send(_ arguments: [String]) async throws -> RESPValue {
+            try await write(.command(arguments.map { Array($0.utf8) }), on: channel, flush: true).get()
+        }
+        var hello = ["HELLO", "3"]
+        if let password = configuration.password {
+            hello += ["AUTH", configuration.username ?? "default", password]
+        }
+        var protocolVersion = 3
+        if let message = try await send(hello).errorMessage {
+            if message.hasPrefix("NOPROTO") || message.lowercased().hasPrefix("err unknown command") {
+                // A server before Redis 6: RESP2, and AUTH on its own.
+                protocolVersion = 2
+                if let password = configuration.password {
+                    let auth = ["AUTH"] + (configuration.username.map { [$0] } ?? []) + [password]
+                    if let refusal = try await send(auth).errorMessage {
+                        throw RedisError(message: "Redis refused the credentials: \(refusal)")
+                    }
+                }
+            } else if message.hasPrefix("NOAUTH") {
+                throw RedisError(
+                    message: "Redis requires credentials (REDIS_URL redis://user:password@host): \(message)")
+            } else if message.hasPrefix("WRONGPASS") || configuration.password != nil {
+                throw RedisError(message: "Redis refused the credentials: \(message)")
+            } else {
+                throw RedisError(message: "Redis refused HELLO 3: \(message)")
+            }
+        }
+        if let database = configuration.database, database != 0,
+            let message = try await send(["SELECT", String(database)]).errorMessage
+        {
+            throw RedisError(message: "Redis refused SELECT \(database): \(message)")
+        }
+        return protocolVersion
+    }
+
+    /// Sends a command; the reply (an error reply too) completes the future, in order.
+    /// Without `flush`, it goes out with the next flush of the channel.
+    func send(_ arguments: [[UInt8]], flush: Bool = true) -> EventLoopFuture<RESPValue> {
+        Self.write(.command(arguments), on: channel, flush: flush)
+    }
+
+    /// Writes a command whose reply completes the future. A write that fails (the
+    /// channel closed before it reached the handler) fails the reply too, so no caller
+    /// waits for a reply that can never come.
+    private static func write(_ command: RESPValue, on channel: any Channel, flush: Bool) -> EventLoopFuture<RESPValue>
+    {
+        let reply = channel.eventLoop.makePromise(of: RESPValue.self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { reply.fail($0) }
+        let outbound = RedisOutboundCommand(command: command, reply: reply, entersSubscribeMode: false)
+        if flush {
+            channel.writeAndFlush(outbound, promise: written)
+        } else {
+            channel.write(outbound, promise: written)
+        }
+        return reply.futureResult
+    }
+
+    /// Sends a command and waits for its reply.
+    func command(_ arguments: [String]) async throws -> RESPValue {
+        try await send(arguments.map { Array($0.utf8) }).get()
+    }
+
+    /// Sends `SUBSCRIBE`, `PSUBSCRIBE` or `SSUBSCRIBE`: their confirmations, like the
+    /// messages after them, arrive as pushes.
+    func subscribe(_ arguments: [String]) {
+        let command = RESPValue.command(arguments.map { Array($0.utf8) })
+        channel.writeAndFlush(
+            RedisOutboundCommand(command: command, reply: nil, entersSubscribeMode: true), promise: nil)
+    }
+
+    func close() {
+        channel.close(promise: nil)
+    }
+}
