@@ -84,7 +84,7 @@ struct LogFormatTests {
         let (events, event) = AsyncStream.makeStream(of: String.self)
         let writing = Task.detached {
             record.withUnsafeBytes {
-                writeAll($0, to: writer, blockedWriteWait: 60_000, whenBlocked: { event.yield("blocked") })
+                _ = writeAll($0, to: writer, blockedWriteWait: 60_000, whenBlocked: { event.yield("blocked") })
             }
             event.yield("returned")
         }
@@ -105,5 +105,40 @@ struct LogFormatTests {
         }
         await writing.value
         #expect(Array(received.dropFirst(buffered)) == record)
+    }
+
+    @Test("after a record cut short by a reader stalled past the wait, the next starts on a line of its own")
+    func cutRecordEndsItsLine() throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let (reader, writer) = (ends[0], ends[1])
+        defer {
+            close(reader)
+            close(writer)
+        }
+        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+        // F_GETPIPE_SZ (Linux), which Glibc's module does not export.
+        let capacity = Int(fcntl(writer, 1_032))
+        #expect(capacity > 0)
+        var records = RecordWriter(descriptor: writer, blockedWriteWait: 10)
+        // More than the pipe holds and nobody reading: the rest waits in vain.
+        records.write([UInt8](repeating: UInt8(ascii: "r"), count: capacity + 100) + [UInt8(ascii: "\n")])
+        var received: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        func drain() {
+            while true {
+                var readable = pollfd(fd: reader, events: Int16(POLLIN), revents: 0)
+                guard poll(&readable, 1, 0) > 0 else { return }
+                let count = read(reader, &chunk, chunk.count)
+                guard count > 0 else { return }
+                received += chunk[0..<count]
+            }
+        }
+        drain()
+        #expect(received.count == capacity)
+        let next = Array(#"{"message":"next"}"#.utf8) + [UInt8(ascii: "\n")]
+        records.write(next)
+        drain()
+        #expect(Array(received.dropFirst(capacity)) == [UInt8(ascii: "\n")] + next)
     }
 }

@@ -38,6 +38,11 @@ struct Authenticator: Sendable {
         try await chat.isTokenRevoked(anyOf: [claims.tokenID, Self.revocationID(ofSession: claims.sessionID)])
     }
 
+    /// Whether the sign-in was ended by a logout (a refresh revokes only its old token).
+    func isSignInEnded(sessionID: String) async throws(StoreError) -> Bool {
+        try await chat.isTokenRevoked(anyOf: [Self.revocationID(ofSession: sessionID)])
+    }
+
     /// The claims of a well-signed, unexpired token, revoked or not.
     func signedClaims(headers: HTTPFields, cookies: [String: String]) -> AccessClaims? {
         token(headers: headers, cookies: cookies).flatMap { try? signer.verify($0) }

@@ -116,25 +116,47 @@ public struct JSONLogHandler: LogHandler {
     }
 
     /// Serialised so that records written from many threads never interleave.
-    private static let standardErrorLock = Mutex(())
+    private static let standardError = Mutex(RecordWriter(descriptor: STDERR_FILENO))
 
     static func writeToStandardError(_ bytes: [UInt8]) {
-        standardErrorLock.withLock { _ in
-            bytes.withUnsafeBytes { writeAll($0, to: STDERR_FILENO) }
-        }
+        standardError.withLock { $0.write(bytes) }
     }
 }
 
-/// Writes the whole buffer, resuming after partial writes and interruptions, so records
-/// never arrive split. A full non-blocking pipe is waited on for at most
-/// `blockedWriteWait` per stall; after that, or if the descriptor is closed, the rest of
-/// the record is dropped quietly, as a log must never stop the server. `whenBlocked`
-/// runs each time the descriptor is full, before the wait.
+/// Writes log records to one descriptor, each on a line of its own: a record cut short
+/// (see `writeAll`) gets its line ended before the next record.
+struct RecordWriter {
+    let descriptor: Int32
+    var blockedWriteWait: Int32 = 1_000
+    private var lastRecordCut = false
+
+    init(descriptor: Int32, blockedWriteWait: Int32 = 1_000) {
+        self.descriptor = descriptor
+        self.blockedWriteWait = blockedWriteWait
+    }
+
+    mutating func write(_ record: [UInt8]) {
+        let bytes = lastRecordCut ? [UInt8(ascii: "\n")] + record : record
+        let written = bytes.withUnsafeBytes { writeAll($0, to: descriptor, blockedWriteWait: blockedWriteWait) }
+        // A record dropped whole leaves the line as it was.
+        lastRecordCut = written > 0 && written < bytes.count
+    }
+}
+
+/// Writes the whole buffer, resuming after partial writes and interruptions; returns
+/// how many bytes were written. A full non-blocking pipe is waited on, for at most
+/// `blockedWriteWait` milliseconds per buffer in all, so a brief stall does not split a
+/// record; a reader stalled longer, or a closed descriptor, costs the rest (a log must
+/// never stop the server). `whenBlocked` runs each time the descriptor is full, before
+/// the wait.
+@discardableResult
 func writeAll(
     _ buffer: UnsafeRawBufferPointer, to descriptor: Int32, blockedWriteWait: Int32 = 1_000,
     whenBlocked: () -> Void = {}
-) {
-    guard let start = buffer.baseAddress else { return }
+) -> Int {
+    guard let start = buffer.baseAddress else { return 0 }
+    let clock = ContinuousClock()
+    let deadline = clock.now + .milliseconds(blockedWriteWait)
     var offset = 0
     while offset < buffer.count {
         let written = write(descriptor, start + offset, buffer.count - offset)
@@ -144,12 +166,15 @@ func writeAll(
             continue
         } else if written < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
             whenBlocked()
+            let left = clock.now.duration(to: deadline).components
+            let remaining = Int32(clamping: max(left.seconds * 1_000 + left.attoseconds / 1_000_000_000_000_000, 0))
             var writable = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
             var ready: Int32
-            repeat { ready = poll(&writable, 1, blockedWriteWait) } while ready < 0 && errno == EINTR
-            guard ready > 0 else { return }
+            repeat { ready = poll(&writable, 1, remaining) } while ready < 0 && errno == EINTR
+            guard ready > 0 else { return offset }
         } else {
-            return
+            return offset
         }
     }
+    return offset
 }

@@ -126,14 +126,18 @@ final class ChatEvents: Sendable {
 
     /// The middleware checked the sign-in before the socket was in its sign-in room and
     /// registered, so a logout in between found no socket to close. Looked up again here,
-    /// where any later logout finds the socket; a store that cannot answer ends it, as at
-    /// connect.
+    /// where any later logout finds the socket. Only a logout counts: a refresh revokes
+    /// the old token, but its sockets are meant to live on. A store that cannot answer
+    /// leaves the socket be: it answered a moment ago, and the client would get no word.
     private func signInStillValid(_ socket: Socket) async -> Bool {
-        guard let claims = socket[SignedInUser.self]?.handshake else { return true }
+        guard let claims = socket[SignedInUser.self]?.handshake, !claims.sessionID.isEmpty else { return true }
         do {
-            return try await !auth.isEnded(claims)
+            return try await !auth.isSignInEnded(sessionID: claims.sessionID)
         } catch {
-            return false
+            logger.warning(
+                "could not check the sign-in again after connect; keeping the socket",
+                metadata: ["error": "\(error)"])
+            return true
         }
     }
 

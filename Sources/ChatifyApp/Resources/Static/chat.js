@@ -20,6 +20,9 @@
     let historyLoaded = false;
     let olderCursor = null;
     let loadingOlder = false;
+    // Bumped whenever the list starts again: an older page asked for before that belongs
+    // to the old list and is dropped when it arrives.
+    let listGeneration = 0;
     // Every message shown has its id here, so none is shown twice; the newest one's id
     // is what a reconnect asks the server to catch up from.
     const shownIds = new Set();
@@ -122,6 +125,8 @@
     }
 
     function restartHistory(page) {
+        listGeneration += 1;
+        loadingOlder = false;
         list.replaceChildren();
         shownIds.clear();
         lastMessageId = null;
@@ -140,7 +145,9 @@
     function loadOlder() {
         if (!olderCursor || loadingOlder) { return; }
         loadingOlder = true;
+        const generation = listGeneration;
         socket.emit("history", { room: roomKey, before: olderCursor }, function (page) {
+            if (generation !== listGeneration) { return; }
             loadingOlder = false;
             showHistory(page);
         });
@@ -216,6 +223,10 @@
         showError("");
         // Live messages held by a join that never finished come again with this one.
         held = [];
+        // The client drops the acks of requests cut off by the disconnect: a page request
+        // still marked as under way would never end.
+        listGeneration += 1;
+        loadingOlder = false;
         joining = null;
         const request = { room: roomKey, presence: true };
         if (!historyLoaded) {
