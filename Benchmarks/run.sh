@@ -102,26 +102,26 @@ stop_server() {
 
 run_server() { # name port
   local name=$1 port=$2 pid common work="$raw/$1"
-  # Idle first, on a fresh server: after the connect storm its RSS already holds the
-  # storm's high-water mark, and the growth per connection would read too low.
-  start_server "$name" "$port"
+  # Each idle size on a fresh server: after a larger crowd or the connect storm its RSS
+  # already holds their high-water mark, and the growth per connection would read low.
   local idle=("${IDLE[@]}")
   # 19,000 of this machine's 20,000 descriptors: only the servers that hold 15,000.
   (( ! quick )) && [[ $name == chatify || $name == raw-nio ]] && idle+=(19000)
   for n in "${idle[@]}"; do
+    start_server "$name" "$port"
     wait_quiet "$pid"
     echo "== $name: idle $n" >&2
     timeout 240 "$lg" --scenario idle --clients "$n" --members 10 --sources 127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4 "${IDLE_TIMES[@]}" "${common[@]}" >"$work/idle-$n.json" \
       || echo "{\"server\":\"$name\",\"scenario\":\"idle\",\"clients\":$n,\"error\":\"failed\"}" >"$work/idle-$n.json"
+    # python-socketio needs minutes to tear down 15,000 connections, and would serve
+    # the next scenario while doing it.
+    stop_server
   done
-  # Then a fresh server again: python-socketio needs minutes to tear down 15,000
-  # connections, and would serve the next scenarios while doing it.
-  stop_server
   start_server "$name" "$port"
   echo "== $name: connect storm" >&2
   timeout 180 "$lg" --scenario connect "${common[@]}" "${CONNECT[@]}" >"$work/connect.json" || echo "{\"server\":\"$name\",\"scenario\":\"connect\",\"error\":\"failed\"}" >"$work/connect.json"
   wait_quiet "$pid"
-  # Twice: the report gives the median (a step's length moves the result by a step).
+  # Twice: the report keeps the median run (a step's length moves the result by a step).
   for run in 1 2; do
     echo "== $name: fan-out ($run of 2)" >&2
     timeout 300 "$lg" --scenario fanout "${common[@]}" "${FAN[@]}" >"$work/fanout-$run.json" \
