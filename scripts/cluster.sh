@@ -463,10 +463,16 @@ cmd_stop_redis() {
 # Redis back on its port; returns once every node has subscribed again.
 cmd_start_redis() {
   load_state
-  local deadline=$((SECONDS + START_TIMEOUT))
+  [ "${USE_REDIS:-1}" = 1 ] || die "this cluster runs without Redis (CLUSTER_REDIS=0)"
+  local deadline=$((SECONDS + START_TIMEOUT)) k v running=0
   start_redis "$deadline"
-  wait_subscribed "$NODES" "$deadline"
-  say "redis-server started (pid $REDIS_PID); $NODES nodes subscribed again"
+  # Only the nodes that run can subscribe again.
+  for ((k = 1; k <= NODES; k++)); do
+    v="NODE${k}_PID"
+    is_ours "${!v:-}" chatify && running=$((running + 1))
+  done
+  wait_subscribed "$running" "$deadline"
+  say "redis-server started (pid $REDIS_PID); $running nodes subscribed again"
 }
 
 node_number() {

@@ -391,8 +391,8 @@ def test_redis_restart_mid_chat(cluster, seeder, clients):
     connects = [c.connects for c in members]
     log_before = len(cluster.node_log(1))
 
-    cluster.stop_redis()
     try:
+        cluster.stop_redis()
         during = f"while redis is down {secrets.token_hex(3)}"
         near.send(during)
         neighbour.wait_text(during)

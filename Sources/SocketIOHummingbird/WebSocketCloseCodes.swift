@@ -83,6 +83,9 @@ struct FailureRecordingSequence<Base: AsyncSequence>: AsyncSequence {
         mutating func next() async throws -> Element? {
             do {
                 return try await base.next()
+            } catch is CancellationError {
+                // The server is stopping: a normal closure.
+                throw CancellationError()
             } catch {
                 failure.record(error)
                 throw error
