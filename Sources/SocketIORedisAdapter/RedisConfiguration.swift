@@ -55,8 +55,10 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
         else { throw InvalidURL(url: url) }
         self.init(host: host, port: components.port ?? 6379)
         if components.scheme == "rediss" { tls = RedisTLS() }
-        if let user = components.user, !user.isEmpty { username = user.removingPercentEncoding ?? user }
-        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
+        // `user` and `password` come percent-decoded already: decoding again would turn
+        // a literal `%41` in a password into `A`.
+        if let user = components.user, !user.isEmpty { username = user }
+        if let password = components.password { self.password = password }
         let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         if !path.isEmpty {
             guard let number = Int(path), number >= 0 else { throw InvalidURL(url: url) }
