@@ -193,7 +193,9 @@ final class RedisClientConnection: Sendable {
                             try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(onPush: onPush, onFailure: { failure.record($0) }))
+                        RedisChannelHandler(
+                            limits: RESPParser.Limits(maximumValueBytes: configuration.maximumValueBytes),
+                            onPush: onPush, onFailure: { failure.record($0) }))
                 }
             }
         let channel: any Channel

@@ -21,6 +21,12 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var requestsTimeout: Duration = .seconds(5)
     /// How long connecting (TCP, TLS, authentication) may take before it is retried.
     public var connectTimeout: Duration = .seconds(2)
+    /// The most one value read from Redis may take (wire bytes plus a cost per element);
+    /// a bigger one is a protocol error that closes the connection. Should be a few
+    /// times the largest broadcast payload.
+    public var maximumValueBytes = Self.defaultMaximumValueBytes
+    /// 64 MiB: many times Engine.IO's default payload limit of 1 MB.
+    public static let defaultMaximumValueBytes = 64 * 1024 * 1024
 
     /// Redis at `host` and `port`, without authentication.
     public init(host: String = "127.0.0.1", port: Int = 6379) {
