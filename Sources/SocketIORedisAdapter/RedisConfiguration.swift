@@ -21,6 +21,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var requestsTimeout: Duration = .seconds(5)
     /// How long connecting (TCP, TLS, authentication) may take before it is retried.
     public var connectTimeout: Duration = .seconds(2)
+    /// How long a connection may hear nothing from Redis before it sends `PING`; with
+    /// no reply within ``connectTimeout`` the connection is taken for dead and reopened.
+    public var pingInterval: Duration = .seconds(5)
     /// The most one value read from Redis may take (wire bytes plus a cost per element);
     /// a bigger one is a protocol error that closes the connection. Should be a few
     /// times the largest broadcast payload.

@@ -29,6 +29,10 @@ final class RedisLink: Sendable {
         var loop: Task<Void, Never>?
         /// Publishes dropped since the last outage began.
         var dropped = 0
+        /// Publishes dropped because the connection could not take more, over the link's life.
+        var droppedWhileCongested = 0
+        /// True from a publish dropped for congestion until one goes out again.
+        var congested = false
     }
 
     let endpoint: RedisEndpoint
@@ -77,10 +81,19 @@ final class RedisLink: Sendable {
             case sent
             case queued
             case refuse(String)
+            case droppedForCongestion(first: Bool)
         }
         let action = state.withLock { state -> Action in
             switch state.connection {
             case .connected(let connection):
+                // A path that takes nothing would otherwise buffer publishes without bound
+                // until the liveness check closes it.
+                if command.reply == nil, !connection.channel.isWritable {
+                    state.droppedWhileCongested += 1
+                    defer { state.congested = true }
+                    return .droppedForCongestion(first: !state.congested)
+                }
+                state.congested = false
                 forward([command], over: connection)
                 return .sent
             case .connecting(var waiting):
@@ -98,8 +111,17 @@ final class RedisLink: Sendable {
                 return .refuse("the Redis \(role) is stopped")
             }
         }
-        if case .refuse(let message) = action { command.reply?.fail(RedisError(message: message)) }
+        switch action {
+        case .refuse(let message): command.reply?.fail(RedisError(message: message))
+        case .droppedForCongestion(first: true):
+            let description = endpoint.configuration.description
+            logger.warning("redis: \(role) connection to \(description) is not writable; dropping publishes")
+        case .sent, .queued, .droppedForCongestion(first: false): break
+        }
     }
+
+    /// Publishes dropped because the connection was not writable.
+    var droppedWhileCongested: Int { state.withLock { $0.droppedWhileCongested } }
 
     /// Hands commands to the connection's event loop. Called with the state locked, so
     /// commands reach the loop in the order they were accepted; the loop task (never
