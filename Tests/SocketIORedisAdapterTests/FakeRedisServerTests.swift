@@ -17,18 +17,21 @@ final class FakeRedisServer: Sendable {
     var port: Int { channel.localAddress?.port ?? 0 }
     /// Every command read, as text.
     let received: EventLog<[String]>
+    /// One event per client connection that closed.
+    let closed = EventLog<Void>()
 
     /// With `stopsReadingAfter`, the server reads nothing more once it answered that
     /// command, as a stalled path would: what the client writes piles up in the sockets.
     init(stopsReadingAfter lastCommand: String? = nil, respond: @escaping Respond) async throws {
         let received = EventLog<[String]>()
         self.received = received
+        let closed = closed
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
                         CommandHandler(
-                            respond: respond, received: received, lastCommand: lastCommand))
+                            respond: respond, received: received, closed: closed, lastCommand: lastCommand))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -43,12 +46,19 @@ final class FakeRedisServer: Sendable {
         private var buffer = ByteBuffer()
         private let respond: Respond
         private let received: EventLog<[String]>
+        private let closed: EventLog<Void>
         private let lastCommand: String?
 
-        init(respond: @escaping Respond, received: EventLog<[String]>, lastCommand: String?) {
+        init(respond: @escaping Respond, received: EventLog<[String]>, closed: EventLog<Void>, lastCommand: String?) {
             self.respond = respond
             self.received = received
+            self.closed = closed
             self.lastCommand = lastCommand
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            closed.record(())
+            context.fireChannelInactive()
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -258,6 +268,23 @@ struct FakeRedisServerTests {
         #expect(
             await log.waitFor(
                 .warning, containing: "Redis refused PSUBSCRIBE: NOPERM No permissions to access a channel"))
+    }
+
+    @Test("stop() while a subscriber's connection is being set up closes it, and logs no outage")
+    func stopWhileSettingUp() async throws {
+        let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
+        defer { server.stop() }
+        var configuration = Self.configuration(server)
+        // Long enough that only stop() can be what closes the connection within the wait below.
+        configuration.connectTimeout = .seconds(60)
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            configuration: configuration, patterns: [], channels: ["ch"], logger: log.logger(label: "stop")
+        ) { _, _ in }
+        while let command = await server.received.next(timeout: .seconds(20)), command.first != "SUBSCRIBE" {}
+        subscriber.stop()
+        #expect(await server.closed.next(timeout: .seconds(20)) != nil)
+        #expect(log.count(.warning) == 0)
     }
 
     @Test("publishes to a connection that cannot take more are dropped and counted, not buffered")
