@@ -66,6 +66,23 @@ struct RedisClientTests {
         #expect(refusal?.description.hasPrefix("Redis refused the credentials: WRONGPASS") == true)
     }
 
+    @Test("an ACL user without channel permissions: the refused PSUBSCRIBE is logged with Redis's reason")
+    func refusedSubscription() async throws {
+        let admin = try await RedisClientConnection.connect(to: try await Self.endpoint())
+        defer { admin.close() }
+        let user = "no-channels-\(UUID().uuidString.prefix(8))"
+        #expect(
+            try await admin.command(["ACL", "SETUSER", user, "on", ">pw", "~*", "+@all", "resetchannels"]).text == "OK")
+        defer { _ = admin.send([Array("ACL".utf8), Array("DELUSER".utf8), Array(user.utf8)]) }
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            endpoint: try await Self.endpoint(username: user, password: "pw"), patterns: ["socket.io#/#*"],
+            channels: [], logger: log.logger(label: "acl")
+        ) { _, _ in }
+        defer { subscriber.stop() }
+        #expect(await log.waitFor(.warning, containing: "Redis refused PSUBSCRIBE: NOPERM"))
+    }
+
     @Test("the database of the URL is selected: a key set in db 3 is not in db 0")
     func selectDatabase() async throws {
         let key = "selected-\(UUID().uuidString)"
