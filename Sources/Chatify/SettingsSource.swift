@@ -25,6 +25,8 @@ struct SettingsSource: ParsableArguments {
                 _ = try tls.serverConfiguration()
             }
             var redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
+            // A broadcast carries one client payload, plus its envelope.
+            redis?.maximumValueBytes = max(RedisConfiguration.defaultMaximumValueBytes, 4 * configuration.maxPayload)
             if redis?.tls != nil {
                 redis?.tls = RedisTLS(
                     caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,

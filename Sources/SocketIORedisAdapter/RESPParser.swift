@@ -14,8 +14,17 @@ struct RESPParser {
     /// Bounds on what one value may hold, so a broken or hostile server cannot make
     /// this process allocate without limit or recurse without end.
     struct Limits: Sendable {
-        /// The longest bulk, verbatim or blob-error string, in bytes (Redis's own is 512 MiB).
-        var maximumBulkLength = 512 * 1024 * 1024
+        /// The longest bulk, verbatim or blob-error string, in bytes. Redis allows 512
+        /// MiB, but the adapter only reads broadcasts and cluster replies, which
+        /// Engine.IO's payload limit keeps far smaller.
+        var maximumBulkLength: Int
+        /// The most one top-level value may cost: its bytes on the wire plus
+        /// ``costPerElement`` for each value in it, so neither many big strings in one
+        /// array nor many tiny nested elements can grow memory without bound.
+        var maximumValueBytes: Int
+        /// What each element counts against ``maximumValueBytes`` beyond its wire bytes:
+        /// roughly what a parsed value occupies in memory.
+        var costPerElement = 32
         /// The longest simple string, error, number or length line, in bytes.
         var maximumLineLength = 64 * 1024
         /// The most elements one array, set, push or map (keys and values) may announce.
@@ -23,7 +32,11 @@ struct RESPParser {
         /// How deeply aggregates may nest.
         var maximumDepth = 32
 
-        init() {}
+        /// Limits for values of at most `maximumValueBytes`; one string may take half of it.
+        init(maximumValueBytes: Int = RedisConfiguration.defaultMaximumValueBytes) {
+            self.maximumValueBytes = maximumValueBytes
+            self.maximumBulkLength = maximumValueBytes / 2
+        }
     }
 
     private enum AggregateKind {
@@ -51,6 +64,8 @@ struct RESPParser {
     /// Bytes looked at in search of line ends, over the parser's life: what shows the
     /// search is linear in the input however it is split.
     private(set) var searchedBytes = 0
+    /// What the top-level value being read has cost so far, against `maximumValueBytes`.
+    private var valueCost = 0
 
     init(limits: Limits = Limits()) {
         self.limits = limits
@@ -72,10 +87,23 @@ struct RESPParser {
                 value = try Self.makeBlob(blob.kind, bytes)
             } else {
                 guard let line = try readLine(from: &buffer) else { return nil }
+                try charge(line.count + 2)
                 guard let parsed = try parseLine(line) else { continue }
                 value = parsed
             }
-            if let complete = add(value) { return complete }
+            try charge(limits.costPerElement)
+            if let complete = add(value) {
+                valueCost = 0
+                return complete
+            }
+        }
+    }
+
+    /// Counts bytes against the current top-level value's budget.
+    private mutating func charge(_ bytes: Int) throws(RESPProtocolError) {
+        valueCost += bytes
+        guard valueCost <= limits.maximumValueBytes else {
+            throw RESPProtocolError(message: "a value of more than \(limits.maximumValueBytes) bytes")
         }
     }
 
@@ -183,6 +211,8 @@ struct RESPParser {
         guard length <= Int64(limits.maximumBulkLength) else {
             throw RESPProtocolError(message: "a string of \(length) bytes, over the \(limits.maximumBulkLength) limit")
         }
+        // Charged when announced, so an over-budget string is refused before it is buffered.
+        try charge(Int(length) + 2)
         pendingBlob = (kind, Int(length))
         return nil
     }

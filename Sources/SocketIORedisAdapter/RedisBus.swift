@@ -43,6 +43,9 @@ final class RedisPublisher: Sendable {
         return 1
     }
 
+    /// Publishes dropped because the connection could not take more bytes.
+    var droppedWhileCongested: Int { link.droppedWhileCongested }
+
     func stop() { link.stop() }
 }
 
@@ -116,8 +119,9 @@ final class RedisSubscriber: Sendable {
         let deadline = connection.channel.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { connection.close() }
         defer { deadline.cancel() }
         if patterns.isEmpty, channels.isEmpty { confirmed.succeed() }
-        if !patterns.isEmpty { connection.subscribe(["PSUBSCRIBE"] + patterns) }
-        if !channels.isEmpty { connection.subscribe(["SUBSCRIBE"] + channels) }
+        // A refusal (an ACL user without the channels) fails the wait with Redis's message.
+        if !patterns.isEmpty { connection.subscribe(["PSUBSCRIBE"] + patterns).cascadeFailure(to: confirmed) }
+        if !channels.isEmpty { connection.subscribe(["SUBSCRIBE"] + channels).cascadeFailure(to: confirmed) }
         try await confirmed.futureResult.get()
         logger.debug("redis: subscribed to \(patterns + channels)")
         settle()

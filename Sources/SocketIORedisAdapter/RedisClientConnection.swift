@@ -5,12 +5,17 @@ import Synchronization
 
 /// A command on its way to Redis, and where its reply goes.
 struct RedisOutboundCommand: Sendable {
+    enum Reply: Sendable {
+        /// An ordinary reply; nil when nobody waits for it.
+        case value(EventLoopPromise<RESPValue>?)
+        /// `SUBSCRIBE`, `PSUBSCRIBE` or `SSUBSCRIBE` with `count` channels or patterns:
+        /// confirmed by as many pushes, refused by an error reply. On a RESP2 connection
+        /// what comes after it are pub/sub arrays, not replies.
+        case subscription(command: String, count: Int, confirmed: EventLoopPromise<Void>)
+    }
+
     let command: RESPValue
-    /// Nil for commands Redis answers with pushes only (`SUBSCRIBE` and the like).
-    let reply: EventLoopPromise<RESPValue>?
-    /// True for the subscribe commands: on a RESP2 connection, what comes next are
-    /// pub/sub arrays, not replies.
-    let entersSubscribeMode: Bool
+    let reply: Reply
 }
 
 /// Redis (or something between) closed the connection.
@@ -18,53 +23,125 @@ struct ConnectionClosed: Error, CustomStringConvertible {
     var description: String { "the server closed the connection" }
 }
 
+/// Redis sent nothing for a whole reply timeout while a reply was due: the path is taken
+/// for dead (a silent one sends no FIN or RST) and the connection is closed.
+struct ReplyTimeout: Error, CustomStringConvertible {
+    let timeout: Duration
+    var description: String { "Redis sent no reply within \(timeout)" }
+}
+
+/// How a connection notices that Redis went silent.
+struct RedisLiveness: Sendable {
+    /// After this long without a byte from Redis, the connection sends `PING`.
+    var pingInterval: TimeAmount
+    /// How long a due reply may take, counted from the command or the last byte read,
+    /// whichever is later, before the connection is closed.
+    var replyTimeout: Duration
+}
+
 /// Owns the FIFO of pending replies of one connection, on its event loop: replies come
-/// in the order commands went out (pipelining), pushes go to `onPush`.
+/// in the order commands went out (pipelining), pushes go to `onPush`. Pings an idle
+/// connection and closes one whose due reply does not come.
 final class RedisChannelHandler: ChannelDuplexHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = RedisOutboundCommand
     typealias OutboundOut = ByteBuffer
 
+    /// What a command sent waits for.
+    private enum Awaited {
+        /// A reply; no promise for the handler's own `PING`.
+        case reply(EventLoopPromise<RESPValue>?)
+        case subscription(command: String, remaining: Int, confirmed: EventLoopPromise<Void>)
+
+        func fail(_ error: any Error) {
+            switch self {
+            case .reply(let promise): promise?.fail(error)
+            case .subscription(_, _, let confirmed): confirmed.fail(error)
+            }
+        }
+    }
+
+    private struct Pending {
+        var awaited: Awaited
+        let sentAt: NIODeadline
+    }
+
     private var parser: RESPParser
     private var received = ByteBuffer()
-    private var pending = CircularBuffer<EventLoopPromise<RESPValue>>()
+    private var pending = CircularBuffer<Pending>()
     private var subscribeMode = false
     private var failure: (any Error)?
+    private let liveness: RedisLiveness?
+    private var lastRead = NIODeadline.now()
+    private var timer: (deadline: NIODeadline, task: Scheduled<Void>)?
     private let onPush: @Sendable (RESPValue) -> Void
     private let onFailure: @Sendable (String) -> Void
-    /// Pub/sub arrays on a RESP2 connection, which has no push type.
+    /// Pub/sub arrays on a RESP2 connection, which has no push type. Not `pong`: in
+    /// subscribe mode RESP2 answers `PING` with `["pong", ""]`, which is a reply.
     private static let pushKinds: Set<String> = [
         "message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
         "punsubscribe", "sunsubscribe",
     ]
+    private static let confirmationKinds: Set<String> = ["subscribe", "psubscribe", "ssubscribe"]
 
-    /// `onFailure` hears why the connection ends (once), for the log.
+    /// `onFailure` hears why the connection ends (once), for the log. Without `liveness`
+    /// the connection waits for replies as long as it stays open.
     init(
-        limits: RESPParser.Limits = RESPParser.Limits(), onPush: @escaping @Sendable (RESPValue) -> Void,
+        limits: RESPParser.Limits = RESPParser.Limits(), liveness: RedisLiveness? = nil,
+        onPush: @escaping @Sendable (RESPValue) -> Void,
         onFailure: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.parser = RESPParser(limits: limits)
+        self.liveness = liveness
         self.onPush = onPush
         self.onFailure = onFailure
     }
 
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { startIdleClock(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        startIdleClock(context: context)
+        context.fireChannelActive()
+    }
+
+    /// The connection counts as idle from when it is up, not from when it was dialled.
+    private func startIdleClock(context: ChannelHandlerContext) {
+        lastRead = .now()
+        armTimer(context: context)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.task.cancel()
+        timer = nil
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let outbound = unwrapOutboundIn(data)
+        let awaited: Awaited
+        switch outbound.reply {
+        case .value(let reply): awaited = .reply(reply)
+        case .subscription(let command, let count, let confirmed):
+            awaited = .subscription(command: command, remaining: count, confirmed: confirmed)
+        }
         if let failure {
-            outbound.reply?.fail(failure)
+            awaited.fail(failure)
             promise?.fail(failure)
             return
         }
-        if let reply = outbound.reply { pending.append(reply) }
-        if outbound.entersSubscribeMode { subscribeMode = true }
+        pending.append(Pending(awaited: awaited, sentAt: .now()))
+        if case .subscription = outbound.reply { subscribeMode = true }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         outbound.command.encode(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: promise)
+        armTimer(context: context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         // After a protocol error nothing more is read: the parser's state is not to be trusted.
         guard failure == nil else { return }
+        lastRead = .now()
         var incoming = unwrapInboundIn(data)
         if received.readableBytes == 0 {
             received = incoming
@@ -84,24 +161,88 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     private func dispatch(_ value: RESPValue) throws {
-        if case .push = value {
+        if case .push(let elements) = value {
+            confirmSubscription(elements)
             onPush(value)
             return
         }
         if subscribeMode, case .array(let elements) = value, let kind = elements.first?.text,
             Self.pushKinds.contains(kind)
         {
+            confirmSubscription(elements)
             onPush(.push(elements))
             return
         }
-        guard let reply = pending.popFirst() else {
+        guard let awaited = pending.popFirst()?.awaited else {
             throw RESPProtocolError(message: "a reply to no command")
         }
-        reply.succeed(value)
+        switch awaited {
+        case .reply(let reply):
+            reply?.succeed(value)
+        case .subscription(let command, _, let confirmed):
+            // The only reply a subscribe command gets is its refusal (an ACL user
+            // without the channel, for one).
+            let refusal = value.errorMessage ?? "\(value)"
+            confirmed.fail(RedisError(message: "Redis refused \(command): \(refusal)"))
+        }
+    }
+
+    /// Counts a subscribe confirmation against the subscribe command it answers.
+    private func confirmSubscription(_ elements: [RESPValue]) {
+        guard let kind = elements.first?.text, Self.confirmationKinds.contains(kind),
+            case .subscription(let command, let remaining, let confirmed) = pending.first?.awaited
+        else { return }
+        if remaining > 1 {
+            pending[pending.startIndex].awaited = .subscription(
+                command: command, remaining: remaining - 1, confirmed: confirmed)
+        } else {
+            pending.removeFirst()
+            confirmed.succeed()
+        }
+    }
+
+    /// Keeps one timer: at the due reply's deadline while one is awaited, else when the
+    /// connection will have been idle for the ping interval.
+    private func armTimer(context: ChannelHandlerContext) {
+        guard let liveness, failure == nil else { return }
+        let deadline: NIODeadline
+        if let oldest = pending.first {
+            deadline = max(oldest.sentAt, lastRead) + TimeAmount(liveness.replyTimeout)
+        } else {
+            deadline = lastRead + liveness.pingInterval
+        }
+        if let timer {
+            guard deadline < timer.deadline else { return }
+            timer.task.cancel()
+        }
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            checkLiveness(context: context)
+        }
+        timer = (deadline, task)
+    }
+
+    private func checkLiveness(context: ChannelHandlerContext) {
+        guard let liveness, failure == nil else { return }
+        let now = NIODeadline.now()
+        if let oldest = pending.first {
+            if now >= max(oldest.sentAt, lastRead) + TimeAmount(liveness.replyTimeout) {
+                fail(context: context, ReplyTimeout(timeout: liveness.replyTimeout))
+                return
+            }
+        } else if now >= lastRead + liveness.pingInterval {
+            pending.append(Pending(awaited: .reply(nil), sentAt: now))
+            var buffer = context.channel.allocator.buffer(capacity: 16)
+            RESPValue.command([Array("PING".utf8)]).encode(into: &buffer)
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+        }
+        armTimer(context: context)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         failPending(failure ?? ConnectionClosed())
+        timer?.task.cancel()
+        timer = nil
         context.fireChannelInactive()
     }
 
@@ -119,7 +260,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             failure = error
             onFailure("\(error)")
         }
-        while let reply = pending.popFirst() { reply.fail(error) }
+        while let oldest = pending.popFirst() { oldest.awaited.fail(error) }
     }
 }
 
@@ -183,6 +324,8 @@ final class RedisClientConnection: Sendable {
             (try? SocketAddress(ipAddress: configuration.host, port: 0)) == nil ? configuration.host : nil
         let timeout = TimeAmount(configuration.connectTimeout)
         let failure = FailureReason()
+        let liveness = RedisLiveness(
+            pingInterval: TimeAmount(configuration.pingInterval), replyTimeout: configuration.connectTimeout)
         let bootstrap = ClientBootstrap(group: endpoint.eventLoopGroup)
             .connectTimeout(timeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -193,7 +336,9 @@ final class RedisClientConnection: Sendable {
                             try NIOSSLClientHandler(context: tlsContext, serverHostname: serverHostname))
                     }
                     try channel.pipeline.syncOperations.addHandler(
-                        RedisChannelHandler(onPush: onPush, onFailure: { failure.record($0) }))
+                        RedisChannelHandler(
+                            limits: RESPParser.Limits(maximumValueBytes: configuration.maximumValueBytes),
+                            liveness: liveness, onPush: onPush, onFailure: { failure.record($0) }))
                 }
             }
         let channel: any Channel
@@ -215,7 +360,7 @@ final class RedisClientConnection: Sendable {
             return RedisClientConnection(channel: channel, protocolVersion: protocolVersion, failure: failure)
         } catch {
             channel.close(promise: nil)
-            if timedOut.withLock({ $0 }) {
+            if timedOut.withLock({ $0 }) || error is ReplyTimeout {
                 throw RedisError(
                     message:
                         "\(configuration.description) did not complete the handshake within \(configuration.connectTimeout)"
@@ -282,7 +427,7 @@ final class RedisClientConnection: Sendable {
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { reply.fail($0) }
-        let outbound = RedisOutboundCommand(command: command, reply: reply, entersSubscribeMode: false)
+        let outbound = RedisOutboundCommand(command: command, reply: .value(reply))
         if flush {
             channel.writeAndFlush(outbound, promise: written)
         } else {
@@ -297,11 +442,17 @@ final class RedisClientConnection: Sendable {
     }
 
     /// Sends `SUBSCRIBE`, `PSUBSCRIBE` or `SSUBSCRIBE`: their confirmations, like the
-    /// messages after them, arrive as pushes.
-    func subscribe(_ arguments: [String]) {
+    /// messages after them, arrive as pushes. The future succeeds once every channel or
+    /// pattern is confirmed and fails with Redis's message when it refuses the command.
+    func subscribe(_ arguments: [String]) -> EventLoopFuture<Void> {
+        let confirmed = channel.eventLoop.makePromise(of: Void.self)
+        let written = channel.eventLoop.makePromise(of: Void.self)
+        written.futureResult.whenFailure { confirmed.fail($0) }
         let command = RESPValue.command(arguments.map { Array($0.utf8) })
-        channel.writeAndFlush(
-            RedisOutboundCommand(command: command, reply: nil, entersSubscribeMode: true), promise: nil)
+        let reply = RedisOutboundCommand.Reply.subscription(
+            command: arguments.first ?? "SUBSCRIBE", count: arguments.count - 1, confirmed: confirmed)
+        channel.writeAndFlush(RedisOutboundCommand(command: command, reply: reply), promise: written)
+        return confirmed.futureResult
     }
 
     func close() {

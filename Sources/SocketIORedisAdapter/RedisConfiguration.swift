@@ -21,6 +21,15 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var requestsTimeout: Duration = .seconds(5)
     /// How long connecting (TCP, TLS, authentication) may take before it is retried.
     public var connectTimeout: Duration = .seconds(2)
+    /// How long a connection may hear nothing from Redis before it sends `PING`; with
+    /// no reply within ``connectTimeout`` the connection is taken for dead and reopened.
+    public var pingInterval: Duration = .seconds(5)
+    /// The most one value read from Redis may take (wire bytes plus a cost per element);
+    /// a bigger one is a protocol error that closes the connection. Should be a few
+    /// times the largest broadcast payload.
+    public var maximumValueBytes = Self.defaultMaximumValueBytes
+    /// 64 MiB: many times Engine.IO's default payload limit of 1 MB.
+    public static let defaultMaximumValueBytes = 64 * 1024 * 1024
 
     /// Redis at `host` and `port`, without authentication.
     public init(host: String = "127.0.0.1", port: Int = 6379) {
@@ -55,8 +64,10 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
         else { throw InvalidURL(url: url) }
         self.init(host: host, port: components.port ?? 6379)
         if components.scheme == "rediss" { tls = RedisTLS() }
-        if let user = components.user, !user.isEmpty { username = user.removingPercentEncoding ?? user }
-        if let password = components.password { self.password = password.removingPercentEncoding ?? password }
+        // `user` and `password` come percent-decoded already: decoding again would turn
+        // a literal `%41` in a password into `A`.
+        if let user = components.user, !user.isEmpty { username = user }
+        if let password = components.password { self.password = password }
         let path = components.path.trimmingCharacters(in: CharacterSet(charactersIn: "/"))
         if !path.isEmpty {
             guard let number = Int(path), number >= 0 else { throw InvalidURL(url: url) }

@@ -27,8 +27,14 @@ final class RedisLink: Sendable {
     private struct State {
         var connection = Connection.connecting([])
         var loop: Task<Void, Never>?
+        /// A connection made but not yet ready (being prepared), for `stop()` to close.
+        var settingUp: RedisClientConnection?
         /// Publishes dropped since the last outage began.
         var dropped = 0
+        /// Publishes dropped because the connection could not take more, over the link's life.
+        var droppedWhileCongested = 0
+        /// True from a publish dropped for congestion until one goes out again.
+        var congested = false
     }
 
     let endpoint: RedisEndpoint
@@ -77,10 +83,19 @@ final class RedisLink: Sendable {
             case sent
             case queued
             case refuse(String)
+            case droppedForCongestion(first: Bool)
         }
         let action = state.withLock { state -> Action in
             switch state.connection {
             case .connected(let connection):
+                // A path that takes nothing would otherwise buffer publishes without bound
+                // until the liveness check closes it.
+                if command.reply == nil, !connection.channel.isWritable {
+                    state.droppedWhileCongested += 1
+                    defer { state.congested = true }
+                    return .droppedForCongestion(first: !state.congested)
+                }
+                state.congested = false
                 forward([command], over: connection)
                 return .sent
             case .connecting(var waiting):
@@ -98,8 +113,17 @@ final class RedisLink: Sendable {
                 return .refuse("the Redis \(role) is stopped")
             }
         }
-        if case .refuse(let message) = action { command.reply?.fail(RedisError(message: message)) }
+        switch action {
+        case .refuse(let message): command.reply?.fail(RedisError(message: message))
+        case .droppedForCongestion(first: true):
+            let description = endpoint.configuration.description
+            logger.warning("redis: \(role) connection to \(description) is not writable; dropping publishes")
+        case .sent, .queued, .droppedForCongestion(first: false): break
+        }
     }
+
+    /// Publishes dropped because the connection was not writable.
+    var droppedWhileCongested: Int { state.withLock { $0.droppedWhileCongested } }
 
     /// Hands commands to the connection's event loop. Called with the state locked, so
     /// commands reach the loop in the order they were accepted; the loop task (never
@@ -118,19 +142,22 @@ final class RedisLink: Sendable {
 
     /// Closes the connection and stops reconnecting.
     func stop() {
-        let (connection, waiting, loop) = state.withLock { state in
+        let (connection, settingUp, waiting, loop) = state.withLock { state in
             let previous = state.connection
             state.connection = .stopped
             let loop = state.loop
             state.loop = nil
+            let settingUp = state.settingUp
+            state.settingUp = nil
             switch previous {
-            case .connected(let connection): return (Optional(connection), [Waiting](), loop)
-            case .connecting(let waiting): return (nil, waiting, loop)
-            case .disconnected, .stopped: return (nil, [], loop)
+            case .connected(let connection): return (Optional(connection), settingUp, [Waiting](), loop)
+            case .connecting(let waiting): return (nil, settingUp, waiting, loop)
+            case .disconnected, .stopped: return (nil, settingUp, [], loop)
             }
         }
         loop?.cancel()
         connection?.close()
+        settingUp?.close()
         for command in waiting { command.reply?.fail(RedisError(message: "the Redis \(role) is stopped")) }
     }
 
@@ -152,6 +179,15 @@ final class RedisLink: Sendable {
         while !isStopped, !Task.isCancelled {
             do {
                 let connection = try await RedisClientConnection.connect(to: endpoint, onPush: onPush)
+                let stopped = state.withLock { state -> Bool in
+                    if case .stopped = state.connection { return true }
+                    state.settingUp = connection
+                    return false
+                }
+                if stopped {
+                    connection.close()
+                    return
+                }
                 do {
                     try await prepare(connection)
                 } catch {
@@ -159,6 +195,7 @@ final class RedisLink: Sendable {
                     throw error
                 }
                 let dropped = state.withLock { state -> Int? in
+                    state.settingUp = nil
                     switch state.connection {
                     case .connecting(let waiting): forward(waiting, over: connection)
                     case .disconnected: break
@@ -200,7 +237,10 @@ final class RedisLink: Sendable {
                 backoff = clock.now - connectedAt > longestBackoff ? shortestBackoff : min(backoff * 2, longestBackoff)
                 try? await Task.sleep(for: backoff)
             } catch {
+                // Stopping closes a connection being set up: that is no outage.
+                if isStopped { return }
                 let waiting = state.withLock { state -> [Waiting] in
+                    state.settingUp = nil
                     guard case .connecting(let waiting) = state.connection else { return [] }
                     state.connection = .disconnected
                     state.dropped += waiting.filter { $0.reply == nil }.count

@@ -2,6 +2,7 @@ import EngineTestSupport
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 @testable import SocketIORedisAdapter
@@ -16,15 +17,21 @@ final class FakeRedisServer: Sendable {
     var port: Int { channel.localAddress?.port ?? 0 }
     /// Every command read, as text.
     let received: EventLog<[String]>
+    /// One event per client connection that closed.
+    let closed = EventLog<Void>()
 
-    init(respond: @escaping Respond) async throws {
+    /// With `stopsReadingAfter`, the server reads nothing more once it answered that
+    /// command, as a stalled path would: what the client writes piles up in the sockets.
+    init(stopsReadingAfter lastCommand: String? = nil, respond: @escaping Respond) async throws {
         let received = EventLog<[String]>()
         self.received = received
+        let closed = closed
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { child in
                 child.eventLoop.makeCompletedFuture {
                     try child.pipeline.syncOperations.addHandler(
-                        CommandHandler(respond: respond, received: received))
+                        CommandHandler(
+                            respond: respond, received: received, closed: closed, lastCommand: lastCommand))
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
@@ -39,10 +46,19 @@ final class FakeRedisServer: Sendable {
         private var buffer = ByteBuffer()
         private let respond: Respond
         private let received: EventLog<[String]>
+        private let closed: EventLog<Void>
+        private let lastCommand: String?
 
-        init(respond: @escaping Respond, received: EventLog<[String]>) {
+        init(respond: @escaping Respond, received: EventLog<[String]>, closed: EventLog<Void>, lastCommand: String?) {
             self.respond = respond
             self.received = received
+            self.closed = closed
+            self.lastCommand = lastCommand
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            closed.record(())
+            context.fireChannelInactive()
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -53,6 +69,10 @@ final class FakeRedisServer: Sendable {
                 received.record(arguments)
                 let reply = respond(arguments)
                 if !reply.isEmpty { context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: reply)), promise: nil) }
+                if let lastCommand, arguments.first == lastCommand {
+                    try? context.channel.syncOptions?.setOption(.autoRead, value: false)
+                    return
+                }
             }
         }
     }
@@ -138,5 +158,160 @@ struct FakeRedisServerTests {
             if command.first == "HELLO" { hellos += 1 }
         }
         #expect(hellos == 2)
+    }
+
+    /// RESP3 pushes confirming a subscription, as Redis 7 sends them.
+    static func confirmations(_ kind: String, _ names: ArraySlice<String>) -> String {
+        names.enumerated().map { index, name in
+            ">3\r\n$\(kind.utf8.count)\r\n\(kind)\r\n$\(name.utf8.count)\r\n\(name)\r\n:\(index + 1)\r\n"
+        }.joined()
+    }
+
+    @Test("a subscriber whose server goes silent after subscribing notices it and reconnects")
+    func silentAfterSubscribing() async throws {
+        let server = try await FakeRedisServer { command in
+            switch command.first {
+            case "HELLO": return "+OK\r\n"
+            case "SUBSCRIBE": return Self.confirmations("subscribe", command.dropFirst())
+            default: return ""  // PING goes unanswered, as on a path that died without FIN or RST
+            }
+        }
+        defer { server.stop() }
+        var configuration = Self.configuration(server)
+        configuration.pingInterval = .milliseconds(100)
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            configuration: configuration, patterns: [], channels: ["ch"], logger: log.logger(label: "silent")
+        ) { _, _ in }
+        defer { subscriber.stop() }
+        #expect(await log.waitFor(.warning, containing: "lost its connection"))
+        var hellos = 0
+        while hellos < 2, let command = await server.received.next(timeout: .seconds(20)) {
+            if command.first == "HELLO" { hellos += 1 }
+        }
+        #expect(hellos == 2)
+    }
+
+    @Test("ping() against a server that answered the handshake and then went silent throws")
+    func pingSilentServer() async throws {
+        let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
+        defer { server.stop() }
+        let factory = RedisAdapterFactory(
+            configuration: Self.configuration(server), logger: RecordingLog().logger(label: "ping"))
+        defer { factory.close() }
+        let outcome = EventLog<String>()
+        Task {
+            do {
+                try await factory.ping()
+                outcome.record("answered")
+            } catch {
+                outcome.record("threw: \(error)")
+            }
+        }
+        let result = await outcome.next(timeout: .seconds(20))
+        #expect(result?.hasPrefix("threw: ") == true, "\(String(describing: result))")
+    }
+
+    @Test(
+        "the answer to PING in subscribe mode is a reply on RESP2 and RESP3, not a push",
+        arguments: [
+            ("-ERR unknown command 'HELLO'\r\n", "*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
+            ("+OK\r\n", "+PONG\r\n"),
+        ])
+    func pongInSubscribeMode(hello: String, pong: String) async throws {
+        let pings = Mutex(0)
+        let server = try await FakeRedisServer { command in
+            switch command.first {
+            case "HELLO": return hello
+            case "SUBSCRIBE":
+                return "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+            case "PING":
+                // After the second PING the first answer was taken as its reply, or the
+                // connection would have been closed and a HELLO sent instead.
+                let count = pings.withLock { count in
+                    count += 1
+                    return count
+                }
+                return count == 2 ? pong + "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nalive\r\n" : pong
+            default: return "-ERR unexpected\r\n"
+            }
+        }
+        defer { server.stop() }
+        var configuration = Self.configuration(server)
+        configuration.pingInterval = .milliseconds(50)
+        let messages = EventLog<String>()
+        let subscriber = RedisSubscriber(
+            configuration: configuration, patterns: [], channels: ["ch"], logger: Logger(label: "pong")
+        ) { channel, payload in messages.record("\(channel): \(String(decoding: payload, as: UTF8.self))") }
+        defer { subscriber.stop() }
+        #expect(await messages.next(timeout: .seconds(20)) == "ch: alive")
+        #expect(server.received.pending.filter { $0.first == "HELLO" }.count == 1)
+    }
+
+    @Test("a refused PSUBSCRIBE fails the subscription with Redis's message, and the log shows it")
+    func refusedSubscription() async throws {
+        let server = try await FakeRedisServer { command in
+            switch command.first {
+            case "HELLO": return "+OK\r\n"
+            case "PSUBSCRIBE":
+                return "-NOPERM No permissions to access a channel\r\n"
+            default: return "-ERR unexpected\r\n"
+            }
+        }
+        defer { server.stop() }
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            configuration: Self.configuration(server), patterns: ["socket.io#/#*"], channels: [],
+            logger: log.logger(label: "refused")
+        ) { _, _ in }
+        defer { subscriber.stop() }
+        #expect(
+            await log.waitFor(
+                .warning, containing: "Redis refused PSUBSCRIBE: NOPERM No permissions to access a channel"))
+    }
+
+    @Test("stop() while a subscriber's connection is being set up closes it, and logs no outage")
+    func stopWhileSettingUp() async throws {
+        let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
+        defer { server.stop() }
+        var configuration = Self.configuration(server)
+        // Long enough that only stop() can be what closes the connection within the wait below.
+        configuration.connectTimeout = .seconds(60)
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            configuration: configuration, patterns: [], channels: ["ch"], logger: log.logger(label: "stop")
+        ) { _, _ in }
+        while let command = await server.received.next(timeout: .seconds(20)), command.first != "SUBSCRIBE" {}
+        subscriber.stop()
+        #expect(await server.closed.next(timeout: .seconds(20)) != nil)
+        #expect(log.count(.warning) == 0)
+    }
+
+    @Test("publishes to a connection that cannot take more are dropped and counted, not buffered")
+    func publishesDroppedWhileNotWritable() async throws {
+        let server = try await FakeRedisServer(stopsReadingAfter: "HELLO") { command in
+            command.first == "HELLO" ? "+OK\r\n" : ""
+        }
+        defer { server.stop() }
+        var configuration = Self.configuration(server)
+        // Long enough that the liveness check does not close the stalled connection first.
+        configuration.connectTimeout = .seconds(60)
+        let log = RecordingLog()
+        let publisher = RedisPublisher(configuration: configuration, logger: log.logger(label: "stalled"))
+        defer { publisher.stop() }
+        #expect(await log.waitFor(.debug, containing: "publisher connected"))
+        let payload = [UInt8](repeating: 120, count: 256 * 1024)
+        // Far more than the sockets of a stalled path hold; the loops run each publish's
+        // write before the next, so writability is up to date.
+        var published = 0
+        while published < 400, publisher.droppedWhileCongested == 0 {
+            publisher.publish(channel: "ch", message: payload)
+            published += 1
+            for eventLoop in MultiThreadedEventLoopGroup.singleton.makeIterator() {
+                try await eventLoop.submit {}.get()
+            }
+        }
+        #expect(publisher.droppedWhileCongested > 0)
+        #expect(await log.waitFor(.warning, containing: "is not writable; dropping publishes"))
     }
 }

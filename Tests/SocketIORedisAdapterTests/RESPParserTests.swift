@@ -131,6 +131,32 @@ struct RESPParserTests {
         }
     }
 
+    @Test("one value's total size is bounded, however it is split into strings and elements")
+    func valueBudget() throws {
+        var limits = RESPParser.Limits()
+        limits.maximumValueBytes = 100
+        limits.costPerElement = 10
+        // Many strings each under the bulk limit, together over the budget.
+        let bulks = "*3\r\n" + String(repeating: "$30\r\n" + String(repeating: "x", count: 30) + "\r\n", count: 3)
+        #expect(throws: RESPProtocolError.self) { try Self.parseAll(Array(bulks.utf8), limits: limits) }
+        // Many tiny nested elements: small on the wire, but each costs an element.
+        let tiny = "*8\r\n" + String(repeating: ":1\r\n", count: 8)
+        #expect(throws: RESPProtocolError.self) { try Self.parseAll(Array(tiny.utf8), limits: limits) }
+        // A string announced over the budget is refused before its bytes arrive.
+        #expect(throws: RESPProtocolError.self) { try Self.parseAll(Array("$200\r\n".utf8), limits: limits) }
+        // The budget is per top-level value: values that each fit keep parsing.
+        let small = String(repeating: "*2\r\n:1\r\n:2\r\n", count: 20)
+        #expect(try Self.parseAll(Array(small.utf8), limits: limits).count == 20)
+        // By default, two strings that each pass the bulk limit are too much for one value.
+        let defaults = RESPParser.Limits()
+        let huge = "*2\r\n$\(defaults.maximumBulkLength)\r\n"
+        var parser = RESPParser()
+        var buffer = ByteBuffer(string: huge)
+        buffer.writeRepeatingByte(UInt8(ascii: "x"), count: defaults.maximumBulkLength)
+        buffer.writeString("\r\n$\(defaults.maximumBulkLength)\r\n")
+        #expect(throws: RESPProtocolError.self) { while try parser.next(from: &buffer) != nil {} }
+    }
+
     @Test("a long line arriving byte by byte is scanned once, not from its start each time")
     func linearScan() throws {
         // 60,000 one-byte reads of a 60,000-byte line: re-scanning from the line's start

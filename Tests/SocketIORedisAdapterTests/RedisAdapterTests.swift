@@ -67,6 +67,13 @@ struct MessagePackTests {
         #expect(throws: RedisConfiguration.InvalidURL.self) { try RedisConfiguration(url: "redis://localhost/x") }
     }
 
+    @Test("percent-encoded user and password are decoded exactly once")
+    func percentEncodedCredentials() throws {
+        let configuration = try RedisConfiguration(url: "redis://al%25ice:x%2541y%40z@cache.internal")
+        #expect(configuration.username == "al%ice")
+        #expect(configuration.password == "x%41y@z")
+    }
+
     @Test("string interpolation of a configuration never shows the password")
     func interpolationWithoutPassword() throws {
         let configuration = try RedisConfiguration(url: "redis://alice:s3cret@cache.internal:6380/2")

@@ -45,25 +45,50 @@ struct RedisClientTests {
         }
     }
 
-    @Test("an ACL user authenticates; a wrong password is refused with a clear error")
-    func aclUser() async throws {
-        let admin = try await RedisClientConnection.connect(to: try await Self.endpoint())
+    /// Runs `body` with a new ACL user made with `rules`, deleted afterwards.
+    static func withACLUser(_ rules: [String], _ body: (_ user: String) async throws -> Void) async throws {
+        let admin = try await RedisClientConnection.connect(to: try await endpoint())
         defer { admin.close() }
         let user = "user-\(UUID().uuidString.prefix(8))"
-        #expect(
-            try await admin.command(["ACL", "SETUSER", user, "on", ">right-password", "~*", "&*", "+@all"]).text == "OK"
-        )
+        #expect(try await admin.command(["ACL", "SETUSER", user] + rules).text == "OK")
         defer { _ = admin.send([Array("ACL".utf8), Array("DELUSER".utf8), Array(user.utf8)]) }
+        try await body(user)
+    }
 
+    @Test("an ACL user authenticates; a wrong password is refused with a clear error")
+    func aclUser() async throws {
+        try await Self.withACLUser(["on", ">right-password", "~*", "&*", "+@all"]) { user in
+            try await Self.checkACLUser(user)
+        }
+    }
+
+    private static func checkACLUser(_ user: String) async throws {
         let connection = try await RedisClientConnection.connect(
-            to: try await Self.endpoint(username: user, password: "right-password"))
+            to: try await endpoint(username: user, password: "right-password"))
         defer { connection.close() }
         #expect(try await connection.command(["ACL", "WHOAMI"]).text == user)
 
         let refusal = await #expect(throws: RedisError.self) {
-            _ = try await RedisClientConnection.connect(to: try await Self.endpoint(username: user, password: "wrong"))
+            _ = try await RedisClientConnection.connect(to: try await endpoint(username: user, password: "wrong"))
         }
         #expect(refusal?.description.hasPrefix("Redis refused the credentials: WRONGPASS") == true)
+    }
+
+    @Test("an ACL user without channel permissions: the refused PSUBSCRIBE is logged with Redis's reason")
+    func refusedSubscription() async throws {
+        try await Self.withACLUser(["on", ">pw", "~*", "+@all", "resetchannels"]) { user in
+            try await Self.checkRefusedSubscription(user)
+        }
+    }
+
+    private static func checkRefusedSubscription(_ user: String) async throws {
+        let log = RecordingLog()
+        let subscriber = RedisSubscriber(
+            endpoint: try await endpoint(username: user, password: "pw"), patterns: ["socket.io#/#*"],
+            channels: [], logger: log.logger(label: "acl")
+        ) { _, _ in }
+        defer { subscriber.stop() }
+        #expect(await log.waitFor(.warning, containing: "Redis refused PSUBSCRIBE: NOPERM"))
     }
 
     @Test("the database of the URL is selected: a key set in db 3 is not in db 0")
