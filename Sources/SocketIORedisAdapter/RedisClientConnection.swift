@@ -76,6 +76,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private var timer: (deadline: NIODeadline, task: Scheduled<Void>)?
     private let onPush: @Sendable (RESPValue) -> Void
     private let onFailure: @Sendable (String) -> Void
+    private let onRefusal: @Sendable (String) -> Void
     /// Pub/sub arrays on a RESP2 connection, which has no push type. Not `pong`: in
     /// subscribe mode RESP2 answers `PING` with `["pong", ""]`, which is a reply.
     private static let pushKinds: Set<String> = [
@@ -89,12 +90,14 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     init(
         limits: RESPParser.Limits = RESPParser.Limits(), liveness: RedisLiveness? = nil,
         onPush: @escaping @Sendable (RESPValue) -> Void,
-        onFailure: @escaping @Sendable (String) -> Void = { _ in }
+        onFailure: @escaping @Sendable (String) -> Void = { _ in },
+        onRefusal: @escaping @Sendable (String) -> Void = { _ in }
     ) {
         self.parser = RESPParser(limits: limits)
         self.liveness = liveness
         self.onPush = onPush
         self.onFailure = onFailure
+        self.onRefusal = onRefusal
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -177,8 +180,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             throw RESPProtocolError(message: "a reply to no command")
         }
         switch awaited {
-        case .reply(let reply):
-            reply?.succeed(value)
+        case .reply(let reply?):
+            reply.succeed(value)
+        case .reply(nil):
+            // Nobody waits for this reply (a publish): a refusal would otherwise go unseen.
+            if let refusal = value.errorMessage { onRefusal(refusal) }
         case .subscription(let command, _, let confirmed):
             // The only reply a subscribe command gets is its refusal (an ACL user
             // without the channel, for one).
@@ -314,8 +320,11 @@ final class RedisClientConnection: Sendable {
     /// Connects (TLS for `rediss://`), negotiates RESP3 with `HELLO 3` (authenticating in
     /// it), falls back to RESP2 `AUTH` when the server has no `HELLO`, then selects the
     /// database. All within ``RedisConfiguration/connectTimeout``.
+    /// `onRefusal` hears the error replies to commands nobody waits for
+    /// (``sendWithoutReply(_:)``), such as a publish an ACL refuses.
     static func connect(
-        to endpoint: RedisEndpoint, onPush: @escaping @Sendable (RESPValue) -> Void = { _ in }
+        to endpoint: RedisEndpoint, onPush: @escaping @Sendable (RESPValue) -> Void = { _ in },
+        onRefusal: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> RedisClientConnection {
         let configuration = endpoint.configuration
         let tlsContext = try endpoint.tlsContext.get()
@@ -338,7 +347,8 @@ final class RedisClientConnection: Sendable {
                     try channel.pipeline.syncOperations.addHandler(
                         RedisChannelHandler(
                             limits: RESPParser.Limits(maximumValueBytes: configuration.maximumValueBytes),
-                            liveness: liveness, onPush: onPush, onFailure: { failure.record($0) }))
+                            liveness: liveness, onPush: onPush, onFailure: { failure.record($0) },
+                            onRefusal: onRefusal))
                 }
             }
         let channel: any Channel
@@ -417,6 +427,12 @@ final class RedisClientConnection: Sendable {
     /// Without `flush`, it goes out with the next flush of the channel.
     func send(_ arguments: [[UInt8]], flush: Bool = true) -> EventLoopFuture<RESPValue> {
         Self.write(.command(arguments), on: channel, flush: flush)
+    }
+
+    /// Writes a command nobody waits for (a publish), to go out with the next flush: no
+    /// promise per command; an error reply goes to the connection's `onRefusal`.
+    func sendWithoutReply(_ arguments: [[UInt8]]) {
+        channel.write(RedisOutboundCommand(command: .command(arguments), reply: .value(nil)), promise: nil)
     }
 
     /// Writes a command whose reply completes the future. A write that fails (the

@@ -132,8 +132,11 @@ final class RedisLink: Sendable {
         guard !commands.isEmpty else { return }
         connection.channel.eventLoop.execute {
             for command in commands {
-                let reply = connection.send(command.arguments, flush: false)
-                if let promise = command.reply { reply.cascade(to: promise) }
+                if let promise = command.reply {
+                    connection.send(command.arguments, flush: false).cascade(to: promise)
+                } else {
+                    connection.sendWithoutReply(command.arguments)
+                }
             }
             // One flush for the lot: a burst of publishes goes out in as few writes as possible.
             connection.channel.flush()
@@ -178,7 +181,16 @@ final class RedisLink: Sendable {
         let clock = ContinuousClock()
         while !isStopped, !Task.isCancelled {
             do {
-                let connection = try await RedisClientConnection.connect(to: endpoint, onPush: onPush)
+                // One warning per connection for commands Redis refuses unseen (a publish
+                // an ACL forbids), not one per message.
+                let refusalLogged = Atomic(false)
+                let connection = try await RedisClientConnection.connect(
+                    to: endpoint, onPush: onPush,
+                    onRefusal: { [logger, role, description] refusal in
+                        guard !refusalLogged.exchange(true, ordering: .relaxed) else { return }
+                        logger.warning(
+                            "redis: \(role) command refused by \(description): \(refusal) (logged once per connection)")
+                    })
                 let stopped = state.withLock { state -> Bool in
                     if case .stopped = state.connection { return true }
                     state.settingUp = connection

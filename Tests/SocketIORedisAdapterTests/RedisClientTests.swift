@@ -91,6 +91,26 @@ struct RedisClientTests {
         #expect(await log.waitFor(.warning, containing: "Redis refused PSUBSCRIBE: NOPERM"))
     }
 
+    @Test("an ACL user that may not publish: the refused PUBLISH is logged once, with Redis's reason")
+    func refusedPublish() async throws {
+        try await Self.withACLUser(["on", ">pw", "~*", "&*", "+@all", "-publish"]) { user in
+            try await Self.checkRefusedPublish(user)
+        }
+    }
+
+    private static func checkRefusedPublish(_ user: String) async throws {
+        let log = RecordingLog()
+        let publisher = RedisPublisher(
+            endpoint: try await endpoint(username: user, password: "pw"), logger: log.logger(label: "acl"))
+        defer { publisher.stop() }
+        for index in 1...3 { publisher.publish(channel: "socket.io#/#", message: Array("refused \(index)".utf8)) }
+        // Redis 7.0 words it "NOPERM this user has no permissions to run the 'publish' command".
+        #expect(await log.waitFor(.warning, containing: "publisher command refused by"))
+        // The three publishes came back refused; the fourth command's answer proves it.
+        #expect(try await publisher.command(["PING"]).text == "PONG")
+        #expect(log.count(.warning) == 1)
+    }
+
     @Test("the database of the URL is selected: a key set in db 3 is not in db 0")
     func selectDatabase() async throws {
         let key = "selected-\(UUID().uuidString)"
