@@ -64,14 +64,10 @@ struct LogFormatTests {
 
     @Test("a record written to a full non-blocking pipe arrives whole once the reader catches up")
     func fullNonBlockingPipe() async throws {
-        var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
-        let (reader, writer) = (ends[0], ends[1])
-        defer {
-            close(reader)
-            close(writer)
-        }
-        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+        try await Self.withNonBlockingPipe { reader, writer in try await Self.fillThenDrain(reader, writer) }
+    }
+
+    static func fillThenDrain(_ reader: Int32, _ writer: Int32) async throws {
         var filler = [UInt8](repeating: UInt8(ascii: "f"), count: 4_096)
         var buffered = 0
         while true {
@@ -108,15 +104,11 @@ struct LogFormatTests {
     }
 
     @Test("after a record cut short by a reader stalled past the wait, the next starts on a line of its own")
-    func cutRecordEndsItsLine() throws {
-        var ends: [Int32] = [0, 0]
-        #expect(pipe(&ends) == 0)
-        let (reader, writer) = (ends[0], ends[1])
-        defer {
-            close(reader)
-            close(writer)
-        }
-        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+    func cutRecordEndsItsLine() async throws {
+        try await Self.withNonBlockingPipe { reader, writer in Self.cutThenNext(reader, writer) }
+    }
+
+    static func cutThenNext(_ reader: Int32, _ writer: Int32) {
         // F_GETPIPE_SZ (Linux), which Glibc's module does not export.
         let capacity = Int(fcntl(writer, 1_032))
         #expect(capacity > 0)
@@ -140,5 +132,18 @@ struct LogFormatTests {
         records.write(next)
         drain()
         #expect(Array(received.dropFirst(capacity)) == [UInt8(ascii: "\n")] + next)
+    }
+
+    /// A pipe whose write end does not block, closed after `body`.
+    static func withNonBlockingPipe(_ body: (Int32, Int32) async throws -> Void) async throws {
+        var ends: [Int32] = [0, 0]
+        #expect(pipe(&ends) == 0)
+        let (reader, writer) = (ends[0], ends[1])
+        defer {
+            close(reader)
+            close(writer)
+        }
+        #expect(fcntl(writer, F_SETFL, fcntl(writer, F_GETFL) | O_NONBLOCK) == 0)
+        try await body(reader, writer)
     }
 }
