@@ -148,14 +148,18 @@ extension EngineOutgoing {
 /// frame encoder, which would otherwise allocate a header buffer for every recipient.
 ///
 /// One write at a time, as Node's engine.io flushes: packets that come while a write is
-/// under way are held and leave together in the next one. A write that would follow the
-/// previous one closely (within `closeSuccession`) waits until the client has read that
-/// one: the sink sends a ping frame and writes on its pong, which RFC 6455 clients send
-/// only once they have read what came before. So two packets of one turn (a CONNECT
-/// answer and the connection handler's first emit) never reach the client in one TCP
-/// read, however slowly it is scheduled; clients that dispatch the frames of one read
-/// synchronously miss the second otherwise. Writes further apart go at once. Without a
-/// frame decoder in the pipeline to see pongs, the next write waits only for the kernel.
+/// under way are held and leave together in the next one. Among a connection's first
+/// writes (the handshake: the open packet, CONNECT answers and what connection handlers
+/// emit), one that would follow the previous one closely (within `closeSuccession`)
+/// waits until the client has read that one: the sink sends a ping frame and writes on
+/// its pong, which RFC 6455 clients send only once they have read what came before. So
+/// a CONNECT answer and the connection handler's first emit never reach the client in
+/// one TCP read, however slowly it is scheduled; clients that wait for each handshake
+/// packet with a one-shot listener and dispatch the frames of one read synchronously
+/// miss the second otherwise. Later writes go as soon as the previous one is written:
+/// a round trip per write would double a busy connection's frames and add a round trip
+/// to each delivery. Without a frame decoder in the pipeline to see pongs, the next
+/// write waits only for the kernel.
 final class ChannelFrameSink: EngineFrameSink {
     let channel: any Channel
     private let batcher: EventLoopWriteBatcher
@@ -165,6 +169,9 @@ final class ChannelFrameSink: EngineFrameSink {
 
     /// Writes closer together than this wait for the client's pong.
     static let closeSuccession = TimeAmount.milliseconds(10)
+    /// How many of a connection's first writes may wait for a pong: the handshake's
+    /// packets, with room for the namespaces a client connects to right after.
+    static let handshakeWrites = 16
 
     /// On the loop: the write under way, what waits for it, and the ping it waits for.
     private struct Flight {
@@ -177,6 +184,10 @@ final class ChannelFrameSink: EngineFrameSink {
         var lastPing: UInt32 = 0
         /// When the kernel took the last write.
         var lastWritten: NIODeadline?
+        /// Writes made so far, counted up to `handshakeWrites`.
+        var writes = 0
+
+        var inHandshake: Bool { writes < ChannelFrameSink.handshakeWrites }
 
         var mustWait: Bool { writing || awaitedPong != nil || !held.isEmpty || !afterPong.isEmpty }
     }
@@ -208,7 +219,9 @@ final class ChannelFrameSink: EngineFrameSink {
             flight.value.held.append(contentsOf: packets)
             return false
         }
-        if let last = flight.value.lastWritten, NIODeadline.now() - last < Self.closeSuccession, askForPong() {
+        if flight.value.inHandshake, let last = flight.value.lastWritten,
+            NIODeadline.now() - last < Self.closeSuccession, askForPong()
+        {
             flight.value.afterPong = packets
             return true
         }
@@ -219,6 +232,7 @@ final class ChannelFrameSink: EngineFrameSink {
     private func writeNow(_ packets: [EngineOutgoing], frames: inout EncodedFrames) {
         guard let last = packets.indices.last else { return }
         flight.value.writing = true
+        if flight.value.inHandshake { flight.value.writes += 1 }
         let written = channel.eventLoop.makePromise(of: Void.self)
         let count = packets.count
         written.futureResult.whenComplete { [self] _ in
@@ -245,7 +259,7 @@ final class ChannelFrameSink: EngineFrameSink {
     /// leaves once the client has read that write (or, without pongs to tell, now).
     private func sendHeldAfterWrite() {
         guard !flight.value.held.isEmpty, !flight.value.writing, flight.value.awaitedPong == nil else { return }
-        if askForPong() {
+        if flight.value.inHandshake, askForPong() {
             flight.value.afterPong = flight.value.held
             flight.value.held = []
             flush()

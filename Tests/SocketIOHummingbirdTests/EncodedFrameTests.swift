@@ -167,6 +167,38 @@ struct EncodedFrameTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
+    @Test("after the handshake's writes, what follows a write closely leaves without waiting for a pong")
+    func closeSuccessionAfterHandshakeGoesAtOnce() throws {
+        let (wire, channel, sink) = Self.recordedSink(readingPongs: true)
+        var pings: UInt32 = 0
+        // The handshake's writes, one after the other, each pong-waited but the first.
+        for index in 0..<ChannelFrameSink.handshakeWrites {
+            #expect(sink.offer([.message(text: "42[\"h\",\(index)]")], limit: 10))
+            channel.embeddedEventLoop.run()
+            if wire.flushed.last == [EncodedFrames.ping(pings + 1)] {
+                pings += 1
+                let pong = withUnsafeBytes(of: pings.bigEndian) { Array($0) }
+                try channel.writeInbound(Self.clientFrame(opcode: 0xA, payload: pong))
+                channel.embeddedEventLoop.run()
+            }
+            wire.completeWrites()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(pings == UInt32(ChannelFrameSink.handshakeWrites - 1), "each handshake write but the first waited")
+
+        let first = EngineOutgoing.message(text: "42[\"room\",1]")
+        let second = EngineOutgoing.message(text: "42[\"room\",2]")
+        #expect(sink.offer([first], limit: 10))
+        #expect(sink.offer([second], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.last == [EncodedFrames.encode(first)], "no ping before it")
+        wire.completeWrites()
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.last == [EncodedFrames.encode(second)], "held behind the write under way only")
+        wire.completeWrites()
+        _ = try channel.finish(acceptAlreadyClosed: true)
+    }
+
     /// A sink on a channel whose socket is a `WireRecorder`; with a frame decoder in the
     /// pipeline when it should read the client's pongs.
     static func recordedSink(readingPongs: Bool = false) -> (WireRecorder, EmbeddedChannel, ChannelFrameSink) {
