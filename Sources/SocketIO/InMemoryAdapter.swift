@@ -9,6 +9,26 @@ public final class InMemoryAdapter: SocketIOAdapter {
         var roomsBySocket: [String: Set<String>] = [:]
         /// Present when the server has connection state recovery on.
         var recovery: RecoveryBuffer?
+        /// Told, under the lock and so in order, when a room gets its first member or
+        /// loses its last one.
+        var onRoomChange: (@Sendable (RoomChange) -> Void)?
+    }
+
+    /// A room that came into being or went away on this node.
+    public struct RoomChange: Sendable, Equatable {
+        /// The room's name.
+        public var room: String
+        /// True when it got its first socket, false when it lost its last one.
+        public var created: Bool
+        /// True when the room is a local socket's own id (its private room).
+        public var isSocketID: Bool
+
+        /// A room that came (`created`) or went.
+        public init(room: String, created: Bool, isSocketID: Bool) {
+            self.room = room
+            self.created = created
+            self.isSocketID = isSocketID
+        }
     }
 
     private let state: Mutex<State>
@@ -17,9 +37,12 @@ public final class InMemoryAdapter: SocketIOAdapter {
 
     /// An adapter for the namespace of `sockets`; it keeps sessions and broadcasts for
     /// recovery when the server has ``SocketIOConfiguration/connectionStateRecovery`` on.
-    public init(sockets: any LocalSockets) {
+    /// `onRoomChange` (for a cluster adapter that listens per room) is called with the
+    /// adapter locked, in the order rooms come and go: it must not call back into the adapter.
+    public init(sockets: any LocalSockets, onRoomChange: (@Sendable (RoomChange) -> Void)? = nil) {
         self.sockets = sockets
-        self.state = Mutex(State(recovery: sockets.connectionStateRecovery.map(RecoveryBuffer.init)))
+        self.state = Mutex(
+            State(recovery: sockets.connectionStateRecovery.map(RecoveryBuffer.init), onRoomChange: onRoomChange))
     }
 
     /// Adds the socket to the rooms.
@@ -29,7 +52,12 @@ public final class InMemoryAdapter: SocketIOAdapter {
 
     private static func add(_ socketID: String, to rooms: Set<String>, in state: inout State) {
         state.roomsBySocket[socketID, default: []].formUnion(rooms)
-        for room in rooms { state.members[room, default: []].insert(socketID) }
+        for room in rooms {
+            if state.members[room] == nil, let onRoomChange = state.onRoomChange {
+                onRoomChange(RoomChange(room: room, created: true, isSocketID: state.roomsBySocket[room] != nil))
+            }
+            state.members[room, default: []].insert(socketID)
+        }
     }
 
     /// Removes the socket from one room.
@@ -55,6 +83,11 @@ public final class InMemoryAdapter: SocketIOAdapter {
         guard var members = state.members[room] else { return }
         members.remove(socketID)
         state.members[room] = members.isEmpty ? nil : members
+        if members.isEmpty, let onRoomChange = state.onRoomChange {
+            // A leaving socket's own room is private even once its entry is gone.
+            let isSocketID = room == socketID || state.roomsBySocket[room] != nil
+            onRoomChange(RoomChange(room: room, created: false, isSocketID: isSocketID))
+        }
     }
 
     /// The rooms the socket is in.
