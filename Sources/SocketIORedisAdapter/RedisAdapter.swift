@@ -2,7 +2,7 @@ import EngineIO
 import Foundation
 public import Logging
 import NIOCore
-public import OrderedJSON
+import OrderedJSON
 public import SocketIO
 import Synchronization
 
@@ -23,11 +23,24 @@ public struct RedisAdapterFactory: Sendable {
         self.publisher = RedisPublisher(endpoint: endpoint, logger: logger)
     }
 
-    /// What `SocketIOServer` takes as `adapter:`: one ``RedisAdapter`` per namespace,
-    /// each with its own subscriber connection.
+    /// What `SocketIOServer` takes as `adapter:`: one adapter per namespace, each with its
+    /// own subscriber connection: a ``RedisAdapter``, or a ``ClusterAdapter`` over sharded
+    /// Pub/Sub when ``RedisConfiguration/adapter`` is ``RedisAdapterMode/sharded``.
     public var factory: AdapterFactory {
-        AdapterFactory { sockets in
-            RedisAdapter(sockets: sockets, endpoint: endpoint, publisher: publisher, logger: logger)
+        AdapterFactory { [configuration, endpoint, publisher, logger] sockets in
+            switch configuration.adapter {
+            case .pubsub:
+                return RedisAdapter(sockets: sockets, endpoint: endpoint, publisher: publisher, logger: logger)
+            case .sharded:
+                return ClusterAdapter(
+                    sockets: sockets, channelPrefix: configuration.key,
+                    subscriptionMode: configuration.subscriptionMode, requestsTimeout: configuration.requestsTimeout,
+                    logger: logger
+                ) { channels, handler in
+                    RedisShardedBus(
+                        endpoint: endpoint, publisher: publisher, channels: channels, logger: logger, handler: handler)
+                }
+            }
         }
     }
 
@@ -51,7 +64,7 @@ public struct RedisAdapterFactory: Sendable {
 ///   adapter and `@socket.io/redis-emitter` write it;
 /// - requests: `socket.io-request#/#` (JSON, or MessagePack for acked broadcasts);
 /// - responses: `socket.io-response#/#` and `socket.io-response#/#<uid>#`.
-public final class RedisAdapter: SocketIOAdapter {
+public final class RedisAdapter: InMemoryBackedAdapter {
     /// Node's request types.
     enum RequestType: Int64 {
         case sockets = 0
@@ -59,7 +72,8 @@ public final class RedisAdapter: SocketIOAdapter {
             broadcastClientCount, broadcastAck
     }
 
-    let local: InMemoryAdapter
+    /// Room membership and kept sessions of this node.
+    public let local: InMemoryAdapter
     let sockets: any LocalSockets
     let configuration: RedisConfiguration
     let publisher: RedisPublisher
@@ -71,36 +85,7 @@ public final class RedisAdapter: SocketIOAdapter {
     let responseChannel: String
     let specificResponseChannel: String
     private let subscriber = Mutex<RedisSubscriber?>(nil)
-    private let pending = Mutex<[String: PendingRequest]>([:])
-
-    private final class PendingRequest: Sendable {
-        let type: RequestType
-        let expected: Int
-        private let state: Mutex<(responses: [JSONValue], continuation: CheckedContinuation<[JSONValue], Never>?)>
-
-        init(type: RequestType, expected: Int, continuation: CheckedContinuation<[JSONValue], Never>) {
-            self.type = type
-            self.expected = expected
-            self.state = Mutex(([], continuation))
-        }
-
-        /// Adds a response; true when all expected have come.
-        func add(_ response: JSONValue) -> Bool {
-            state.withLock { state in
-                state.responses.append(response)
-                return state.responses.count >= expected
-            }
-        }
-
-        func finish() {
-            let (responses, continuation) = state.withLock { state in
-                let continuation = state.continuation
-                state.continuation = nil
-                return (state.responses, continuation)
-            }
-            continuation?.resume(returning: responses)
-        }
-    }
+    private let pending = PendingRequests()
 
     init(sockets: any LocalSockets, endpoint: RedisEndpoint, publisher: RedisPublisher, logger: Logger) {
         let configuration = endpoint.configuration
@@ -137,38 +122,6 @@ public final class RedisAdapter: SocketIOAdapter {
         await subscriber.withLock { $0 }?.waitUntilSubscribed(timeout: configuration.connectTimeout * 2)
     }
 
-    // MARK: Local membership (the in-memory adapter's)
-
-    /// Adds the local socket to the rooms (membership is kept on each node).
-    public func addAll(_ socketID: String, rooms: Set<String>) { local.addAll(socketID, rooms: rooms) }
-    /// Removes the local socket from one room.
-    public func delete(_ socketID: String, room: String) { local.delete(socketID, room: room) }
-    /// Removes the local socket from every room.
-    public func deleteAll(_ socketID: String) { local.deleteAll(socketID) }
-    /// The rooms the local socket is in.
-    public func rooms(of socketID: String) -> Set<String> { local.rooms(of: socketID) }
-    /// Ids of local sockets the options select.
-    public func localSocketIDs(_ options: BroadcastOptions) -> Set<String> { local.localSocketIDs(options) }
-    /// Rooms that have a socket on this node.
-    public var localRooms: Set<String> { local.localRooms }
-
-    // Recovery stays on this node (sessions and stamped broadcasts in `local`): a client
-    // that comes back to the same node (sticky load balancing) recovers.
-    /// Keeps the session on this node, for a client that comes back to it.
-    public func persistSession(_ session: SocketSessionRecord) { local.persistSession(session) }
-    /// Takes the socket out of its rooms and keeps its session on this node.
-    public func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String> {
-        local.removeAndPersist(socketID, pid: pid, data: data)
-    }
-    /// The session kept on this node, if the broadcasts after `offset` are still kept too.
-    public func restoreSession(pid: String, offset: String) -> SocketSessionRecord? {
-        local.restoreSession(pid: pid, offset: offset)
-    }
-    /// Puts the socket back into its rooms and returns the broadcasts it missed on this node.
-    public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
-        local.resume(session, after: offset)
-    }
-
     // MARK: Broadcast
 
     /// Delivers to the selected local sockets and, unless `BroadcastOptions.local`,
@@ -186,13 +139,23 @@ public final class RedisAdapter: SocketIOAdapter {
         local.broadcast(packet, options: options)
     }
 
-    /// `{type, data, nsp}` (plus `id` when set), the socket.io-parser packet before encoding.
-    static func packetObject(_ packet: SocketPacket, namespace: String) -> JSONValue {
+    /// `{type, data, nsp}` (plus `id` when set), the socket.io-parser packet before encoding;
+    /// without `nsp` when `namespace` is nil.
+    static func packetObject(_ packet: SocketPacket, namespace: String?) -> JSONValue {
         var object: JSONObject = ["type": .integer(Int64(packet.type == .binaryEvent ? 2 : packet.type.rawValue))]
         object["data"] = packet.data ?? .null
-        object["nsp"] = .string(namespace)
+        if let namespace { object["nsp"] = .string(namespace) }
         if let id = packet.ackID { object["id"] = .integer(Int64(id)) }
         return .object(object)
+    }
+
+    /// The event packet another node's `{type, data}` object stands for, for `namespace`;
+    /// nil for anything but an event with an array of data.
+    static func eventPacket(from object: JSONValue?, namespace: String) -> SocketPacket? {
+        guard let data = object?["data"], case .array = data else { return nil }
+        let type = object?["type"]?.integerValue ?? 2
+        guard type == 2 || type == 5 else { return nil }
+        return SocketPacket(type: .event, namespace: namespace, data: data)
     }
 
     static func optionsObject(_ options: BroadcastOptions) -> JSONValue {
@@ -244,24 +207,16 @@ public final class RedisAdapter: SocketIOAdapter {
             return
         }
         if parts[0].stringValue == uid { return }
-        let packet = parts[1]
-        let namespace = packet["nsp"]?.stringValue ?? "/"
-        guard namespace == sockets.namespaceName, let data = packet["data"], case .array = data else { return }
-        let type = packet["type"]?.integerValue ?? 2
-        guard type == 2 || type == 5 else { return }
+        let namespace = parts[1]["nsp"]?.stringValue ?? "/"
+        guard namespace == sockets.namespaceName, let packet = Self.eventPacket(from: parts[1], namespace: namespace)
+        else { return }
         var options = Self.options(from: parts[2])
         options.local = true
-        local.broadcast(SocketPacket(type: .event, namespace: namespace, data: data), options: options)
+        local.broadcast(packet, options: options)
     }
 
     private func request(_ payload: [UInt8]) {
-        let decoded: JSONValue?
-        if payload.first == UInt8(ascii: "{") {
-            decoded = try? JSONValue(parsing: payload)
-        } else {
-            decoded = try? MessagePack.decode(payload)
-        }
-        guard let request = decoded, let typeNumber = request["type"]?.integerValue,
+        guard let request = Self.decode(payload), let typeNumber = request["type"]?.integerValue,
             let type = RequestType(rawValue: typeNumber)
         else { return }
         if request["uid"]?.stringValue == uid { return }
@@ -285,7 +240,12 @@ public final class RedisAdapter: SocketIOAdapter {
         case .remoteFetch:
             guard let requestID else { return }
             let snapshots = local.snapshots(options)
-            respond(["requestId": .string(requestID), "sockets": .array(snapshots.map(snapshotObject))], to: request)
+            respond(
+                [
+                    "requestId": .string(requestID),
+                    "sockets": .array(snapshots.map { Self.snapshotObject($0, sockets) }),
+                ],
+                to: request)
         case .serverSideEmit, .broadcast, .broadcastClientCount, .broadcastAck:
             // Server-side emits and acked broadcasts are not used by this server yet.
             logger.debug("redis: ignoring request type \(type)")
@@ -315,7 +275,8 @@ public final class RedisAdapter: SocketIOAdapter {
     /// Handshake headers never sent to other nodes.
     static let credentialHeaders: Set<String> = ["cookie", "authorization", "proxy-authorization"]
 
-    private func snapshotObject(_ snapshot: SocketSnapshot) -> JSONValue {
+    /// `{id, handshake, rooms, data}`, how a node describes a local socket to the others.
+    static func snapshotObject(_ snapshot: SocketSnapshot, _ sockets: any LocalSockets) -> JSONValue {
         var handshake = JSONObject()
         if let socket = sockets.socket(id: snapshot.id) {
             let shake = socket.handshake
@@ -349,15 +310,13 @@ public final class RedisAdapter: SocketIOAdapter {
     }
 
     private func response(_ payload: [UInt8]) {
-        let decoded =
-            payload.first == UInt8(ascii: "{") ? try? JSONValue(parsing: payload) : try? MessagePack.decode(payload)
-        guard let response = decoded, let requestID = response["requestId"]?.stringValue,
-            let request = pending.withLock({ $0[requestID] })
-        else { return }
-        if request.add(response) {
-            pending.withLock { _ = $0.removeValue(forKey: requestID) }
-            request.finish()
-        }
+        guard let response = Self.decode(payload), let requestID = response["requestId"]?.stringValue else { return }
+        pending.add(response, to: requestID)
+    }
+
+    /// A message as Node's adapters write it: JSON when it starts with `{`, else MessagePack.
+    static func decode(_ payload: [UInt8]) -> JSONValue? {
+        payload.first == UInt8(ascii: "{") ? try? JSONValue(parsing: payload) : try? MessagePack.decode(payload)
     }
 
     /// Sends a request and collects one response per other node, or what came before the
@@ -370,17 +329,10 @@ public final class RedisAdapter: SocketIOAdapter {
             "uid": .string(uid), "requestId": .string(requestID), "type": .integer(type.rawValue),
         ]
         for entry in fields.entries { message[entry.key] = entry.value }
-        let timeout = configuration.requestsTimeout
-        return await withCheckedContinuation { (continuation: CheckedContinuation<[JSONValue], Never>) in
-            let request = PendingRequest(type: type, expected: others, continuation: continuation)
-            pending.withLock { $0[requestID] = request }
+        return await pending.collect(
+            requestID, expected: others, timeout: configuration.requestsTimeout, logger: logger, label: "\(type)"
+        ) { [publisher, requestChannel] in
             publisher.publish(channel: requestChannel, message: Array(JSONValue.object(message).jsonString.utf8))
-            Task { [weak self] in
-                try? await Task.sleep(for: timeout)
-                guard let self, self.pending.withLock({ $0.removeValue(forKey: requestID) }) != nil else { return }
-                self.logger.warning("redis: \(type) request timed out; answering with the nodes that replied")
-                request.finish()
-            }
         }
     }
 
@@ -396,13 +348,18 @@ public final class RedisAdapter: SocketIOAdapter {
             "except": .array(options.except.sorted().map { .string($0) }),
         ]
         for response in await ask(.remoteFetch, ["opts": .object(opts)]) {
-            for socket in response["sockets"]?.arrayValue ?? [] {
-                guard let id = socket["id"]?.stringValue else { continue }
-                let rooms = Set((socket["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))
-                result.append(SocketSnapshot(id: id, rooms: rooms, data: socket["data"] ?? .null))
-            }
+            result += Self.snapshots(in: response)
         }
         return result
+    }
+
+    /// The sockets a `fetchSockets` response describes (entries without an id are skipped).
+    static func snapshots(in response: JSONValue) -> [SocketSnapshot] {
+        (response["sockets"]?.arrayValue ?? []).compactMap { socket in
+            guard let id = socket["id"]?.stringValue else { return nil }
+            let rooms = Set((socket["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))
+            return SocketSnapshot(id: id, rooms: rooms, data: socket["data"] ?? .null)
+        }
     }
 
     /// Makes the selected sockets join `rooms`, here and on the other nodes.

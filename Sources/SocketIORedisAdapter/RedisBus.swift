@@ -29,10 +29,15 @@ final class RedisPublisher: Sendable {
         try await link.send(arguments.map { Array($0.utf8) }).get()
     }
 
-    /// Subscribers of a channel across the cluster (`PUBSUB NUMSUB`); 1 (this node) when
-    /// Redis does not answer.
-    func subscriberCount(_ channel: String) async -> Int {
-        let reply = try? await command(["PUBSUB", "NUMSUB", channel])
+    /// Sharded publish (`SPUBLISH`, Redis 7): fire and forget, in order with `publish`.
+    func shardedPublish(channel: String, message: [UInt8]) {
+        link.sendWithoutWaiting([Array("SPUBLISH".utf8), Array(channel.utf8), message])
+    }
+
+    /// Subscribers of a channel across the cluster (`PUBSUB NUMSUB`, or `PUBSUB
+    /// SHARDNUMSUB` for a sharded channel); 1 (this node) when Redis does not answer.
+    func subscriberCount(_ channel: String, sharded: Bool = false) async -> Int {
+        let reply = try? await command(["PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", channel])
         switch reply {
         case .array(let parts) where parts.count == 2:
             if case .integer(let count) = parts[1] { return Int(count) }
@@ -63,27 +68,29 @@ final class RedisSubscriber: Sendable {
         var nextWaiter = 0
     }
 
-    /// The subscriptions of the current connection still to be confirmed.
-    private struct Confirmations {
-        var remaining = 0
-        var promise: EventLoopPromise<Void>?
+    /// Sharded channels (`SSUBSCRIBE`), which come and go with rooms, and the connection
+    /// that has them, so a change is sent to it and a new connection gets them all.
+    private struct ShardedChannels {
+        var channels: Set<String> = []
+        var connection: RedisClientConnection?
     }
 
     private let patterns: [String]
     private let channels: [String]
     private let logger: Logger
     private let readiness = Mutex(Readiness())
-    private let confirmations = Mutex(Confirmations())
+    private let sharded: Mutex<ShardedChannels>
     private let link = Mutex<RedisLink?>(nil)
     private let eventLoop: any EventLoop
     private let connectTimeout: Duration
 
     init(
-        endpoint: RedisEndpoint, patterns: [String], channels: [String], logger: Logger,
-        handler: @escaping Handler
+        endpoint: RedisEndpoint, patterns: [String], channels: [String], shardedChannels: Set<String> = [],
+        logger: Logger, handler: @escaping Handler
     ) {
         self.patterns = patterns
         self.channels = channels
+        self.sharded = Mutex(ShardedChannels(channels: shardedChannels))
         self.logger = logger
         self.eventLoop = endpoint.eventLoopGroup.next()
         self.connectTimeout = endpoint.configuration.connectTimeout
@@ -110,21 +117,48 @@ final class RedisSubscriber: Sendable {
     /// Subscribes on a new connection and waits until Redis confirmed every subscription,
     /// so the connection is only called ready once no message can be missed.
     private func subscribe(on connection: RedisClientConnection) async throws {
-        let confirmed = connection.channel.eventLoop.makePromise(of: Void.self)
-        confirmations.withLock { $0 = Confirmations(remaining: patterns.count + channels.count, promise: confirmed) }
-        connection.closeFuture.whenComplete { _ in
-            confirmed.fail(RedisError(message: "the connection closed before the subscriptions were confirmed"))
-        }
         // A server that never confirms is treated as one that is down: closed, and retried.
         let deadline = connection.channel.eventLoop.scheduleTask(in: TimeAmount(connectTimeout)) { connection.close() }
         defer { deadline.cancel() }
-        if patterns.isEmpty, channels.isEmpty { confirmed.succeed() }
-        // A refusal (an ACL user without the channels) fails the wait with Redis's message.
-        if !patterns.isEmpty { connection.subscribe(["PSUBSCRIBE"] + patterns).cascadeFailure(to: confirmed) }
-        if !channels.isEmpty { connection.subscribe(["SUBSCRIBE"] + channels).cascadeFailure(to: confirmed) }
-        try await confirmed.futureResult.get()
-        logger.debug("redis: subscribed to \(patterns + channels)")
+        var confirmations: [EventLoopFuture<Void>] = []
+        if !patterns.isEmpty { confirmations.append(connection.subscribe(["PSUBSCRIBE"] + patterns)) }
+        if !channels.isEmpty { confirmations.append(connection.subscribe(["SUBSCRIBE"] + channels)) }
+        // Under the lock: a room's channel added meanwhile goes out after these, on this connection.
+        let shardedChannels = sharded.withLock { state -> [String] in
+            state.connection = connection
+            let channels = state.channels.sorted()
+            if !channels.isEmpty { confirmations.append(connection.subscribe(["SSUBSCRIBE"] + channels)) }
+            return channels
+        }
+        // A refusal (an ACL user without the channels) fails the wait with Redis's message;
+        // a connection that closes first fails it too.
+        for confirmation in confirmations { try await confirmation.get() }
+        logger.debug("redis: subscribed to \(patterns + channels + shardedChannels)")
         settle()
+    }
+
+    /// Listens to more sharded channels, now when connected and after every reconnect.
+    func subscribeSharded(_ newChannels: [String]) {
+        updateSharded(newChannels, command: "SSUBSCRIBE") { $0.insert($1) }
+    }
+
+    /// Stops listening to sharded channels.
+    func unsubscribeSharded(_ oldChannels: [String]) {
+        updateSharded(oldChannels, command: "SUNSUBSCRIBE") { $0.remove($1) }
+    }
+
+    private func updateSharded(
+        _ changed: [String], command: String, apply: (inout Set<String>, String) -> Void
+    ) {
+        guard !changed.isEmpty else { return }
+        sharded.withLock { state in
+            for channel in changed { apply(&state.channels, channel) }
+            // Sent under the lock, so commands reach Redis in the order rooms came and went.
+            // A failure means the connection is gone: the next one subscribes to the set.
+            if let connection = state.connection, connection.channel.isActive {
+                _ = connection.subscribe([command] + changed)
+            }
+        }
     }
 
     private func received(_ push: RESPValue, handler: Handler) {
@@ -134,14 +168,6 @@ final class RedisSubscriber: Sendable {
             if let channel = parts[2].text, let payload = parts[3].bytes { handler(channel, payload) }
         case "message" where parts.count == 3, "smessage" where parts.count == 3:
             if let channel = parts[1].text, let payload = parts[2].bytes { handler(channel, payload) }
-        case "subscribe", "psubscribe", "ssubscribe":
-            let done = confirmations.withLock { state -> EventLoopPromise<Void>? in
-                state.remaining -= 1
-                guard state.remaining == 0 else { return nil }
-                defer { state.promise = nil }
-                return state.promise
-            }
-            done?.succeed()
         default:
             break
         }
@@ -181,4 +207,29 @@ final class RedisSubscriber: Sendable {
     func stop() {
         link.withLock { $0 }?.stop()
     }
+}
+
+/// Redis sharded Pub/Sub (Redis 7) as a ``ClusterBus``: `SPUBLISH` on the shared
+/// publisher, `SSUBSCRIBE`/`SUNSUBSCRIBE` on a subscriber connection of its own that
+/// subscribes to every channel again after a reconnect.
+final class RedisShardedBus: ClusterBus {
+    private let publisher: RedisPublisher
+    private let subscriber: RedisSubscriber
+
+    init(
+        endpoint: RedisEndpoint, publisher: RedisPublisher, channels: [String], logger: Logger,
+        handler: @escaping RedisSubscriber.Handler
+    ) {
+        self.publisher = publisher
+        subscriber = RedisSubscriber(
+            endpoint: endpoint, patterns: [], channels: [], shardedChannels: Set(channels), logger: logger,
+            handler: handler)
+    }
+
+    func publish(channel: String, message: [UInt8]) { publisher.shardedPublish(channel: channel, message: message) }
+    func subscribe(_ channels: [String]) { subscriber.subscribeSharded(channels) }
+    func unsubscribe(_ channels: [String]) { subscriber.unsubscribeSharded(channels) }
+    func subscriberCount(_ channel: String) async -> Int { await publisher.subscriberCount(channel, sharded: true) }
+    func waitUntilSubscribed(timeout: Duration) async { await subscriber.waitUntilSubscribed(timeout: timeout) }
+    func close() { subscriber.stop() }
 }

@@ -8,9 +8,9 @@ struct RedisOutboundCommand: Sendable {
     enum Reply: Sendable {
         /// An ordinary reply; nil when nobody waits for it.
         case value(EventLoopPromise<RESPValue>?)
-        /// `SUBSCRIBE`, `PSUBSCRIBE` or `SSUBSCRIBE` with `count` channels or patterns:
-        /// confirmed by as many pushes, refused by an error reply. On a RESP2 connection
-        /// what comes after it are pub/sub arrays, not replies.
+        /// `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` or `SUNSUBSCRIBE` with `count` channels
+        /// or patterns: confirmed by as many pushes, refused by an error reply. On a RESP2
+        /// connection what comes after it are pub/sub arrays, not replies.
         case subscription(command: String, count: Int, confirmed: EventLoopPromise<Void>)
     }
 
@@ -83,7 +83,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         "message", "pmessage", "smessage", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
         "punsubscribe", "sunsubscribe",
     ]
-    private static let confirmationKinds: Set<String> = ["subscribe", "psubscribe", "ssubscribe"]
+    /// What answers a (un)subscribe command, one push per channel or pattern.
+    private static let confirmationKinds: Set<String> = ["subscribe", "psubscribe", "ssubscribe", "sunsubscribe"]
 
     /// `onFailure` hears why the connection ends (once), for the log. Without `liveness`
     /// the connection waits for replies as long as it stays open.
@@ -457,9 +458,10 @@ final class RedisClientConnection: Sendable {
         try await send(arguments.map { Array($0.utf8) }).get()
     }
 
-    /// Sends `SUBSCRIBE`, `PSUBSCRIBE` or `SSUBSCRIBE`: their confirmations, like the
-    /// messages after them, arrive as pushes. The future succeeds once every channel or
-    /// pattern is confirmed and fails with Redis's message when it refuses the command.
+    /// Sends `SUBSCRIBE`, `PSUBSCRIBE`, `SSUBSCRIBE` or `SUNSUBSCRIBE` (with at least one
+    /// channel): their confirmations, like the messages after them, arrive as pushes. The
+    /// future succeeds once every channel or pattern is confirmed and fails with Redis's
+    /// message when it refuses the command.
     func subscribe(_ arguments: [String]) -> EventLoopFuture<Void> {
         let confirmed = channel.eventLoop.makePromise(of: Void.self)
         let written = channel.eventLoop.makePromise(of: Void.self)

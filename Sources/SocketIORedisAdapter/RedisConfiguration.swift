@@ -17,6 +17,10 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var tls: RedisTLS?
     /// The channel prefix, `socket.io` as in Node's adapter.
     public var key = "socket.io"
+    /// Classic Pub/Sub (Node's `createAdapter`) or sharded Pub/Sub (`createShardedAdapter`).
+    public var adapter = RedisAdapterMode.pubsub
+    /// With sharded Pub/Sub: which channels each namespace listens to.
+    public var subscriptionMode = ClusterSubscriptionMode.dynamic
     /// How long cluster queries wait for other nodes.
     public var requestsTimeout: Duration = .seconds(5)
     /// How long connecting (TCP, TLS, authentication) may take before it is retried.
@@ -165,4 +169,12 @@ public struct RedisTLS: Sendable, Equatable {
 struct RedisError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
+}
+
+/// Which of Node's Redis adapters the nodes speak.
+public enum RedisAdapterMode: String, Sendable, CaseIterable {
+    /// `PUBLISH`/`SUBSCRIBE`, as `@socket.io/redis-adapter`'s `createAdapter`.
+    case pubsub
+    /// `SPUBLISH`/`SSUBSCRIBE` (Redis 7), as its `createShardedAdapter`.
+    case sharded
 }

@@ -113,16 +113,30 @@ struct RedisAdapterClusterTests {
 
     static func makeNode(
         key: String, requestsTimeout: Duration = .seconds(2), configuration: RedisConfiguration? = nil,
-        logger: Logger? = nil
+        logger: Logger? = nil, adapter: RedisAdapterMode = .pubsub, subscriptionMode: ClusterSubscriptionMode = .dynamic
     ) async throws -> Node {
         var configuration = configuration ?? RedisConfiguration(host: "127.0.0.1", port: 0)
         if configuration.port == 0 { configuration.port = try await RedisTestServer.shared.port() }
         configuration.key = key
         configuration.requestsTimeout = requestsTimeout
+        configuration.adapter = adapter
+        configuration.subscriptionMode = subscriptionMode
         var quiet = Logger(label: "redis-test")
         quiet.logLevel = .error
         let factory = RedisAdapterFactory(configuration: configuration, logger: logger ?? quiet)
-        let io = SocketIOServer(engine: EngineServer(configuration: EngineConfiguration()), adapter: factory.factory)
+        let io = makeServer(adapter: factory.factory)
+        if let classic = io.sockets.adapter as? RedisAdapter {
+            await classic.waitUntilSubscribed()
+        } else {
+            await (try #require(io.sockets.adapter as? ClusterAdapter)).waitUntilSubscribed()
+        }
+        return Node(io: io, factory: factory)
+    }
+
+    /// A server whose clients `join` a room (acknowledged, with a name kept in the socket's
+    /// data) and `say` something to a room (as `said`).
+    static func makeServer(adapter: AdapterFactory) -> SocketIOServer {
+        let io = SocketIOServer(engine: EngineServer(configuration: EngineConfiguration()), adapter: adapter)
         io.sockets.onConnection { socket in
             socket.on("join") { event in
                 if let room = event.args.first?.stringValue { event.socket.join(room) }
@@ -134,13 +148,16 @@ struct RedisAdapterClusterTests {
                 event.socket.to(room).emit("said", args: Array(event.args.dropFirst()))
             }
         }
-        let adapter = try #require(io.sockets.adapter as? RedisAdapter)
-        await adapter.waitUntilSubscribed()
-        return Node(io: io, factory: factory)
+        return io
     }
 
     static func client(on node: Node, room: String, name: String = "") async throws -> RawClient {
-        let client = try await RawClient(node.io)
+        try await client(on: node.io, room: room, name: name)
+    }
+
+    /// A client connected to `io` that joined `room`.
+    static func client(on io: SocketIOServer, room: String, name: String = "") async throws -> RawClient {
+        let client = try await RawClient(io)
         _ = try await client.connect()
         client.send(#"21["join","\#(room)","\#(name)"]"#)
         #expect(await client.next() == #"31["joined"]"#)
@@ -296,9 +313,12 @@ struct RedisAdapterClusterTests {
 
 extension RawClient {
     /// The namespace socket id the server gave this client (its only socket on `/`).
-    func socketID(on node: RedisAdapterClusterTests.Node) -> String {
-        node.io.sockets.adapter.localSocketIDs(BroadcastOptions()).first { id in
-            node.io.sockets.socket(id: id)?.session.id == engineSessionID
+    func socketID(on node: RedisAdapterClusterTests.Node) -> String { socketID(on: node.io) }
+
+    /// The namespace socket id `io` gave this client (its only socket on `/`).
+    func socketID(on io: SocketIOServer) -> String {
+        io.sockets.adapter.localSocketIDs(BroadcastOptions()).first { id in
+            io.sockets.socket(id: id)?.session.id == engineSessionID
         } ?? ""
     }
 }

@@ -174,9 +174,9 @@ struct RedisTLSTests {
 struct RedisOutageTests {
     @Test("nodes keep serving local rooms while Redis is down, log once, then reconnect and resubscribe")
     func outage() async throws {
-        let port = try RedisServerProcess.freePort()
-        let plain = RedisConfiguration(host: "127.0.0.1", port: port)
-        var server = try await RedisServerProcess.start(port: port, readiness: plain)
+        let started = try await RedisServerProcess.startOwn()
+        var server = started.server
+        let plain = started.configuration
         defer { server.stop() }
         let key = RedisAdapterClusterTests.uniqueKey()
         let logA = RecordingLog()
@@ -210,7 +210,7 @@ struct RedisOutageTests {
         bob.send(#"2["say","r1","during, on b"]"#)
         #expect(await bella.next() == #"2["said","during, on b"]"#)
 
-        server = try await RedisServerProcess.start(port: port, readiness: plain)
+        server = try await server.restarted()
         #expect(await logB.waitFor(.info, containing: "subscriber reconnected"))
         #expect(await logA.waitFor(.info, containing: "publisher reconnected"))
         alice.send(#"2["say","r1","after"]"#)

@@ -94,6 +94,19 @@ final class RedisServerProcess: Sendable {
         return process
     }
 
+    /// A plain server of the test's own on a free port (to stop and start again), and how
+    /// to reach it.
+    static func startOwn() async throws -> (server: RedisServerProcess, configuration: RedisConfiguration) {
+        let port = try freePort()
+        let configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+        return (try await start(port: port, readiness: configuration), configuration)
+    }
+
+    /// A new server on this one's port, after ``stop()``: Redis coming back after a crash.
+    func restarted() async throws -> RedisServerProcess {
+        try await Self.start(port: port, readiness: RedisConfiguration(host: "127.0.0.1", port: port))
+    }
+
     /// Kills the server at once (as a crash or a lost machine would) and reaps it.
     func stop() {
         guard Self.running.withLock({ $0.remove(pid) }) != nil else { return }
