@@ -45,7 +45,9 @@ struct ChatifyMain: AsyncParsableCommand {
             let factory = RedisAdapterFactory(configuration: redisConfiguration, logger: logger)
             do {
                 try await factory.ping()
-                logger.info("cluster: sharing rooms through \(factory.configuration.description)")
+                let configuration = factory.configuration
+                logger.info(
+                    "cluster: sharing rooms through \(configuration.description) (\(configuration.adapter.rawValue))")
             } catch {
                 logger.warning("cluster: Redis not answering yet (\(error)); will keep retrying")
             }

@@ -27,6 +27,9 @@ struct SettingsSource: ParsableArguments {
             var redis = try configuration.redisURL.map { try RedisConfiguration(url: $0) }
             // A broadcast carries one client payload, plus its envelope.
             redis?.maximumValueBytes = max(RedisConfiguration.defaultMaximumValueBytes, 4 * configuration.maxPayload)
+            // Both values were checked with the configuration; the fallbacks are never taken.
+            redis?.adapter = RedisAdapterMode(rawValue: configuration.redisAdapter) ?? .pubsub
+            redis?.subscriptionMode = ClusterSubscriptionMode(rawValue: configuration.redisSubscriptionMode) ?? .dynamic
             if redis?.tls != nil {
                 redis?.tls = RedisTLS(
                     caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,

@@ -44,6 +44,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var redisTLSCertificateFile: String?
     /// `REDIS_TLS_KEY_FILE`: the client certificate's private key.
     public var redisTLSKeyFile: String?
+    /// `REDIS_ADAPTER`: `pubsub` (Redis Pub/Sub, as Node's `createAdapter`) or `sharded`
+    /// (sharded Pub/Sub of Redis 7, as `createShardedAdapter`).
+    public var redisAdapter = "pubsub"
+    /// `REDIS_SUBSCRIPTION_MODE`: with `sharded`, `static`, `dynamic` or `dynamic-private`
+    /// (which channels each namespace listens to, as Node's `subscriptionMode`).
+    public var redisSubscriptionMode = "dynamic"
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
@@ -91,7 +97,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "MONGODB_ATLAS_URI", "MONGODB_LOCAL_URI", "DATABASE_NAME", "USERS_COLLECTION",
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
         "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
-        "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
+        "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_SUBSCRIPTION_MODE",
+        "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
         "HTTP_REQUEST_TIMEOUT", "MAX_CONNECTIONS_PER_USER", "SOCKET_EVENTS_PER_SECOND",
@@ -100,6 +107,11 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "HTTP_COMPRESSION_THRESHOLD", "WS_PER_MESSAGE_DEFLATE", "WS_PER_MESSAGE_DEFLATE_THRESHOLD",
         "TLS_CERT_FILE", "TLS_KEY_FILE",
     ]
+
+    /// The values `REDIS_ADAPTER` takes.
+    public static let redisAdapters: Set<String> = ["pubsub", "sharded"]
+    /// The values `REDIS_SUBSCRIPTION_MODE` takes.
+    public static let redisSubscriptionModes: Set<String> = ["static", "dynamic", "dynamic-private"]
 
     /// How much of the `X-Forwarded-*` headers to believe.
     var trustedProxies: TrustedProxies { TrustedProxies(count: trustProxyHeaders ? trustedProxyCount : 0) }
@@ -184,6 +196,27 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         if let value = string("SOCKETIO_CLIENT_JS"), !value.isEmpty { socketIOClientScript = value }
         if let value = string("REDIS_URL"), !value.isEmpty { redisURL = value }
         try readRedisTLS(string)
+        if let value = string("REDIS_ADAPTER"), !value.isEmpty {
+            let adapter = value.trimmingCharacters(in: .whitespaces).lowercased()
+            // Node's third adapter (Redis streams) is a different protocol this server does not speak.
+            if adapter == "streams" {
+                throw Problem(
+                    variable: "REDIS_ADAPTER", value: value,
+                    expected: "pubsub or sharded (streams is not supported yet)")
+            }
+            guard Self.redisAdapters.contains(adapter) else {
+                throw Problem(variable: "REDIS_ADAPTER", value: value, expected: "pubsub or sharded")
+            }
+            redisAdapter = adapter
+        }
+        if let value = string("REDIS_SUBSCRIPTION_MODE"), !value.isEmpty {
+            let mode = value.trimmingCharacters(in: .whitespaces).lowercased()
+            guard Self.redisSubscriptionModes.contains(mode) else {
+                throw Problem(
+                    variable: "REDIS_SUBSCRIPTION_MODE", value: value, expected: "static, dynamic or dynamic-private")
+            }
+            redisSubscriptionMode = mode
+        }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
             guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw Problem(variable: "CHATIFY_NODE_ID", value: value, expected: "letters, digits, - and _")

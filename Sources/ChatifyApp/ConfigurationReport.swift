@@ -45,6 +45,8 @@ extension ChatifyConfiguration {
         case "REDIS_TLS_CA_FILE": return redisTLSCAFile
         case "REDIS_TLS_CERT_FILE": return redisTLSCertificateFile
         case "REDIS_TLS_KEY_FILE": return redisTLSKeyFile
+        case "REDIS_ADAPTER": return redisAdapter
+        case "REDIS_SUBSCRIPTION_MODE": return redisSubscriptionMode
         case "CHATIFY_NODE_ID": return nodeID
         case "TRUST_PROXY_HEADERS": return flag(trustProxyHeaders)
         case "TRUSTED_PROXY_COUNT": return "\(trustedProxyCount)"

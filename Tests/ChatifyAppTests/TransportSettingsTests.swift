@@ -141,4 +141,31 @@ struct TransportSettingsTests {
             try ChatifyConfiguration(environment: ["REDIS_URL": "rediss://h", "REDIS_TLS_CERT_FILE": "c.pem"])
         }
     }
+
+    @Test("REDIS_ADAPTER and REDIS_SUBSCRIPTION_MODE are read; streams and unknown values name the variable")
+    func redisAdapterVariables() throws {
+        let defaults = try ChatifyConfiguration(environment: [:])
+        #expect(defaults.redisAdapter == "pubsub" && defaults.redisSubscriptionMode == "dynamic")
+        let sharded = try ChatifyConfiguration(environment: [
+            "REDIS_URL": "redis://cache.internal", "REDIS_ADAPTER": "Sharded",
+            "REDIS_SUBSCRIPTION_MODE": "dynamic-private",
+        ])
+        #expect(sharded.redisAdapter == "sharded" && sharded.redisSubscriptionMode == "dynamic-private")
+        #expect(sharded.effectiveValues.contains { $0 == ("REDIS_ADAPTER", "sharded") })
+        #expect(sharded.effectiveValues.contains { $0 == ("REDIS_SUBSCRIPTION_MODE", "dynamic-private") })
+        #expect(
+            try ChatifyConfiguration(environment: ["REDIS_SUBSCRIPTION_MODE": "static"]).redisSubscriptionMode
+                == "static")
+
+        let refusals: [(variable: String, value: String, expected: String)] = [
+            ("REDIS_ADAPTER", "streams", "pubsub or sharded (streams is not supported yet)"),
+            ("REDIS_ADAPTER", "cluster", "pubsub or sharded"),
+            ("REDIS_SUBSCRIPTION_MODE", "dynamic_private", "static, dynamic or dynamic-private"),
+        ]
+        for refusal in refusals {
+            let problem = ChatifyConfiguration.Problem(
+                variable: refusal.variable, value: refusal.value, expected: refusal.expected)
+            #expect(throws: problem) { try ChatifyConfiguration(environment: [refusal.variable: refusal.value]) }
+        }
+    }
 }
