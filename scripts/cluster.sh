@@ -29,7 +29,8 @@
 #      JWT_ACCESS_TOKEN_EXPIRES USERS_COLLECTION ROOMS_COLLECTION CORS_ALLOWED_ORIGINS
 #      FLASK_DEBUG LOG_LEVEL (info) LOG_FORMAT, and the abuse limits MAX_CONNECTIONS_PER_IP
 #      MAX_TCP_CONNECTIONS_PER_IP MAX_CONNECTIONS_PER_USER SOCKET_EVENTS_PER_SECOND USER_EVENTS_PER_SECOND
-#      REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET (benchmarks lift them)
+#      REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET (benchmarks lift them), and REDIS_ADAPTER
+#      REDIS_SUBSCRIPTION_MODE (sharded Pub/Sub; docs/cluster.md)
 #
 # Needs the Debian packages redis-server and nginx (their system services are not used:
 # every process here has its own port, config, pid and log files under CLUSTER_DIR).
@@ -52,7 +53,7 @@ PASS_VARS=(SECRET_KEY JWT_SECRET_KEY JWT_TOKEN_LOCATION JWT_ACCESS_COOKIE_PATH J
   JWT_COOKIE_CSRF_PROTECT JWT_ACCESS_TOKEN_EXPIRES USERS_COLLECTION ROOMS_COLLECTION CORS_ALLOWED_ORIGINS
   FLASK_DEBUG LOG_LEVEL LOG_FORMAT
   MAX_CONNECTIONS_PER_IP MAX_TCP_CONNECTIONS_PER_IP MAX_CONNECTIONS_PER_USER SOCKET_EVENTS_PER_SECOND USER_EVENTS_PER_SECOND
-  REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET)
+  REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET REDIS_ADAPTER REDIS_SUBSCRIPTION_MODE)
 
 die() { echo "cluster: $*" >&2; exit 1; }
 say() { echo "cluster: $*"; }
@@ -287,9 +288,11 @@ redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 # Waits until $1 nodes are subscribed to the adapter's request channel.
 wait_subscribed() {
-  local want=$1 deadline=$2 have
+  local want=$1 deadline=$2 have count=(NUMSUB 'socket.io-request#/#')
+  # Sharded nodes listen to the namespace's channel with SSUBSCRIBE instead.
+  if grep -qix 'REDIS_ADAPTER=sharded' "$DIR/node.env" 2>/dev/null; then count=(SHARDNUMSUB 'socket.io#/#'); fi
   while :; do
-    have=$(redis_cli PUBSUB NUMSUB 'socket.io-request#/#' 2>/dev/null | sed -n 2p)
+    have=$(redis_cli PUBSUB "${count[@]}" 2>/dev/null | sed -n 2p)
     [ "${have:-0}" -ge "$want" ] && return 0
     if [ "$SECONDS" -ge "$deadline" ]; then
       local k

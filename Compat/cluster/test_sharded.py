@@ -1,0 +1,92 @@
+"""Three chatify nodes with REDIS_ADAPTER=sharded (Node's sharded adapter: SPUBLISH and
+SSUBSCRIBE on Redis 7, dynamic subscription mode): chat across nodes, presence counted
+across nodes, and the messages as they cross Redis."""
+
+import json
+import os
+
+import pytest
+
+import cluster_support as cs
+from test_cluster import NODES, chat_round, room_of
+
+MAIN_CHANNEL = "socket.io#/#"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster of its own (this module's tests only), with the sharded adapter."""
+    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-sharded"
+    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "sharded"})
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def seeder(cluster):
+    return cs.Seeder(cluster)
+
+
+@pytest.fixture(autouse=True)
+def nodes_running():
+    """No node of this module's cluster is ever stopped."""
+    yield
+
+
+def joined_members(cluster, seeder, clients, nodes):
+    """A new room with one member connected to each of `nodes`, all joined; and its key."""
+    users, key = room_of(seeder, len(nodes))
+    members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, nodes)]
+    for client in members:
+        client.wait_joined()
+    return members, key
+
+
+def test_chat_across_nodes_over_sharded_pubsub(cluster, seeder, clients):
+    members, key = joined_members(cluster, seeder, clients, NODES)
+    # Every node listens to the room's own channel (dynamic mode) and to the namespace's.
+    redis = cluster.redis()
+
+    def listeners(channel):
+        return redis.execute_command("PUBSUB", "SHARDNUMSUB", channel)[1]
+
+    cs.wait_until(lambda: listeners(f"{MAIN_CHANNEL}{key}#") == 3, cs.TIMEOUT, "3 nodes on the room's channel")
+    assert listeners(MAIN_CHANNEL) == 3
+    chat_round(members, "sharded")
+
+
+def test_a_chat_message_crosses_redis_as_nodes_sharded_adapter_writes_it(cluster, seeder, clients):
+    (sender, receiver), key = joined_members(cluster, seeder, clients, (1, 2))
+    pubsub = cluster.redis().pubsub()
+    pubsub.ssubscribe(f"{MAIN_CHANNEL}{key}#")
+    try:
+        cs.wait_until(lambda: pubsub.get_message(timeout=0.1), cs.TIMEOUT, "the ssubscribe confirmation")
+        sender.send("over the shard")
+        receiver.wait_text("over the shard")
+
+        def chat_message():
+            message = pubsub.get_message(timeout=0.1)
+            if message and message["type"] == "smessage" and b'"over the shard"' in message["data"]:
+                return message
+            return None
+
+        message = cs.wait_until(chat_message, cs.TIMEOUT, "the chat message on the room's channel")
+    finally:
+        pubsub.close()
+    cs.EVIDENCE.append(("sharded chat message", message["channel"].decode(), message["data"]))
+    decoded = json.loads(message["data"])
+    assert list(decoded) == ["type", "data", "uid", "nsp"]
+    assert decoded["type"] == 3 and decoded["nsp"] == "/" and len(decoded["uid"]) == 16
+    assert decoded["data"]["packet"]["type"] == 2
+    assert decoded["data"]["packet"]["data"][0] == "message"
+    assert decoded["data"]["opts"]["rooms"] == [key]
+
+
+def test_presence_counts_users_on_every_node(cluster, seeder, clients):
+    """Presence is the cluster-wide fetchSockets: FETCH_SOCKETS and its responses."""
+    members, key = joined_members(cluster, seeder, clients, NODES)
+    answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
