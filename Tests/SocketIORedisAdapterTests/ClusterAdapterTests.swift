@@ -22,7 +22,7 @@ final class InProcessHub: Sendable {
 
     private let state = Mutex(State())
     /// Every message published, in order.
-    let published = EventLog<(channel: String, text: String)>()
+    let published = EventLog<(channel: String, text: String, bytes: [UInt8])>()
 
     final class Bus: ClusterBus {
         let hub: InProcessHub
@@ -74,7 +74,7 @@ final class InProcessHub: Sendable {
 
     /// Delivers outside the lock: a handler may publish (a response) in turn.
     func publish(channel: String, message: [UInt8]) {
-        published.record((channel, String(decoding: message, as: UTF8.self)))
+        published.record((channel, String(decoding: message, as: UTF8.self), message))
         let handlers = state.withLock { Array(($0.subscribers[channel] ?? [:]).values) }
         for handler in handlers { handler(channel, message) }
     }
@@ -200,6 +200,27 @@ struct ClusterAdapterTests {
         #expect(Set(replies.map(\.channel)) == ["p#/#\(Self.uid(of: a))#"])
     }
 
+    @Test("a broadcast carrying binary crosses as MessagePack and arrives as a binary event")
+    func binaryBroadcast() async throws {
+        let hub = InProcessHub()
+        let (a, b) = (Self.makeNode(hub), Self.makeNode(hub))
+        let bob = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        a.sockets.to("r1").emit("file", .binary([1, 2, 3]))
+        #expect(await bob.next() == #"51-["file",{"_placeholder":true,"num":0}]"#)
+        #expect(await bob.next() == "binary:1,2,3")
+        let published = try #require(hub.published.pending.last)
+        #expect(published.channel == "p#/#r1#")
+        #expect(
+            try MessagePack.decode(published.bytes) == [
+                "type": 3,
+                "data": [
+                    "packet": ["type": 2, "data": ["file", .binary([1, 2, 3])]],
+                    "opts": ["rooms": ["r1"], "except": [], "flags": [:]],
+                ],
+                "uid": .string(Self.uid(of: a)), "nsp": "/",
+            ])
+    }
+
     @Test("messages with this node's uid, for another namespace, or malformed are ignored")
     func ignoredMessages() async throws {
         let hub = InProcessHub()
@@ -241,7 +262,7 @@ struct ClusterAdapterTests {
             #"{"type":12,"data":{"requestId":"req-1","packet":"pong"},"uid":"\#(uid)","nsp":"/"}"#,
         ]
         for text in expected {
-            var seen: (channel: String, text: String)?
+            var seen: (channel: String, text: String, bytes: [UInt8])?
             repeat { seen = await hub.published.next() } while seen != nil && seen?.channel != "p#/#\(requester)#"
             #expect(seen?.text == text)
         }
