@@ -30,6 +30,7 @@ struct SettingsSource: ParsableArguments {
             // Both values were checked with the configuration; the fallbacks are never taken.
             redis?.adapter = RedisAdapterMode(rawValue: configuration.redisAdapter) ?? .pubsub
             redis?.subscriptionMode = ClusterSubscriptionMode(rawValue: configuration.redisSubscriptionMode) ?? .dynamic
+            redis?.cluster = configuration.redisCluster
             if redis?.tls != nil {
                 redis?.tls = RedisTLS(
                     caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,

@@ -50,6 +50,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `REDIS_SUBSCRIPTION_MODE`: with `sharded`, `static`, `dynamic` or `dynamic-private`
     /// (which channels each namespace listens to, as Node's `subscriptionMode`).
     public var redisSubscriptionMode = "dynamic"
+    /// `REDIS_CLUSTER`: the URL names a node of a Redis Cluster (needs `REDIS_ADAPTER=sharded`).
+    public var redisCluster = false
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
@@ -98,6 +100,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
         "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
         "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_SUBSCRIPTION_MODE",
+        "REDIS_CLUSTER",
         "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
@@ -216,6 +219,14 @@ public struct ChatifyConfiguration: Sendable, Equatable {
                     variable: "REDIS_SUBSCRIPTION_MODE", value: value, expected: "static, dynamic or dynamic-private")
             }
             redisSubscriptionMode = mode
+        }
+        if let value = try boolean("REDIS_CLUSTER") { redisCluster = value }
+        // Classic Pub/Sub in a Redis Cluster sends every message to every shard, and
+        // counts subscribers per node: only sharded channels are routed by slot.
+        if redisCluster, redisAdapter != "sharded" {
+            throw Problem(
+                variable: "REDIS_CLUSTER", value: "true",
+                expected: "false unless REDIS_ADAPTER=sharded (a Redis Cluster needs sharded Pub/Sub)")
         }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
             guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {

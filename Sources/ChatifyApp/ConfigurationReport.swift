@@ -47,6 +47,7 @@ extension ChatifyConfiguration {
         case "REDIS_TLS_KEY_FILE": return redisTLSKeyFile
         case "REDIS_ADAPTER": return redisAdapter
         case "REDIS_SUBSCRIPTION_MODE": return redisSubscriptionMode
+        case "REDIS_CLUSTER": return String(redisCluster)
         case "CHATIFY_NODE_ID": return nodeID
         case "TRUST_PROXY_HEADERS": return flag(trustProxyHeaders)
         case "TRUSTED_PROXY_COUNT": return "\(trustedProxyCount)"

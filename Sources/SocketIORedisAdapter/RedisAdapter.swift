@@ -12,22 +12,28 @@ public struct RedisAdapterFactory: Sendable {
     public let configuration: RedisConfiguration
     let endpoint: RedisEndpoint
     let publisher: RedisPublisher
+    /// With ``RedisConfiguration/cluster``: the cluster's primaries, shared by every namespace.
+    let clusterRouter: RedisClusterRouter?
     let logger: Logger
 
     /// Starts the shared publisher on the shared event loops; it connects at once, and
-    /// reconnects whenever the connection is lost.
+    /// reconnects whenever the connection is lost. For a Redis Cluster it also starts
+    /// reading which primary owns which slots.
     public init(configuration: RedisConfiguration, logger: Logger = Logger(label: "socket.io-redis")) {
         self.configuration = configuration
         self.logger = logger
         self.endpoint = RedisEndpoint(configuration: configuration)
         self.publisher = RedisPublisher(endpoint: endpoint, logger: logger)
+        clusterRouter =
+            configuration.cluster && configuration.adapter == .sharded
+            ? RedisClusterRouter(configuration: configuration, logger: logger) : nil
     }
 
     /// What `SocketIOServer` takes as `adapter:`: one adapter per namespace, each with its
     /// own subscriber connection: a ``RedisAdapter``, or a ``ClusterAdapter`` over sharded
     /// Pub/Sub when ``RedisConfiguration/adapter`` is ``RedisAdapterMode/sharded``.
     public var factory: AdapterFactory {
-        AdapterFactory { [configuration, endpoint, publisher, logger] sockets in
+        AdapterFactory { [configuration, endpoint, publisher, clusterRouter, logger] sockets in
             switch configuration.adapter {
             case .pubsub:
                 return RedisAdapter(sockets: sockets, endpoint: endpoint, publisher: publisher, logger: logger)
@@ -36,8 +42,12 @@ public struct RedisAdapterFactory: Sendable {
                     sockets: sockets, channelPrefix: configuration.key,
                     subscriptionMode: configuration.subscriptionMode, requestsTimeout: configuration.requestsTimeout,
                     logger: logger
-                ) { channels, handler in
-                    RedisShardedBus(
+                ) { channels, handler -> any ClusterBus in
+                    if let clusterRouter {
+                        return RedisClusterShardedBus(
+                            router: clusterRouter, channels: channels, logger: logger, handler: handler)
+                    }
+                    return RedisShardedBus(
                         endpoint: endpoint, publisher: publisher, channels: channels, logger: logger, handler: handler)
                 }
             }
@@ -51,7 +61,10 @@ public struct RedisAdapterFactory: Sendable {
     }
 
     /// Stops the shared publisher; call it after the server closed.
-    public func close() { publisher.stop() }
+    public func close() {
+        publisher.stop()
+        clusterRouter?.stop()
+    }
 }
 
 /// The adapter of `@socket.io/redis-adapter` 8.x, wire for wire: room membership stays

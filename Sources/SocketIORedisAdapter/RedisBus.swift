@@ -37,7 +37,12 @@ final class RedisPublisher: Sendable {
     /// Subscribers of a channel across the cluster (`PUBSUB NUMSUB`, or `PUBSUB
     /// SHARDNUMSUB` for a sharded channel); 1 (this node) when Redis does not answer.
     func subscriberCount(_ channel: String, sharded: Bool = false) async -> Int {
-        let reply = try? await command(["PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", channel])
+        Self.subscriberCount(in: try? await command(["PUBSUB", sharded ? "SHARDNUMSUB" : "NUMSUB", channel]))
+    }
+
+    /// The count in a `PUBSUB NUMSUB` or `SHARDNUMSUB` reply for one channel; 1 (this
+    /// node) without one.
+    static func subscriberCount(in reply: RESPValue?) -> Int {
         switch reply {
         case .array(let parts) where parts.count == 2:
             if case .integer(let count) = parts[1] { return Int(count) }
@@ -83,10 +88,14 @@ final class RedisSubscriber: Sendable {
     private let link = Mutex<RedisLink?>(nil)
     private let eventLoop: any EventLoop
     private let connectTimeout: Duration
+    private let onShardMoved: @Sendable () -> Void
 
+    /// `onShardMoved` hears that a sharded channel is no longer served here: a Redis
+    /// Cluster node refused it (`MOVED`) or dropped it because its slot moved, or the
+    /// connection was lost.
     init(
         endpoint: RedisEndpoint, patterns: [String], channels: [String], shardedChannels: Set<String> = [],
-        logger: Logger, handler: @escaping Handler
+        logger: Logger, onShardMoved: @escaping @Sendable () -> Void = {}, handler: @escaping Handler
     ) {
         self.patterns = patterns
         self.channels = channels
@@ -94,11 +103,13 @@ final class RedisSubscriber: Sendable {
         self.logger = logger
         self.eventLoop = endpoint.eventLoopGroup.next()
         self.connectTimeout = endpoint.configuration.connectTimeout
+        self.onShardMoved = onShardMoved
         let link = RedisLink(
             endpoint: endpoint, role: "subscriber", logger: logger,
             onPush: { [weak self] push in self?.received(push, handler: handler) },
             prepare: { [weak self] connection in try await self?.subscribe(on: connection) },
-            onFirstAttempt: { [weak self] in self?.settle() }
+            onFirstAttempt: { [weak self] in self?.settle() },
+            onConnectionLost: onShardMoved
         )
         self.link.withLock { $0 = link }
     }
@@ -127,12 +138,17 @@ final class RedisSubscriber: Sendable {
         let shardedChannels = sharded.withLock { state -> [String] in
             state.connection = connection
             let channels = state.channels.sorted()
-            if !channels.isEmpty { confirmations.append(connection.subscribe(["SSUBSCRIBE"] + channels)) }
+            confirmations += Self.shardedCommands("SSUBSCRIBE", channels).map { connection.subscribe($0) }
             return channels
         }
-        // A refusal (an ACL user without the channels) fails the wait with Redis's message;
-        // a connection that closes first fails it too.
-        for confirmation in confirmations { try await confirmation.get() }
+        // A refusal (an ACL user without the channels, a cluster node that does not own
+        // one) fails the wait with Redis's message; a connection that closes first fails it too.
+        do {
+            for confirmation in confirmations { try await confirmation.get() }
+        } catch {
+            if "\(error)".contains("MOVED") { onShardMoved() }
+            throw error
+        }
         logger.debug("redis: subscribed to \(patterns + channels + shardedChannels)")
         settle()
     }
@@ -154,11 +170,29 @@ final class RedisSubscriber: Sendable {
         sharded.withLock { state in
             for channel in changed { apply(&state.channels, channel) }
             // Sent under the lock, so commands reach Redis in the order rooms came and went.
-            // A failure means the connection is gone: the next one subscribes to the set.
+            // A failure means the connection is gone (the next one subscribes to the set)
+            // or, in a Redis Cluster, that the channel's slot is served elsewhere.
             if let connection = state.connection, connection.channel.isActive {
-                _ = connection.subscribe([command] + changed)
+                for arguments in Self.shardedCommands(command, changed) {
+                    connection.subscribe(arguments).whenFailure { [onShardMoved] error in
+                        if "\(error)".contains("MOVED") { onShardMoved() }
+                    }
+                }
             }
         }
+    }
+
+    /// The sharded channels listened to (or to be, once connected).
+    var shardedChannels: Set<String> { sharded.withLock { $0.channels } }
+
+    /// One command per hash slot: a Redis Cluster refuses channels of several slots in
+    /// one (`CROSSSLOT`).
+    static func shardedCommands(_ command: String, _ channels: [String]) -> [[String]] {
+        var bySlot: [Int: [String]] = [:]
+        for channel in channels {
+            bySlot[RedisClusterSlots.hashSlot(of: Array(channel.utf8)), default: []].append(channel)
+        }
+        return bySlot.keys.sorted().compactMap { slot in bySlot[slot].map { [command] + $0 } }
     }
 
     private func received(_ push: RESPValue, handler: Handler) {
@@ -168,6 +202,9 @@ final class RedisSubscriber: Sendable {
             if let channel = parts[2].text, let payload = parts[3].bytes { handler(channel, payload) }
         case "message" where parts.count == 3, "smessage" where parts.count == 3:
             if let channel = parts[1].text, let payload = parts[2].bytes { handler(channel, payload) }
+        case "sunsubscribe" where parts.count == 3:
+            // Still wanted: a cluster node dropped it on its own, its slot moved.
+            if let channel = parts[1].text, sharded.withLock({ $0.channels.contains(channel) }) { onShardMoved() }
         default:
             break
         }

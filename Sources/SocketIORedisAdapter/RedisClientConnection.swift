@@ -196,8 +196,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     /// Counts a subscribe confirmation against the subscribe command it answers.
     private func confirmSubscription(_ elements: [RESPValue]) {
+        // Matched by kind: Redis Cluster also sends `sunsubscribe` on its own when a
+        // channel's slot moves to another shard, which confirms no command.
         guard let kind = elements.first?.text, Self.confirmationKinds.contains(kind),
-            case .subscription(let command, let remaining, let confirmed) = pending.first?.awaited
+            case .subscription(let command, let remaining, let confirmed) = pending.first?.awaited,
+            command.lowercased() == kind
         else { return }
         if remaining > 1 {
             pending[pending.startIndex].awaited = .subscription(

@@ -21,6 +21,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var adapter = RedisAdapterMode.pubsub
     /// With sharded Pub/Sub: which channels each namespace listens to.
     public var subscriptionMode = ClusterSubscriptionMode.dynamic
+    /// The URL names a node of a Redis Cluster: sharded channels are published and
+    /// listened to on the primary that owns their slot (sharded Pub/Sub only).
+    public var cluster = false
     /// How long cluster queries wait for other nodes.
     public var requestsTimeout: Duration = .seconds(5)
     /// How long connecting (TCP, TLS, authentication) may take before it is retried.

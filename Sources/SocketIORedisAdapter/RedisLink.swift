@@ -44,17 +44,20 @@ final class RedisLink: Sendable {
     private let onPush: @Sendable (RESPValue) -> Void
     private let prepare: Prepare
     private let onFirstAttempt: @Sendable () -> Void
+    private let onConnectionLost: @Sendable () -> Void
     private let state = Mutex(State())
     /// Commands waiting for a connection, beyond which new ones are dropped.
     static let maximumBacklog = 100_000
 
     /// Starts connecting. `prepare` runs on each new connection before it is used (to
-    /// subscribe); `onFirstAttempt` runs once, when the first attempt succeeded or failed.
+    /// subscribe); `onFirstAttempt` runs once, when the first attempt succeeded or failed;
+    /// `onConnectionLost` whenever a connection is lost or an attempt fails.
     init(
         endpoint: RedisEndpoint, role: String, logger: Logger,
         onPush: @escaping @Sendable (RESPValue) -> Void = { _ in },
         prepare: @escaping Prepare = { _ in },
-        onFirstAttempt: @escaping @Sendable () -> Void = {}
+        onFirstAttempt: @escaping @Sendable () -> Void = {},
+        onConnectionLost: @escaping @Sendable () -> Void = {}
     ) {
         self.endpoint = endpoint
         self.role = role
@@ -62,6 +65,7 @@ final class RedisLink: Sendable {
         self.onPush = onPush
         self.prepare = prepare
         self.onFirstAttempt = onFirstAttempt
+        self.onConnectionLost = onConnectionLost
         let task = Task { [self] in await self.run() }
         state.withLock { $0.loop = task }
     }
@@ -241,6 +245,7 @@ final class RedisLink: Sendable {
                     return true
                 }
                 guard lost else { return }
+                onConnectionLost()
                 logger.warning(
                     "redis: \(role) lost its connection to \(description) (\(connection.closeReason)); reconnecting")
                 outage = true
@@ -259,6 +264,7 @@ final class RedisLink: Sendable {
                     return waiting
                 }
                 for command in waiting { command.reply?.fail(error) }
+                onConnectionLost()
                 if !outage {
                     logger.warning("redis: \(role) cannot reach \(description) (\(error)); retrying until it answers")
                     outage = true

@@ -168,4 +168,20 @@ struct TransportSettingsTests {
             #expect(throws: problem) { try ChatifyConfiguration(environment: [refusal.variable: refusal.value]) }
         }
     }
+
+    @Test("REDIS_CLUSTER=true goes with the sharded adapter only; anything but a boolean is refused")
+    func redisClusterVariable() throws {
+        #expect(try ChatifyConfiguration(environment: [:]).redisCluster == false)
+        let cluster = try ChatifyConfiguration(environment: ["REDIS_ADAPTER": "sharded", "REDIS_CLUSTER": "true"])
+        #expect(cluster.redisCluster)
+        #expect(cluster.effectiveValues.contains { $0 == ("REDIS_CLUSTER", "true") })
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "REDIS_CLUSTER", value: "true",
+                expected: "false unless REDIS_ADAPTER=sharded (a Redis Cluster needs sharded Pub/Sub)")
+        ) { try ChatifyConfiguration(environment: ["REDIS_CLUSTER": "yes"]) }
+        #expect(throws: ChatifyConfiguration.Problem.self) {
+            try ChatifyConfiguration(environment: ["REDIS_ADAPTER": "sharded", "REDIS_CLUSTER": "maybe"])
+        }
+    }
 }
