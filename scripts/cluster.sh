@@ -21,6 +21,9 @@
 #      CLUSTER_START_TIMEOUT (90) seconds `start` waits for everything to answer
 #      CLUSTER_REDIS (1)      0: nodes get no REDIS_URL (each on its own; for measuring
 #                             the adapter's overhead against a single plain node)
+#      CLUSTER_REDIS_SHARDS (1) 3..9: a Redis Cluster of that many primaries instead of one
+#                             redis-server; the nodes get REDIS_CLUSTER=true and need
+#                             REDIS_ADAPTER=sharded (stop-redis/start-redis are single-server only)
 #      CLUSTER_OWNER_PID      when that process ends, the cluster is stopped (tests pass
 #                             their own PID, so nothing outlives them)
 #      MONGO_VENV (<repo>/.mongo-test/venv) where SecantusDB is installed (shared)
@@ -131,6 +134,10 @@ write_state() {
     echo "REDIS_PORT=$REDIS_PORT"
     echo "REDIS_PID=${REDIS_PID:-}"
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+    echo "REDIS_SHARDS=${REDIS_SHARDS:-1}"
+    echo "REDIS_CLUSTER_PORTS=${REDIS_CLUSTER_PORTS:-}"
+    echo "REDIS_BUS_PORTS=${REDIS_BUS_PORTS:-}"
+    echo "REDIS_CLUSTER_PIDS=${REDIS_CLUSTER_PIDS:-}"
     echo "MONGO_PORT=$MONGO_PORT"
     echo "MONGO_DIR=$DIR/mongo"
     echo "MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/"
@@ -252,6 +259,7 @@ node_env() {
     "SOCKETIO_CLIENT_JS=$ROOT/Vendor/socket.io.min.js" FLASK_DEBUG=False LOG_LEVEL=info
   )
   [ "${USE_REDIS:-1}" = 0 ] || NODE_ENV+=("REDIS_URL=redis://127.0.0.1:$REDIS_PORT")
+  [ "${USE_REDIS:-1}" = 0 ] || [ "${REDIS_SHARDS:-1}" = 1 ] || NODE_ENV+=(REDIS_CLUSTER=true)
   [ -z "${TZ:-}" ] || NODE_ENV+=("TZ=$TZ")
   [ -z "${LD_LIBRARY_PATH:-}" ] || NODE_ENV+=("LD_LIBRARY_PATH=$LD_LIBRARY_PATH")
   # The caller's chatify settings, saved at start so restart-node uses the same ones.
@@ -286,13 +294,24 @@ wait_node() {
 
 redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
+# How many nodes listen to the adapter's channel of the namespace /: its request channel,
+# or with sharded Pub/Sub its main channel (in a Redis Cluster only the shard that owns
+# the channel counts its listeners, so every shard is asked).
+subscribed_nodes() {
+  local count=(NUMSUB 'socket.io-request#/#') port n total=0
+  if grep -qix 'REDIS_ADAPTER=sharded' "$DIR/node.env" 2>/dev/null; then count=(SHARDNUMSUB 'socket.io#/#'); fi
+  for port in ${REDIS_CLUSTER_PORTS:-$REDIS_PORT}; do
+    n=$(redis-cli -h 127.0.0.1 -p "$port" PUBSUB "${count[@]}" 2>/dev/null | sed -n 2p)
+    total=$((total + ${n:-0}))
+  done
+  echo "$total"
+}
+
 # Waits until $1 nodes are subscribed to the adapter's request channel.
 wait_subscribed() {
-  local want=$1 deadline=$2 have count=(NUMSUB 'socket.io-request#/#')
-  # Sharded nodes listen to the namespace's channel with SSUBSCRIBE instead.
-  if grep -qix 'REDIS_ADAPTER=sharded' "$DIR/node.env" 2>/dev/null; then count=(SHARDNUMSUB 'socket.io#/#'); fi
+  local want=$1 deadline=$2 have
   while :; do
-    have=$(redis_cli PUBSUB "${count[@]}" 2>/dev/null | sed -n 2p)
+    have=$(subscribed_nodes)
     [ "${have:-0}" -ge "$want" ] && return 0
     if [ "$SECONDS" -ge "$deadline" ]; then
       local k
@@ -338,6 +357,11 @@ cmd_start() {
   DATABASE="${CLUSTER_DATABASE:-chatify_cluster}"
   USE_REDIS="${CLUSTER_REDIS:-1}"
   [[ "$USE_REDIS" =~ ^[01]$ ]] || die "CLUSTER_REDIS must be 0 or 1, not $USE_REDIS"
+  REDIS_SHARDS="${CLUSTER_REDIS_SHARDS:-1}"
+  [[ "$REDIS_SHARDS" =~ ^[13-9]$ ]] || die "CLUSTER_REDIS_SHARDS must be 1 or 3..9, not $REDIS_SHARDS"
+  if [ "$REDIS_SHARDS" != 1 ] && [ "$(echo "${REDIS_ADAPTER:-}" | tr A-Z a-z)" != sharded ]; then
+    die "CLUSTER_REDIS_SHARDS=$REDIS_SHARDS needs REDIS_ADAPTER=sharded (a Redis Cluster needs sharded Pub/Sub)"
+  fi
 
   rm -rf "$DIR"
   mkdir -p "$DIR" "$LOGS" "$NGINX_PREFIX"
@@ -348,12 +372,18 @@ cmd_start() {
     [ -n "${!v+x}" ] && printf '%s=%s\n' "$v" "${!v}" >>"$DIR/node.env"
   done
 
-  local ports k
-  read -r -a ports <<<"$(free_ports $((NODES + 3)))"
+  local ports k extra=0
+  # A Redis Cluster: a client and a bus port per primary (the first client port is REDIS_PORT).
+  [ "$REDIS_SHARDS" = 1 ] || extra=$((2 * REDIS_SHARDS - 1))
+  read -r -a ports <<<"$(free_ports $((NODES + 3 + extra)))"
   REDIS_PORT=${ports[0]}
   MONGO_PORT=${ports[1]}
   NGINX_PORT=${CLUSTER_PORT:-${ports[2]}}
   for ((k = 1; k <= NODES; k++)); do printf -v "NODE${k}_PORT" '%s' "${ports[$((k + 2))]}"; done
+  if [ "$REDIS_SHARDS" != 1 ]; then
+    REDIS_CLUSTER_PORTS="$REDIS_PORT ${ports[*]:$((NODES + 3)):$((REDIS_SHARDS - 1))}"
+    REDIS_BUS_PORTS="${ports[*]:$((NODES + 2 + REDIS_SHARDS)):$REDIS_SHARDS}"
+  fi
   port_in_use "$NGINX_PORT" && die "CLUSTER_PORT $NGINX_PORT is already in use"
   write_state
   # From here on a failure stops whatever was started.
@@ -407,6 +437,7 @@ cmd_stop() {
   # Only those: a failed start's own watchdog is a background job of this shell too.
   for v in "${stoppers[@]}"; do wait "$v" || true; done
   stop_pid "${REDIS_PID:-}" redis-server 5
+  for v in ${REDIS_CLUSTER_PIDS:-}; do stop_pid "$v" redis-server 5; done
   if [ -f "$MONGO_DIR/server.pid" ]; then
     MONGO_DIR="$MONGO_DIR" "$ROOT/scripts/mongo-test-server.sh" stop || true
   fi
@@ -433,7 +464,13 @@ cmd_status() {
   }
   echo "cluster in $DIR: $URL"
   show nginx "$NGINX_PID" nginx "$NGINX_PORT"
-  show redis "$REDIS_PID" redis-server "$REDIS_PORT"
+  if [ "${REDIS_SHARDS:-1}" = 1 ]; then
+    show redis "$REDIS_PID" redis-server "$REDIS_PORT"
+  else
+    local pids=($REDIS_CLUSTER_PIDS) rports=($REDIS_CLUSTER_PORTS) j
+    for ((j = 0; j < REDIS_SHARDS; j++)); do show "redis$((j + 1))" "${pids[$j]:-}" redis-server "${rports[$j]}"; done
+    running=$((running - REDIS_SHARDS + 1))
+  fi
   show mongo "$(cat "$MONGO_DIR/server.pid" 2>/dev/null || true)" secantus "$MONGO_PORT"
   for ((k = 1; k <= NODES; k++)); do
     v="NODE${k}_PID"; p="NODE${k}_PORT"
@@ -445,6 +482,7 @@ cmd_status() {
 # Redis: no persistence, loopback only, no config file.
 start_redis() {
   local deadline=$1
+  if [ "${REDIS_SHARDS:-1}" != 1 ]; then start_redis_cluster "$deadline"; return; fi
   port_in_use "$REDIS_PORT" && die "port $REDIS_PORT of redis is already in use"
   REDIS_PID=$(spawn "$LOGS/redis.log" "$DIR/redis.pid" "$DIR" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 \
     --save '' --appendonly no --daemonize no --dir "$DIR" --logfile '' --protected-mode yes)
@@ -456,9 +494,45 @@ start_redis() {
   done
 }
 
+# A Redis Cluster of REDIS_SHARDS primaries (no replicas), joined with redis-cli, on
+# REDIS_CLUSTER_PORTS with their cluster bus on REDIS_BUS_PORTS; returns once every node
+# says the cluster is ok.
+start_redis_cluster() {
+  local deadline=$1 rports=($REDIS_CLUSTER_PORTS) buses=($REDIS_BUS_PORTS) j pid pids=() addresses=()
+  for ((j = 0; j < REDIS_SHARDS; j++)); do
+    port_in_use "${rports[$j]}" && die "port ${rports[$j]} of redis$((j + 1)) is already in use"
+    mkdir -p "$DIR/redis$((j + 1))"
+    pid=$(spawn "$LOGS/redis$((j + 1)).log" "$DIR/redis$((j + 1)).pid" "$DIR/redis$((j + 1))" redis-server \
+      --port "${rports[$j]}" --bind 127.0.0.1 --save '' --appendonly no --daemonize no --logfile '' \
+      --protected-mode yes --dir "$DIR/redis$((j + 1))" --cluster-enabled yes --cluster-port "${buses[$j]}" \
+      --cluster-config-file nodes.conf --cluster-node-timeout 5000)
+    pids+=("$pid")
+    addresses+=("127.0.0.1:${rports[$j]}")
+  done
+  REDIS_PID=${pids[0]}
+  REDIS_CLUSTER_PIDS="${pids[*]}"
+  write_state
+  for ((j = 0; j < REDIS_SHARDS; j++)); do
+    until [ "$(redis-cli -h 127.0.0.1 -p "${rports[$j]}" PING 2>/dev/null)" = PONG ]; do
+      alive "${pids[$j]}" || { tail_of "$LOGS/redis$((j + 1)).log"; die "redis$((j + 1)) exited"; }
+      [ "$SECONDS" -lt "$deadline" ] || die "redis$((j + 1)) did not answer"
+      sleep 0.05
+    done
+  done
+  redis-cli --cluster create "${addresses[@]}" --cluster-yes >"$LOGS/redis-cluster-create.log" 2>&1 ||
+    { tail_of "$LOGS/redis-cluster-create.log"; die "redis-cli --cluster create failed"; }
+  for ((j = 0; j < REDIS_SHARDS; j++)); do
+    until redis-cli -h 127.0.0.1 -p "${rports[$j]}" CLUSTER INFO 2>/dev/null | grep -q 'cluster_state:ok'; do
+      [ "$SECONDS" -lt "$deadline" ] || die "the Redis Cluster did not come up"
+      sleep 0.05
+    done
+  done
+}
+
 # Redis going away under a running cluster (the nodes stay up).
 cmd_stop_redis() {
   load_state
+  [ "${REDIS_SHARDS:-1}" = 1 ] || die "stop-redis is for a single redis-server, not a Redis Cluster"
   stop_pid "${REDIS_PID:-}" redis-server 5
   say "redis-server stopped"
 }
@@ -467,6 +541,7 @@ cmd_stop_redis() {
 cmd_start_redis() {
   load_state
   [ "${USE_REDIS:-1}" = 1 ] || die "this cluster runs without Redis (CLUSTER_REDIS=0)"
+  [ "${REDIS_SHARDS:-1}" = 1 ] || die "start-redis is for a single redis-server, not a Redis Cluster"
   local deadline=$((SECONDS + START_TIMEOUT)) k v running=0
   start_redis "$deadline"
   # Only the nodes that run can subscribe again.
@@ -500,7 +575,7 @@ cmd_restart_node() {
   [ -z "${!v:-}" ] || stop_pid "${!v}" chatify 8
   local deadline=$((SECONDS + START_TIMEOUT))
   local before
-  before=$(redis_cli PUBSUB NUMSUB 'socket.io-request#/#' 2>/dev/null | sed -n 2p)
+  before=$(subscribed_nodes)
   start_node "$k"
   write_state
   wait_node "$k" "$deadline"

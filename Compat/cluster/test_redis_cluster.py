@@ -1,0 +1,94 @@
+"""Three chatify nodes on a Redis Cluster of three primaries (REDIS_ADAPTER=sharded,
+REDIS_CLUSTER=true): each room's channel lives on the shard that owns its slot, and chat,
+presence and kicks cross nodes whichever shard carries them."""
+
+import os
+import secrets
+
+import pytest
+import redis
+
+import cluster_support as cs
+from test_cluster import NODES, chat_round, room_of
+
+MAIN_CHANNEL = "socket.io#/#"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster of its own (this module's tests only), on a three-primary Redis Cluster."""
+    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-redis-cluster"
+    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "sharded", "CLUSTER_REDIS_SHARDS": "3"})
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def seeder(cluster):
+    return cs.Seeder(cluster)
+
+
+@pytest.fixture(autouse=True)
+def nodes_running():
+    """No node of this module's cluster is ever stopped."""
+    yield
+
+
+def shard_of(cluster, channel):
+    """The client port of the primary that owns `channel`'s slot, and a client to it."""
+    seed = cluster.redis()
+    slot = seed.execute_command("CLUSTER", "KEYSLOT", channel)
+    for start, end, primary, *_ in seed.execute_command("CLUSTER", "SLOTS"):
+        if start <= slot <= end:
+            port = int(primary[1])
+            return port, redis.Redis(host="127.0.0.1", port=port, socket_timeout=cs.TIMEOUT)
+    raise AssertionError(f"no shard owns slot {slot}")
+
+
+def listeners(cluster, channel):
+    _, owner = shard_of(cluster, channel)
+    return owner.execute_command("PUBSUB", "SHARDNUMSUB", channel)[1]
+
+
+def test_rooms_on_every_shard_chat_across_nodes(cluster, seeder, clients):
+    rooms = []
+    shards = set()
+    # Rooms until their channels cover all three primaries (a few suffice: slots are spread).
+    while len(shards) < 3:
+        users, key = room_of(seeder, 3)
+        rooms.append((users, key))
+        shards.add(shard_of(cluster, f"{MAIN_CHANNEL}{key}#")[0])
+        assert len(rooms) < 40, "room channels should spread over the shards"
+    for users, key in rooms:
+        members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, NODES)]
+        for client in members:
+            client.wait_joined()
+        cs.wait_until(lambda: listeners(cluster, f"{MAIN_CHANNEL}{key}#") == 3, cs.TIMEOUT, "3 nodes on the room")
+        chat_round(members, f"shard {shard_of(cluster, f'{MAIN_CHANNEL}{key}#')[0]}")
+    assert listeners(cluster, MAIN_CHANNEL) == 3
+
+
+def test_presence_and_a_kick_cross_nodes_on_a_redis_cluster(cluster, seeder, clients):
+    users, key = room_of(seeder, 3)
+    owner_user, target_user, witness_user = users
+    owner = clients(owner_user, key, cluster.node_url(1))
+    target = clients(target_user, key, cluster.node_url(2))
+    witness = clients(witness_user, key, cluster.node_url(3))
+    for client in (owner, target, witness):
+        client.wait_joined()
+    answer = owner.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert answer["count"] == 3
+
+    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
+    for client in (owner, target, witness):
+        assert client.wait_kick()["kicked_user_id"] == target_user.id
+    after = f"after the kick {secrets.token_hex(3)}"
+    owner.send(after)
+    witness.wait_text(after)
+    # A round trip on the target's socket: a node that still had it in the room would
+    # have queued the message before the answer.
+    target.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
+    assert after not in target.texts()
