@@ -135,9 +135,11 @@ write_state() {
     echo "REDIS_PID=${REDIS_PID:-}"
     echo "REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
     echo "REDIS_SHARDS=${REDIS_SHARDS:-1}"
-    echo "REDIS_CLUSTER_PORTS=${REDIS_CLUSTER_PORTS:-}"
-    echo "REDIS_BUS_PORTS=${REDIS_BUS_PORTS:-}"
-    echo "REDIS_CLUSTER_PIDS=${REDIS_CLUSTER_PIDS:-}"
+    # Comma-separated, so that sourcing the file as it is works too.
+    local list
+    for list in REDIS_CLUSTER_PORTS REDIS_BUS_PORTS REDIS_CLUSTER_PIDS; do
+      echo "$list=$(echo "${!list:-}" | tr ' ' ,)"
+    done
     echo "MONGO_PORT=$MONGO_PORT"
     echo "MONGO_DIR=$DIR/mongo"
     echo "MONGODB_URI=mongodb://127.0.0.1:$MONGO_PORT/"
@@ -157,6 +159,9 @@ load_state() {
   # shellcheck disable=SC1090
   source <(grep -E '^[A-Z0-9_]+=' "$STATE" | sed -E "s/^([A-Z0-9_]+)=(.*)$/\1='\2'/")
   NODES=${NODES:?}
+  REDIS_CLUSTER_PORTS=$(echo "${REDIS_CLUSTER_PORTS:-}" | tr , ' ')
+  REDIS_BUS_PORTS=$(echo "${REDIS_BUS_PORTS:-}" | tr , ' ')
+  REDIS_CLUSTER_PIDS=$(echo "${REDIS_CLUSTER_PIDS:-}" | tr , ' ')
   DATABASE=$DATABASE_NAME
   BIN=$CHATIFY_BIN
 }

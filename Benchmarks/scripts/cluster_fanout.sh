@@ -8,6 +8,10 @@
 #
 #   Benchmarks/scripts/cluster_fanout.sh [rates]     (default 100,200,400; 5 s per step)
 #
+# CLUSTER_BENCH_CONFIGS picks the configurations, comma-separated "nodes redis [adapter]":
+# redis 0 or 1, adapter pubsub (default), sharded, or sharded3 (sharded Pub/Sub on a
+# three-primary Redis Cluster). Default: "1 0,1 1,2 1,3 1".
+#
 # Needs the release builds of chatify (.build-release) and of the generator
 # (Benchmarks/.build-bench); Benchmarks/run.sh makes both.
 set -euo pipefail
@@ -32,10 +36,23 @@ cpu_seconds() { # pid: utime + stime in seconds
   awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); print ($12 + $13) / hz }' "/proc/$1/stat"
 }
 
-for config in "1 0" "1 1" "2 1" "3 1"; do
-  read -r nodes redis <<<"$config"
-  name="${nodes}node$([[ $redis == 1 ]] && echo -redis || true)"
-  CLUSTER_NODES=$nodes CLUSTER_REDIS=$redis "$root/scripts/cluster.sh" start >&2
+redis_cpu_seconds() { # every redis-server of the running cluster
+  local pid total=0 all=${REDIS_CLUSTER_PIDS:-$REDIS_PID}
+  for pid in ${all//,/ }; do total=$(awk -v a="$total" -v b="$(cpu_seconds "$pid")" 'BEGIN { print a + b }'); done
+  echo "$total"
+}
+
+names=()
+IFS=, read -r -a configs <<<"${CLUSTER_BENCH_CONFIGS:-1 0,1 1,2 1,3 1}"
+for config in "${configs[@]}"; do
+  read -r nodes redis adapter <<<"$config"
+  adapter=${adapter:-pubsub}
+  [[ $adapter =~ ^(pubsub|sharded|sharded3)$ ]] || { echo "cluster_fanout: unknown adapter $adapter" >&2; exit 2; }
+  name="${nodes}node$([[ $redis == 1 ]] && echo -redis || true)$([[ $adapter != pubsub ]] && echo "-$adapter" || true)"
+  names+=("$name")
+  shards=1; [[ $adapter == sharded3 ]] && shards=3
+  REDIS_ADAPTER=$([[ $adapter == pubsub ]] && echo pubsub || echo sharded) CLUSTER_REDIS_SHARDS=$shards \
+    CLUSTER_NODES=$nodes CLUSTER_REDIS=$redis "$root/scripts/cluster.sh" start >&2
   # shellcheck disable=SC1091
   source "$CLUSTER_DIR/state"
   targets=() pids=()
@@ -45,22 +62,22 @@ for config in "1 0" "1 1" "2 1" "3 1"; do
   done
   mkdir -p "$out/$name"
   python3 "$here/scripts/setup_rooms.py" "http://${targets[0]}" 10 "$out/$name" >&2
-  redis0=0; [[ $redis == 1 ]] && redis0=$(cpu_seconds "$REDIS_PID")
+  redis0=0; [[ $redis == 1 ]] && redis0=$(redis_cpu_seconds)
   "$lg" --scenario fanout --server "$name" --targets "$(IFS=,; echo "${targets[*]}")" \
     --cookie "$(cat "$out/$name/cookie.txt")" --rooms-file "$out/$name/rooms.txt" \
     --rooms 10 --members 20 --rates "$rates" --step 5 --drain 2 --p99-limit-ms 1000000 \
     --server-pid "$(IFS=,; echo "${pids[*]}")" >"$out/$name.json"
-  redis_cpu=0; [[ $redis == 1 ]] && redis_cpu=$(awk -v a="$redis0" -v b="$(cpu_seconds "$REDIS_PID")" 'BEGIN { print b - a }')
+  redis_cpu=0; [[ $redis == 1 ]] && redis_cpu=$(awk -v a="$redis0" -v b="$(redis_cpu_seconds)" 'BEGIN { print b - a }')
   echo "{\"config\":\"$name\",\"redis_cpu_s\":$redis_cpu}" >"$out/$name.redis.json"
   "$root/scripts/cluster.sh" stop >&2
 done
 
-python3 - "$out" <<'PY'
+python3 - "$out" "${names[@]}" <<'PY'
 import json, sys, pathlib
 out = pathlib.Path(sys.argv[1])
 print("| configuration | offered msgs/s | delivered/s | p50 / p99 ms | chatify CPU µs/delivery (all nodes) | redis CPU µs/delivery (whole run) |")
 print("| --- | ---: | ---: | ---: | ---: | ---: |")
-for name in ("1node", "1node-redis", "2node-redis", "3node-redis"):
+for name in sys.argv[2:]:
     record = json.loads((out / f"{name}.json").read_text())
     redis = json.loads((out / f"{name}.redis.json").read_text())["redis_cpu_s"]
     steps = record.get("steps", [])
