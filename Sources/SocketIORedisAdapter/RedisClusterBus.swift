@@ -25,6 +25,7 @@ final class RedisClusterRouter: Sendable {
     let configuration: RedisConfiguration
     private let logger: Logger
     private let state = Mutex(State())
+    static let maximumWaitingResends = 10_000
 
     /// Starts reading the slots from the node `configuration` names.
     init(configuration: RedisConfiguration, logger: Logger) {
@@ -97,7 +98,8 @@ final class RedisClusterRouter: Sendable {
     func readSlots(then: (@Sendable () -> Void)? = nil) {
         state.withLock { state in
             guard !state.stopped else { return }
-            if let then { state.afterReading.append(then) }
+            // Bounded: while no node answers, resends past this many are dropped.
+            if let then, state.afterReading.count < Self.maximumWaitingResends { state.afterReading.append(then) }
             guard state.reading == nil else { return }
             state.reading = Task { [self] in await read() }
         }
