@@ -80,10 +80,12 @@ public final class InMemoryAdapter: SocketIOAdapter {
     }
 
     private static func removeMember(_ socketID: String, from room: String, in state: inout State) {
-        guard var members = state.members[room] else { return }
-        members.remove(socketID)
-        state.members[room] = members.isEmpty ? nil : members
-        if members.isEmpty, let onRoomChange = state.onRoomChange {
+        // In place: a copy taken out of the dictionary would make `remove` copy the whole
+        // member set (copy on write), so emptying a room of n sockets would cost n².
+        guard state.members[room]?.remove(socketID) != nil else { return }
+        guard state.members[room]?.isEmpty == true else { return }
+        state.members[room] = nil
+        if let onRoomChange = state.onRoomChange {
             // A leaving socket's own room is private even once its entry is gone.
             let isSocketID = room == socketID || state.roomsBySocket[room] != nil
             onRoomChange(RoomChange(room: room, created: false, isSocketID: isSocketID))

@@ -18,6 +18,7 @@ let recipients = 1_000
 let room = "lobby"
 
 let benchmarks: @Sendable () -> Void = {
+    roomJoinAndLeave()
     let fixture = FixtureSlot<RoomOfSockets>()
 
     Benchmark(
@@ -41,6 +42,22 @@ let benchmarks: @Sendable () -> Void = {
         fixture.value = await RoomOfSockets.open(count: recipients, room: room)
     } teardown: {
         await fixture.take()?.close()
+    }
+}
+
+// 1,000 sockets join a room and then leave it one by one, through the in-memory
+// adapter: what a room costs as its members come and go (per socket, join + leave).
+let roomJoinAndLeave: @Sendable () -> Void = {
+    let adapter = SocketIOServer(engine: EngineServer(configuration: EngineConfiguration())).sockets.adapter
+    let ids = (0..<recipients).map { "socket-\($0)-of-the-room" }
+    Benchmark(
+        "Join and leave a room of 1,000 (per socket)",
+        configuration: .init(
+            metrics: [.wallClock, .mallocCountTotal, .mallocBytesCount], scalingFactor: .kilo,
+            maxDuration: .seconds(3), maxIterations: 300)
+    ) { _ in
+        for id in ids { adapter.addAll(id, rooms: [room]) }
+        for id in ids { adapter.deleteAll(id) }
     }
 }
 
