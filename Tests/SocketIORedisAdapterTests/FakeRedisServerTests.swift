@@ -80,11 +80,17 @@ final class FakeRedisServer: Sendable {
 
 @Suite("Redis client against servers that misbehave or are old")
 struct FakeRedisServerTests {
-    static func configuration(_ server: FakeRedisServer) -> RedisConfiguration {
+    /// Generous timeouts by default: a busy machine must not turn a slow handshake into
+    /// a failure. Tests about a silent server ask for `silenceTimeout`.
+    static func configuration(_ server: FakeRedisServer, timeout: Duration = .seconds(10)) -> RedisConfiguration {
         var configuration = RedisConfiguration(host: "127.0.0.1", port: server.port)
-        configuration.connectTimeout = .milliseconds(500)
+        configuration.connectTimeout = timeout
         return configuration
     }
+
+    /// How long a test about a silent server waits for it: whatever happens first, the
+    /// outcome it asserts is the same.
+    static let silenceTimeout = Duration.milliseconds(500)
 
     @Test("a server without HELLO gets RESP2 AUTH, and its pub/sub arrays reach the subscriber")
     func resp2Fallback() async throws {
@@ -139,7 +145,8 @@ struct FakeRedisServerTests {
         let server = try await FakeRedisServer { _ in "" }
         defer { server.stop() }
         let error = await #expect(throws: RedisError.self) {
-            _ = try await RedisClientConnection.connect(to: RedisEndpoint(configuration: Self.configuration(server)))
+            _ = try await RedisClientConnection.connect(
+                to: RedisEndpoint(configuration: Self.configuration(server, timeout: Self.silenceTimeout)))
         }
         #expect(error?.description.contains("did not complete the handshake within") == true)
     }
@@ -149,7 +156,7 @@ struct FakeRedisServerTests {
         let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
         defer { server.stop() }
         let subscriber = RedisSubscriber(
-            configuration: Self.configuration(server), patterns: [], channels: ["ch"],
+            configuration: Self.configuration(server, timeout: Self.silenceTimeout), patterns: [], channels: ["ch"],
             logger: Logger(label: "unconfirmed")
         ) { _, _ in }
         defer { subscriber.stop() }
@@ -177,7 +184,7 @@ struct FakeRedisServerTests {
             }
         }
         defer { server.stop() }
-        var configuration = Self.configuration(server)
+        var configuration = Self.configuration(server, timeout: Self.silenceTimeout)
         configuration.pingInterval = .milliseconds(100)
         let log = RecordingLog()
         let subscriber = RedisSubscriber(
@@ -197,7 +204,8 @@ struct FakeRedisServerTests {
         let server = try await FakeRedisServer { command in command.first == "HELLO" ? "+OK\r\n" : "" }
         defer { server.stop() }
         let factory = RedisAdapterFactory(
-            configuration: Self.configuration(server), logger: RecordingLog().logger(label: "ping"))
+            configuration: Self.configuration(server, timeout: Self.silenceTimeout),
+            logger: RecordingLog().logger(label: "ping"))
         defer { factory.close() }
         let outcome = EventLog<String>()
         Task {

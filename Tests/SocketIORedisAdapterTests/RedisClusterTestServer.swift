@@ -40,25 +40,39 @@ actor RedisClusterTestServer {
                 readiness: RedisConfiguration(host: "127.0.0.1", port: port))
             ports.append(port)
         }
-        try runRedisCLI(["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-yes"])
+        try await runRedisCLI(["--cluster", "create"] + ports.map { "127.0.0.1:\($0)" } + ["--cluster-yes"])
         for port in ports { try await waitUntilServing(port: port) }
         return ports
     }
 
-    private static func runRedisCLI(_ arguments: [String]) throws {
+    /// Runs redis-cli to its end without blocking a thread of the concurrency pool (it
+    /// waits seconds for the nodes to agree): the other tests share that pool.
+    private static func runRedisCLI(_ arguments: [String]) async throws {
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cli-\(getpid()).log")
+        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
+            throw RedisTestServer.StartFailure(description: "cannot create \(output.path)")
+        }
+        defer { try? FileManager.default.removeItem(at: output) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
         process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let printed = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let handle = try FileHandle(forWritingTo: output)
+        defer { try? handle.close() }
+        process.standardOutput = handle
+        process.standardError = handle
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(returning: -1)
+            }
+        }
+        guard status == 0 else {
+            let printed = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
             throw RedisTestServer.StartFailure(
-                description: "redis-cli \(arguments.joined(separator: " ")) failed: "
-                    + String(decoding: printed, as: UTF8.self))
+                description: "redis-cli \(arguments.joined(separator: " ")) failed (\(status)): \(printed)")
         }
     }
 
