@@ -101,6 +101,38 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         func set(_ bus: any ClusterBus) { slot.withLock { $0 = bus } }
     }
 
+    /// Acknowledgements this node waits for on other nodes' behalf. A single broadcast is
+    /// always taken while none is awaited (a room larger than the budget still works); past
+    /// that, a broadcast that would overrun the budget is refused, so a flood of
+    /// acknowledged broadcasts from a peer cannot pile up waits (each up to an hour).
+    final class AcknowledgementBudget: Sendable {
+        enum Decision { case taken, refused, refusedFirst }
+
+        private let maximum: Int
+        private let state = Mutex<(awaited: Int, warned: Bool)>((0, false))
+
+        init(maximum: Int) { self.maximum = maximum }
+
+        /// Takes `count` waits; `refusedFirst` for the first refusal since one was taken,
+        /// so a flood is logged once.
+        func take(_ count: Int) -> Decision {
+            state.withLock { state in
+                if state.awaited == 0 || state.awaited + count <= maximum {
+                    state.awaited += count
+                    state.warned = false
+                    return .taken
+                }
+                defer { state.warned = true }
+                return state.warned ? .refused : .refusedFirst
+            }
+        }
+
+        func release() { state.withLock { $0.awaited -= 1 } }
+    }
+
+    /// Acknowledgements awaited for other nodes at most (beyond one broadcast's own).
+    public static let defaultMaximumPendingAcknowledgements = 50_000
+
     /// Makes the bus of one adapter: subscribed to `channels` from the start, handing
     /// every message to `handler`.
     public typealias BusMaker =
@@ -117,12 +149,16 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     let logger: Logger
     private let slot: BusSlot
     private let pending = PendingRequests()
+    private let acknowledgements: AcknowledgementBudget
 
     /// An adapter for the namespace of `sockets` publishing on `<channelPrefix>#<namespace>#…`;
-    /// cluster queries wait at most `requestsTimeout` for the other nodes.
+    /// cluster queries wait at most `requestsTimeout` for the other nodes; at most
+    /// `maximumPendingAcknowledgements` client acknowledgements are awaited for other nodes.
     public init(
         sockets: any LocalSockets, channelPrefix: String = "socket.io", subscriptionMode: ClusterSubscriptionMode,
-        requestsTimeout: Duration = .seconds(5), logger: Logger, makeBus: BusMaker
+        requestsTimeout: Duration = .seconds(5),
+        maximumPendingAcknowledgements: Int = ClusterAdapter.defaultMaximumPendingAcknowledgements, logger: Logger,
+        makeBus: BusMaker
     ) {
         let channels = Channels(prefix: channelPrefix, namespace: sockets.namespaceName, mode: subscriptionMode)
         let slot = BusSlot()
@@ -130,6 +166,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         self.channels = channels
         self.slot = slot
         self.requestsTimeout = requestsTimeout
+        self.acknowledgements = AcknowledgementBudget(maximum: maximumPendingAcknowledgements)
         self.logger = logger
         self.uid = Self.randomID()
         self.local = InMemoryAdapter(sockets: sockets) { change in
@@ -312,13 +349,34 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         let arguments = Array(items.dropFirst())
         let recipients = local.localSocketIDs(options).compactMap { sockets.socket(id: $0) }
         let responseChannel = channels.responses(to: requester)
-        publish(
-            .broadcastClientCount,
-            ["requestId": .string(requestID), "clientCount": .integer(Int64(recipients.count))], on: responseChannel)
+        func answerClientCount(_ count: Int) {
+            publish(
+                .broadcastClientCount, ["requestId": .string(requestID), "clientCount": .integer(Int64(count))],
+                on: responseChannel)
+        }
+        if !recipients.isEmpty {
+            switch acknowledgements.take(recipients.count) {
+            case .taken:
+                break
+            case .refusedFirst:
+                logger.warning(
+                    "redis: refusing acknowledged broadcasts from other nodes: too many acknowledgements awaited",
+                    metadata: ["requester": "\(requester)"])
+                fallthrough
+            case .refused:
+                // A count of 0: the requester waits for no acknowledgement from this node.
+                answerClientCount(0)
+                return
+            }
+        }
+        answerClientCount(recipients.count)
+        let acknowledgements = acknowledgements
         for socket in recipients {
             Task { [weak self] in
-                guard let reply = try? await socket.emitWithAck(event, args: arguments, timeout: timeout)
-                else { return }
+                let reply = try? await socket.emitWithAck(event, args: arguments, timeout: timeout)
+                // Freed before the answer goes out: whoever sees the answer can count on it.
+                acknowledgements.release()
+                guard let reply else { return }
                 self?.publish(
                     .broadcastAck, ["requestId": .string(requestID), "packet": reply.first ?? .null],
                     on: responseChannel)

@@ -85,7 +85,10 @@ final class InProcessHub: Sendable {
 
 @Suite("Cluster adapter over an in-process bus")
 struct ClusterAdapterTests {
-    static func makeNode(_ hub: InProcessHub, mode: ClusterSubscriptionMode = .dynamic) -> SocketIOServer {
+    static func makeNode(
+        _ hub: InProcessHub, mode: ClusterSubscriptionMode = .dynamic,
+        maximumPendingAcknowledgements: Int = ClusterAdapter.defaultMaximumPendingAcknowledgements
+    ) -> SocketIOServer {
         var quiet = Logger(label: "cluster-test")
         quiet.logLevel = .error
         let logger = quiet
@@ -93,7 +96,8 @@ struct ClusterAdapterTests {
             adapter: AdapterFactory { sockets in
                 ClusterAdapter(
                     sockets: sockets, channelPrefix: "p", subscriptionMode: mode, requestsTimeout: .seconds(2),
-                    logger: logger, makeBus: hub.makeBus)
+                    maximumPendingAcknowledgements: maximumPendingAcknowledgements, logger: logger,
+                    makeBus: hub.makeBus)
             })
     }
 
@@ -266,5 +270,54 @@ struct ClusterAdapterTests {
             repeat { seen = await hub.published.next() } while seen != nil && seen?.channel != "p#/#\(requester)#"
             #expect(seen?.text == text)
         }
+    }
+
+    /// An acknowledged broadcast to room r1 as a Node.js node publishes it.
+    static func acknowledgedBroadcast(_ requestID: String, from requester: String) -> String {
+        #"{"type":3,"data":{"packet":{"type":2,"data":["ping"]},"requestId":"\#(requestID)","opts":{"rooms":["r1"],"except":[],"flags":{"timeout":3600000}}},"uid":"\#(requester)","nsp":"/"}"#
+    }
+
+    /// The next message published on `channel`, skipping the others.
+    static func nextPublished(on channel: String, _ hub: InProcessHub) async -> String? {
+        while let seen = await hub.published.next() {
+            if seen.channel == channel { return seen.text }
+        }
+        return nil
+    }
+
+    @Test("acknowledged broadcasts from other nodes stop being delivered while too many acknowledgements are awaited")
+    func acknowledgedBroadcastFloodIsBounded() async throws {
+        let hub = InProcessHub()
+        let a = Self.makeNode(hub, maximumPendingAcknowledgements: 2)
+        let alice = try await RedisAdapterClusterTests.client(on: a, room: "r1")
+        let requester = "fedcba9876543210"
+        let responses = "p#/#\(requester)#"
+        let uid = Self.uid(of: a)
+        func clientCount(_ requestID: String, _ count: Int) -> String {
+            #"{"type":11,"data":{"requestId":"\#(requestID)","clientCount":\#(count)},"uid":"\#(uid)","nsp":"/"}"#
+        }
+
+        var ackIDs: [Substring] = []
+        for requestID in ["req-1", "req-2"] {
+            hub.publish(channel: "p#/#", text: Self.acknowledgedBroadcast(requestID, from: requester))
+            #expect(await Self.nextPublished(on: responses, hub) == clientCount(requestID, 1))
+            let event = try #require(await alice.next())
+            #expect(event.hasSuffix(#"["ping"]"#))
+            ackIDs.append(event.dropFirst().prefix { $0.isNumber })
+        }
+        // Alice never answers: a third would make 3 acknowledgements awaited.
+        hub.publish(channel: "p#/#", text: Self.acknowledgedBroadcast("req-3", from: requester))
+        #expect(await Self.nextPublished(on: responses, hub) == clientCount("req-3", 0))
+        a.sockets.emit("marker")
+        #expect(await alice.next() == #"2["marker"]"#)
+
+        // An answer frees its place.
+        alice.send("3\(ackIDs[0])[\"pong\"]")
+        #expect(
+            await Self.nextPublished(on: responses, hub)
+                == #"{"type":12,"data":{"requestId":"req-1","packet":"pong"},"uid":"\#(uid)","nsp":"/"}"#)
+        hub.publish(channel: "p#/#", text: Self.acknowledgedBroadcast("req-4", from: requester))
+        #expect(await Self.nextPublished(on: responses, hub) == clientCount("req-4", 1))
+        #expect(await alice.next()?.hasSuffix(#"["ping"]"#) == true)
     }
 }
