@@ -101,6 +101,53 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         func set(_ bus: any ClusterBus) { slot.withLock { $0 = bus } }
     }
 
+    /// The room channels of the dynamic modes, listened to while the room has a local
+    /// socket. With recovery on, a channel outlives the room by the recovery window: a
+    /// member that dropped is kept for its return, and the broadcasts it misses meanwhile
+    /// must still reach this node to be kept for it.
+    private final class RoomChannels: Sendable {
+        /// Channels whose room went, with the number of their release to come.
+        private let releases = Mutex<(pending: [String: UInt64], next: UInt64)>(([:], 0))
+        private let slot: BusSlot
+        private let linger: Duration?
+
+        init(slot: BusSlot, linger: Duration?) {
+            self.slot = slot
+            self.linger = linger
+        }
+
+        /// Called in the order rooms come and go (under the in-memory adapter's lock).
+        func roomChanged(_ channel: String, created: Bool) {
+            guard let bus = slot.bus else { return }
+            if created {
+                // Still listened to when its release is pending: cancelling it is enough.
+                let lingering = releases.withLock { $0.pending.removeValue(forKey: channel) != nil }
+                if !lingering { bus.subscribe([channel]) }
+                return
+            }
+            guard let linger else { return bus.unsubscribe([channel]) }
+            let release = releases.withLock { state in
+                state.next += 1
+                state.pending[channel] = state.next
+                return state.next
+            }
+            Task { [weak self] in
+                try? await Task.sleep(for: linger)
+                self?.release(channel, release)
+            }
+        }
+
+        private func release(_ channel: String, _ release: UInt64) {
+            // Under the lock, so a room coming back cannot slip between the check and the
+            // unsubscription.
+            releases.withLock { state in
+                guard state.pending[channel] == release else { return }
+                state.pending[channel] = nil
+                slot.bus?.unsubscribe([channel])
+            }
+        }
+    }
+
     /// Acknowledgements this node waits for on other nodes' behalf. A single broadcast is
     /// always taken while none is awaited (a room larger than the budget still works); past
     /// that, a broadcast that would overrun the budget is refused, so a flood of
@@ -162,6 +209,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     ) {
         let channels = Channels(prefix: channelPrefix, namespace: sockets.namespaceName, mode: subscriptionMode)
         let slot = BusSlot()
+        let roomChannels = RoomChannels(slot: slot, linger: sockets.connectionStateRecovery?.maxDisconnectionDuration)
         self.sockets = sockets
         self.channels = channels
         self.slot = slot
@@ -170,8 +218,8 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         self.logger = logger
         self.uid = Self.randomID()
         self.local = InMemoryAdapter(sockets: sockets) { change in
-            guard let channel = channels.subscription(for: change), let bus = slot.bus else { return }
-            if change.created { bus.subscribe([channel]) } else { bus.unsubscribe([channel]) }
+            guard let channel = channels.subscription(for: change) else { return }
+            roomChannels.roomChanged(channel, created: change.created)
         }
         let bus = makeBus([channels.main, channels.responses(to: uid)]) { [weak self] channel, payload in
             self?.received(channel: channel, payload: payload)

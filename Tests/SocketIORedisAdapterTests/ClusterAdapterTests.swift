@@ -320,4 +320,72 @@ struct ClusterAdapterTests {
         #expect(await Self.nextPublished(on: responses, hub) == clientCount("req-4", 1))
         #expect(await alice.next()?.hasSuffix(#"["ping"]"#) == true)
     }
+
+    /// A node with connection state recovery (window `window`) whose sockets join r1 when
+    /// they first connect; it records the ids of the sockets that leave.
+    static func makeRecoveringNode(_ hub: InProcessHub, window: Duration) -> (SocketIOServer, EventLog<String>) {
+        var configuration = SocketIOConfiguration()
+        configuration.connectionStateRecovery = ConnectionStateRecovery(maxDisconnectionDuration: window)
+        let io = SocketIOServer(
+            engine: EngineServer(configuration: EngineConfiguration()), configuration: configuration,
+            adapter: AdapterFactory { sockets in
+                ClusterAdapter(
+                    sockets: sockets, channelPrefix: "p", subscriptionMode: .dynamic, logger: Logger(label: "recovery"),
+                    makeBus: hub.makeBus)
+            })
+        let left = EventLog<String>()
+        io.sockets.onConnection { socket in
+            if !socket.recovered { socket.join("r1") }
+            socket.onDisconnect { socket, _, _ in left.record(socket.id) }
+        }
+        return (io, left)
+    }
+
+    /// CONNECT (with `auth`), and the `sid` and `pid` of the server's answer.
+    static func connectForRecovery(_ client: RawClient, auth: String = "") async throws -> (sid: String, pid: String) {
+        client.send("0" + auth)
+        let reply = try #require(await client.next())
+        let answer = try JSONValue(parsing: String(reply.dropFirst()))
+        return (try #require(answer["sid"]?.stringValue), try #require(answer["pid"]?.stringValue))
+    }
+
+    @Test("with recovery, a room's channel outlives its last socket: what it missed from other nodes comes back")
+    func roomChannelKeptForRecovery() async throws {
+        let hub = InProcessHub()
+        let (a, left) = Self.makeRecoveringNode(hub, window: .seconds(60))
+        let b = Self.makeNode(hub)
+        let first = try await RawClient(a)
+        let handshake = try await Self.connectForRecovery(first)
+        a.sockets.to("r1").emit("news", "before")
+        let before = try #require(await first.next())
+        let offset = try #require(try JSONValue(parsing: String(before.dropFirst())).arrayValue?.last?.stringValue)
+        await first.disconnect()
+        #expect(await left.next() == handshake.sid)
+
+        b.sockets.to("r1").emit("news", "missed")
+        #expect(hub.published.pending.last?.channel == "p#/#r1#")
+        let second = try await RawClient(a)
+        let resumed = try await Self.connectForRecovery(
+            second, auth: #"{"pid":"\#(handshake.pid)","offset":"\#(offset)"}"#)
+        #expect(resumed.sid == handshake.sid)
+        let missed = try #require(await second.next())
+        #expect(missed.hasPrefix(#"2["news","missed","#))
+    }
+
+    @Test("with recovery, a room's channel is released once the recovery window has passed")
+    func roomChannelReleasedAfterRecoveryWindow() async throws {
+        let hub = InProcessHub()
+        let (a, left) = Self.makeRecoveringNode(hub, window: .milliseconds(200))
+        let client = try await RawClient(a)
+        let handshake = try await Self.connectForRecovery(client)
+        #expect(hub.subscriberCount("p#/#r1#") == 1)
+        await client.disconnect()
+        #expect(await left.next() == handshake.sid)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while hub.subscriberCount("p#/#r1#") != 0, clock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(hub.subscriberCount("p#/#r1#") == 0)
+    }
 }
