@@ -346,7 +346,19 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         }
         guard sender != uid, message["nsp"]?.stringValue == sockets.namespaceName else { return }
         let data = message["data"]
-        let options = RedisAdapter.options(from: data?["opts"])
+        // Every message but a response selects sockets by its options: when they cannot be
+        // read, it is ignored rather than applied to every socket.
+        let options: BroadcastOptions
+        switch type {
+        case .broadcast, .socketsJoin, .socketsLeave, .disconnectSockets, .fetchSockets:
+            guard let readable = RedisAdapter.options(from: data?["opts"]) else {
+                logger.debug("redis: ignoring a cluster message with malformed options", metadata: ["type": "\(type)"])
+                return
+            }
+            options = readable
+        default:
+            options = BroadcastOptions()
+        }
         // Applied here, on the subscriber's event loop, in arrival order: a leave published
         // before a broadcast takes effect before it.
         switch type {

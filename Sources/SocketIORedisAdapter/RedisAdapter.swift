@@ -181,22 +181,27 @@ public final class RedisAdapter: InMemoryBackedAdapter {
         ]
     }
 
-    static func options(from value: JSONValue?) -> BroadcastOptions {
-        func rooms(_ key: String) -> Set<String> {
-            Set(
-                (value?[key]?.arrayValue ?? []).compactMap { room in
-                    switch room {
-                    case .string(let name): return name
-                    case .integer(let number): return String(number)
-                    default: return nil
-                    }
-                })
+    /// Another node's `{rooms, except, flags}`; nil when it is not an object or its rooms
+    /// are not lists of names. Dropping a room it could not read would widen the broadcast
+    /// (no rooms is everyone), so such options select nobody.
+    static func options(from value: JSONValue?) -> BroadcastOptions? {
+        guard case .object? = value else { return nil }
+        func names(_ key: String) -> Set<String>? {
+            guard let entries = value?[key] else { return [] }
+            guard case .array(let items) = entries else { return nil }
+            var names = Set<String>()
+            for item in items {
+                switch item {
+                case .string(let name): names.insert(name)
+                case .integer(let number): names.insert(String(number))
+                default: return nil
+                }
+            }
+            return names
         }
+        guard let rooms = names("rooms"), let except = names("except") else { return nil }
         return BroadcastOptions(
-            rooms: rooms("rooms"),
-            except: rooms("except"),
-            volatile: value?["flags"]?["volatile"]?.boolValue ?? false
-        )
+            rooms: rooms, except: except, volatile: value?["flags"]?["volatile"]?.boolValue ?? false)
     }
 
     // MARK: From other nodes
@@ -223,7 +228,10 @@ public final class RedisAdapter: InMemoryBackedAdapter {
         let namespace = parts[1]["nsp"]?.stringValue ?? "/"
         guard namespace == sockets.namespaceName, let packet = Self.eventPacket(from: parts[1], namespace: namespace)
         else { return }
-        var options = Self.options(from: parts[2])
+        guard var options = Self.options(from: parts[2]) else {
+            logger.debug("redis: ignoring a broadcast with malformed options", metadata: ["channel": "\(channel)"])
+            return
+        }
         options.local = true
         local.broadcast(packet, options: options)
     }
@@ -234,13 +242,15 @@ public final class RedisAdapter: InMemoryBackedAdapter {
         else { return }
         if request["uid"]?.stringValue == uid { return }
         let requestID = request["requestId"]?.stringValue
-        let options = Self.options(from: request["opts"])
+        // The older requests carry no options; malformed ones select nobody.
+        let options = request["opts"] == nil ? BroadcastOptions() : Self.options(from: request["opts"])
         // Applied here, on the subscriber's event loop, in arrival order: a leave published
         // before a broadcast takes effect before it.
         switch type {
         case .sockets:
             guard let requestID else { return }
-            let ids = local.localSocketIDs(BroadcastOptions(rooms: Self.options(from: request).rooms))
+            guard let rooms = Self.options(from: request)?.rooms else { return }
+            let ids = local.localSocketIDs(BroadcastOptions(rooms: rooms))
             respond(
                 ["requestId": .string(requestID), "sockets": .array(ids.sorted().map { .string($0) })], to: request)
         case .allRooms:
@@ -249,9 +259,10 @@ public final class RedisAdapter: InMemoryBackedAdapter {
                 ["requestId": .string(requestID), "rooms": .array(local.localRooms.sorted().map { .string($0) })],
                 to: request)
         case .remoteJoin, .remoteLeave, .remoteDisconnect:
+            guard let options else { return }
             applyRemote(type, request: request, options: options)
         case .remoteFetch:
-            guard let requestID else { return }
+            guard let requestID, let options else { return }
             let snapshots = local.snapshots(options)
             respond(
                 [

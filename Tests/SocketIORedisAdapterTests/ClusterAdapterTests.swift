@@ -245,6 +245,30 @@ struct ClusterAdapterTests {
         #expect(await alice.next() == #"2["from-another-node"]"#)
     }
 
+    @Test("a broadcast or disconnection whose rooms are malformed reaches no socket, not every socket")
+    func malformedRoomsReachNobody() async throws {
+        let hub = InProcessHub()
+        let a = Self.makeNode(hub)
+        let alice = try await RedisAdapterClusterTests.client(on: a, room: "r1")
+        let bob = try await RedisAdapterClusterTests.client(on: a, room: "r2")
+        func message(type: Int, data: String) -> String {
+            #"{"type":\#(type),"data":{\#(data)},"uid":"0123456789abcdef","nsp":"/"}"#
+        }
+        let packet = #""packet":{"type":2,"data":["secret"]}"#
+        for opts in [
+            #""opts":{"rooms":"r1","except":[],"flags":{}}"#, #""opts":{"rooms":[null],"except":[],"flags":{}}"#,
+            #""opts":{"rooms":["r1",1.5],"except":[],"flags":{}}"#, #""opts":{"rooms":["r1"],"except":{},"flags":{}}"#,
+            #""opts":"r1""#, "",
+        ] {
+            let withOptions = opts.isEmpty ? "" : opts + ","
+            hub.publish(channel: "p#/#", text: message(type: 3, data: withOptions + packet))
+            hub.publish(channel: "p#/#", text: message(type: 6, data: withOptions + #""close":true"#))
+        }
+        a.sockets.emit("marker")
+        #expect(await bob.next() == #"2["marker"]"#)
+        #expect(await alice.next() == #"2["marker"]"#)
+    }
+
     @Test("an acknowledged broadcast from another node gets the client count, then each acknowledgement")
     func acknowledgedBroadcastFromAnotherNode() async throws {
         let hub = InProcessHub()

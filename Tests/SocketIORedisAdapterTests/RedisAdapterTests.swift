@@ -285,6 +285,33 @@ struct RedisAdapterClusterTests {
         #expect(await outsider.next() == #"2["marker"]"#)
     }
 
+    @Test("a broadcast or disconnection from another node whose rooms are malformed reaches no socket")
+    func malformedRoomsReachNobody() async throws {
+        let key = Self.uniqueKey()
+        let a = try await Self.makeNode(key: key)
+        let alice = try await Self.client(on: a, room: "r1")
+        let publisher = try await RedisClientConnection.connect(
+            to: RedisEndpoint(
+                configuration: RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())))
+        defer { publisher.close() }
+        func publish(_ channel: String, _ message: [UInt8]) async throws {
+            _ = try await publisher.send([Array("PUBLISH".utf8), Array(channel.utf8), message]).get()
+        }
+        func broadcast(_ event: String, _ options: JSONValue) -> [UInt8] {
+            MessagePack.encode(["emitter", ["type": 2, "data": [.string(event)], "nsp": "/"], options])
+        }
+        for options: JSONValue in [
+            ["rooms": "r1", "except": [], "flags": [:]], ["rooms": [.null], "except": [], "flags": [:]], "r1",
+        ] {
+            try await publish("\(key)#/#", broadcast("secret", options))
+            let disconnect: JSONValue = ["uid": "other", "type": 4, "opts": options, "close": true]
+            try await publish("\(key)-request#/#", Array(disconnect.jsonString.utf8))
+        }
+        // Published after them on the same connection, so it arrives after them.
+        try await publish("\(key)#/#", broadcast("marker", ["rooms": [], "except": [], "flags": [:]]))
+        #expect(await alice.next() == #"2["marker"]"#)
+    }
+
     @Test("what a node publishes is the documented structure, on the room's channel")
     func publishedFormat() async throws {
         let key = Self.uniqueKey()
