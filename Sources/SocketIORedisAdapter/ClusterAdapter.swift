@@ -68,8 +68,9 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         /// A room's own channel.
         func room(_ room: String) -> String { main + room + "#" }
 
-        /// Node's rule for what looks like a socket id (and so gets no channel of its own
-        /// in the dynamic mode): a string of 20 UTF-16 code units.
+        /// Node's rule for what looks like a socket id (a broadcast to it goes on the main
+        /// channel in the dynamic mode): a string of 20 UTF-16 code units. Whether a room
+        /// gets a channel of its own is decided apart, by whether it is a local socket's id.
         static func looksLikeSocketID(_ room: String) -> Bool { room.utf16.count == 20 }
 
         /// The channel to listen to for a room that came or went on this node, if any.
