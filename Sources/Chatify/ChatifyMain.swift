@@ -48,6 +48,10 @@ struct ChatifyMain: AsyncParsableCommand {
                 let configuration = factory.configuration
                 logger.info(
                     "cluster: sharing rooms through \(configuration.description) (\(configuration.adapter.rawValue))")
+            } catch let incompatibility as RedisIncompatibility {
+                // Retrying would not help: the nodes would never hear each other.
+                logger.critical("cluster: \(incompatibility)")
+                throw ExitCode(2)
             } catch {
                 logger.warning("cluster: Redis not answering yet (\(error)); will keep retrying")
             }

@@ -54,10 +54,49 @@ public struct RedisAdapterFactory: Sendable {
         }
     }
 
-    /// Checks Redis answers (`PING`) within the connect timeout.
+    /// Checks Redis answers (`PING`) within the connect timeout and, for the sharded
+    /// adapter, that it can serve it: throws ``RedisIncompatibility`` when it cannot.
     public func ping() async throws {
         let reply = try await publisher.command(["PING"])
         guard reply.text == "PONG" else { throw RedisError(message: "unexpected answer to PING: \(reply)") }
+        if configuration.adapter == .sharded { try await checkShardedPubSub() }
+    }
+
+    /// Sharded Pub/Sub needs Redis 7, and `REDIS_CLUSTER` must say whether the Redis of
+    /// `REDIS_URL` is a Redis Cluster node: a single connection's `SSUBSCRIBE` is refused
+    /// by a cluster node (`CROSSSLOT`, `MOVED`), forever, and a single Redis has no slots.
+    private func checkShardedPubSub() async throws {
+        let info = try await publisher.command(["INFO", "cluster"])
+        let isClusterNode = info.text?.contains("cluster_enabled:1") == true
+        switch (isClusterNode, configuration.cluster) {
+        case (true, false):
+            throw RedisIncompatibility(
+                description:
+                    "REDIS_ADAPTER=sharded: \(configuration.description) is a Redis Cluster node; "
+                    + "set REDIS_CLUSTER=true so that channels are routed by hash slot")
+        case (false, true):
+            throw RedisIncompatibility(
+                description:
+                    "REDIS_CLUSTER=true: \(configuration.description) is not a Redis Cluster node "
+                    + "(INFO cluster says cluster_enabled:0)")
+        case (true, true):
+            // CLUSTER SHARDS, which the slot routing reads, came with sharded Pub/Sub (7.0).
+            let shards = try await publisher.command(["CLUSTER", "SHARDS"])
+            if let refusal = shards.errorMessage {
+                throw RedisIncompatibility(
+                    description:
+                        "REDIS_ADAPTER=sharded needs sharded Pub/Sub (Redis 7 or later); "
+                        + "\(configuration.description) answered CLUSTER SHARDS with: \(refusal)")
+            }
+        case (false, false):
+            let count = try await publisher.command(["PUBSUB", "SHARDNUMSUB", "\(configuration.key)#/#"])
+            if let refusal = count.errorMessage {
+                throw RedisIncompatibility(
+                    description:
+                        "REDIS_ADAPTER=sharded needs sharded Pub/Sub (Redis 7 or later); "
+                        + "\(configuration.description) answered PUBSUB SHARDNUMSUB with: \(refusal)")
+            }
+        }
     }
 
     /// Stops the shared publisher; call it after the server closed.
@@ -65,6 +104,12 @@ public struct RedisAdapterFactory: Sendable {
         publisher.stop()
         clusterRouter?.stop()
     }
+}
+
+/// A Redis that answers but cannot serve the configured adapter.
+public struct RedisIncompatibility: Error, CustomStringConvertible {
+    /// What is missing, naming the variable that asks for it.
+    public let description: String
 }
 
 /// The adapter of `@socket.io/redis-adapter` 8.x, wire for wire: room membership stays

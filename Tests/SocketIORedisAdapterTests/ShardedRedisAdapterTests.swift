@@ -197,4 +197,29 @@ struct ShardedRedisAdapterTests {
         alice.send(#"2["say","r1","after"]"#)
         #expect(await bob.next() == #"2["said","after"]"#)
     }
+
+    @Test(
+        "REDIS_CLUSTER must match the Redis at the start: a cluster node without it, or a single Redis with it, is refused"
+    )
+    func refusesAMismatchedRedisCluster() async throws {
+        func ping(port: Int, cluster: Bool) async throws {
+            var configuration = RedisConfiguration(host: "127.0.0.1", port: port)
+            configuration.adapter = .sharded
+            configuration.cluster = cluster
+            let factory = RedisAdapterFactory(configuration: configuration, logger: Logger(label: "ping"))
+            defer { factory.close() }
+            try await factory.ping()
+        }
+        let single = try await RedisTestServer.shared.port()
+        let clusterNode = try #require(try await RedisClusterTestServer.shared.ports().first)
+        try await ping(port: single, cluster: false)
+        try await ping(port: clusterNode, cluster: true)
+        let refusal = await #expect(throws: RedisIncompatibility.self) {
+            try await ping(port: clusterNode, cluster: false)
+        }
+        #expect(refusal?.description.hasPrefix("REDIS_ADAPTER=sharded: redis://127.0.0.1:") == true)
+        #expect(refusal?.description.contains("set REDIS_CLUSTER=true") == true)
+        let single7 = await #expect(throws: RedisIncompatibility.self) { try await ping(port: single, cluster: true) }
+        #expect(single7?.description.hasPrefix("REDIS_CLUSTER=true: redis://127.0.0.1:") == true)
+    }
 }
