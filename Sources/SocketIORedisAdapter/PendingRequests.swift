@@ -23,10 +23,13 @@ final class PendingRequests: Sendable {
             }
         }
 
+        /// Hands the responses over and keeps none: the timeout task still holds the
+        /// request until it fires.
         func finish() {
             let (responses, continuation) = state.withLock { state in
                 let continuation = state.continuation
                 state.continuation = nil
+                defer { state.responses = [] }
                 return (state.responses, continuation)
             }
             continuation?.resume(returning: responses)

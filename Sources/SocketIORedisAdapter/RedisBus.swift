@@ -174,8 +174,14 @@ final class RedisSubscriber: Sendable {
             // or, in a Redis Cluster, that the channel's slot is served elsewhere.
             if let connection = state.connection, connection.channel.isActive {
                 for arguments in Self.shardedCommands(command, changed) {
-                    connection.subscribe(arguments).whenFailure { [onShardMoved] error in
-                        if "\(error)".contains("MOVED") { onShardMoved() }
+                    connection.subscribe(arguments).whenFailure { [onShardMoved, logger] error in
+                        if "\(error)".contains("MOVED") {
+                            onShardMoved()
+                        } else if connection.channel.isActive {
+                            // Refused (an ACL without the channel): that room's messages from
+                            // other nodes would otherwise stop without a word.
+                            logger.warning("redis: \(arguments.joined(separator: " ")) failed: \(error)")
+                        }
                     }
                 }
             }

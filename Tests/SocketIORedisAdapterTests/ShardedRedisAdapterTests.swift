@@ -143,6 +143,23 @@ struct ShardedRedisAdapterTests {
         #expect(await alice.next() == "1")
     }
 
+    @Test("a room's channel an ACL refuses is logged with Redis's reason, not silently left out")
+    func refusedRoomChannelIsLogged() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        // The namespace's channel and the response channels (a 16-digit uid), no room's.
+        let rules = ["on", ">pw", "~*", "+@all", "resetchannels", "&\(key)#/#", "&\(key)#/#????????????????#"]
+        try await RedisClientTests.withACLUser(rules) { user in
+            var configuration = RedisConfiguration(host: "127.0.0.1", port: try await RedisTestServer.shared.port())
+            configuration.username = user
+            configuration.password = "pw"
+            let log = RecordingLog()
+            let a = try await Self.makeNode(key: key, configuration: configuration, logger: log.logger(label: "acl"))
+            defer { a.factory.close() }
+            _ = try await RedisAdapterClusterTests.client(on: a, room: "r1")
+            #expect(await log.waitFor(.warning, containing: "SSUBSCRIBE \(key)#/#r1# failed"))
+        }
+    }
+
     @Test("what a Node node publishes, as JSON on a room's channel or as MessagePack with binary, is delivered")
     func nodeFormatMessages() async throws {
         let key = RedisAdapterClusterTests.uniqueKey()
