@@ -162,6 +162,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         }
         // Keep memory bounded by what is unread, not by everything ever received.
         if received.readerIndex > 64 * 1024 { received.discardReadBytes() }
+        // The awaited reply came: the next check is the idle one, not that reply's deadline.
+        armTimer(context: context)
     }
 
     private func dispatch(_ value: RESPValue) throws {

@@ -245,7 +245,8 @@ struct FakeRedisServerTests {
             }
         }
         defer { server.stop() }
-        var configuration = Self.configuration(server)
+        // A reply timeout far above the ping interval: pings must still follow the interval.
+        var configuration = Self.configuration(server, timeout: .seconds(30))
         configuration.pingInterval = .milliseconds(50)
         let messages = EventLog<String>()
         let subscriber = RedisSubscriber(
