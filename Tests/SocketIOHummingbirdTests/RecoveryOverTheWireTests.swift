@@ -45,7 +45,7 @@ struct RecoveryOverTheWireTests {
         let seen = try await nextEvent(first)
         let offset = try #require(seen.last?.stringValue)
         await first.close()
-        #expect(await left.next() == "transport close")
+        #expect(await left.next(timeout: .seconds(20)) == "transport close")
 
         for n in 1...20 { server.io.sockets.to("room").emit("message", ["n": .integer(Int64(n))]) }
         let (second, resumed) = try await connect(server, auth: #"{"pid":"\#(pid)","offset":"\#(offset)"}"#)

@@ -45,34 +45,38 @@ actor RedisClusterTestServer {
         return ports
     }
 
-    /// Runs redis-cli to its end without blocking a thread of the concurrency pool (it
-    /// waits seconds for the nodes to agree): the other tests share that pool.
+    /// Runs redis-cli to its end (it waits seconds for the nodes to agree), polling for
+    /// its exit instead of blocking a thread of the concurrency pool the other tests share.
     private static func runRedisCLI(_ arguments: [String]) async throws {
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("redis-cli-\(getpid()).log")
-        guard FileManager.default.createFile(atPath: output.path, contents: nil) else {
-            throw RedisTestServer.StartFailure(description: "cannot create \(output.path)")
-        }
-        defer { try? FileManager.default.removeItem(at: output) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
-        process.arguments = arguments
-        let handle = try FileHandle(forWritingTo: output)
-        defer { try? handle.close() }
-        process.standardOutput = handle
-        process.standardError = handle
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(returning: -1)
+        let output = directory.appendingPathComponent("redis-cli.log").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var argv = (["/usr/bin/redis-cli"] + arguments).map { strdup($0) }
+        argv.append(nil)
+        defer { for argument in argv { free(argument) } }
+        var child: pid_t = 0
+        let spawned = posix_spawn(&child, "/usr/bin/redis-cli", &actions, nil, argv, environ)
+        guard spawned == 0 else { throw RedisTestServer.StartFailure(description: "redis-cli: posix_spawn \(spawned)") }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(60)
+        var status: Int32 = 0
+        while waitpid(child, &status, WNOHANG) == 0 {
+            guard clock.now < deadline else {
+                kill(child, SIGKILL)
+                waitpid(child, &status, 0)
+                throw RedisTestServer.StartFailure(description: "redis-cli \(arguments) did not finish within 60 s")
             }
+            try await Task.sleep(for: .milliseconds(20))  // no event to wait on: the child is another process
         }
+        // Exited with 0: the low 7 bits (signal) and the exit code byte are all zero.
         guard status == 0 else {
-            let printed = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+            let printed = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             throw RedisTestServer.StartFailure(
-                description: "redis-cli \(arguments.joined(separator: " ")) failed (\(status)): \(printed)")
+                description: "redis-cli \(arguments.joined(separator: " ")) failed (status \(status)): \(printed)")
         }
     }
 
