@@ -206,7 +206,9 @@ let package = Package(
         ),
         .testTarget(
             name: "ChatMongoStoreTests",
-            dependencies: ["ChatMongoStore", "ChatDomain", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "ChatMongoStore", "ChatDomain", "EngineTestSupport", .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import EngineTestSupport
 import Foundation
 
 @testable import SocketIORedisAdapter
@@ -55,6 +56,7 @@ actor RedisClusterTestServer {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        closeInheritedDescriptors(&actions)
         var argv = (["/usr/bin/redis-cli"] + arguments).map { strdup($0) }
         argv.append(nil)
         defer { for argument in argv { free(argument) } }

@@ -1,3 +1,4 @@
+import EngineTestSupport
 import Foundation
 import Synchronization
 
@@ -77,6 +78,7 @@ final class RedisServerProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        closeInheritedDescriptors(&actions)
         var argv = arguments.map { strdup($0) }
         argv.append(nil)
         defer { for argument in argv { free(argument) } }
