@@ -16,6 +16,9 @@ struct RedisOutboundCommand: Sendable {
 
     let command: RESPValue
     let reply: Reply
+    /// How long Redis may hold the reply on purpose (`XREAD BLOCK`): the liveness
+    /// deadline starts after it.
+    var serverWait = TimeAmount.zero
 }
 
 /// Redis (or something between) closed the connection.
@@ -63,7 +66,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     private struct Pending {
         var awaited: Awaited
-        let sentAt: NIODeadline
+        /// When the reply may come at the earliest: sent, plus what Redis may hold it for.
+        let dueFrom: NIODeadline
     }
 
     private var parser: RESPParser
@@ -134,7 +138,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
             promise?.fail(failure)
             return
         }
-        pending.append(Pending(awaited: awaited, sentAt: .now()))
+        pending.append(Pending(awaited: awaited, dueFrom: .now() + outbound.serverWait))
         if case .subscription = outbound.reply { subscribeMode = true }
         var buffer = context.channel.allocator.buffer(capacity: 64)
         outbound.command.encode(into: &buffer)
@@ -219,7 +223,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         guard let liveness, failure == nil else { return }
         let deadline: NIODeadline
         if let oldest = pending.first {
-            deadline = max(oldest.sentAt, lastRead) + TimeAmount(liveness.replyTimeout)
+            deadline = max(oldest.dueFrom, lastRead) + TimeAmount(liveness.replyTimeout)
         } else {
             deadline = lastRead + liveness.pingInterval
         }
@@ -238,12 +242,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         guard let liveness, failure == nil else { return }
         let now = NIODeadline.now()
         if let oldest = pending.first {
-            if now >= max(oldest.sentAt, lastRead) + TimeAmount(liveness.replyTimeout) {
+            if now >= max(oldest.dueFrom, lastRead) + TimeAmount(liveness.replyTimeout) {
                 fail(context: context, ReplyTimeout(timeout: liveness.replyTimeout))
                 return
             }
         } else if now >= lastRead + liveness.pingInterval {
-            pending.append(Pending(awaited: .reply(nil), sentAt: now))
+            pending.append(Pending(awaited: .reply(nil), dueFrom: now))
             var buffer = context.channel.allocator.buffer(capacity: 16)
             RESPValue.command([Array("PING".utf8)]).encode(into: &buffer)
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -430,9 +434,12 @@ final class RedisClientConnection: Sendable {
     }
 
     /// Sends a command; the reply (an error reply too) completes the future, in order.
-    /// Without `flush`, it goes out with the next flush of the channel.
-    func send(_ arguments: [[UInt8]], flush: Bool = true) -> EventLoopFuture<RESPValue> {
-        Self.write(.command(arguments), on: channel, flush: flush)
+    /// Without `flush`, it goes out with the next flush of the channel. `serverWait` is how
+    /// long a blocking command may keep Redis silent without the connection being taken
+    /// for dead.
+    func send(_ arguments: [[UInt8]], flush: Bool = true, serverWait: TimeAmount = .zero) -> EventLoopFuture<RESPValue>
+    {
+        Self.write(.command(arguments), on: channel, flush: flush, serverWait: serverWait)
     }
 
     /// Writes a command nobody waits for (a publish), to go out with the next flush: no
@@ -444,12 +451,13 @@ final class RedisClientConnection: Sendable {
     /// Writes a command whose reply completes the future. A write that fails (the
     /// channel closed before it reached the handler) fails the reply too, so no caller
     /// waits for a reply that can never come.
-    private static func write(_ command: RESPValue, on channel: any Channel, flush: Bool) -> EventLoopFuture<RESPValue>
-    {
+    private static func write(
+        _ command: RESPValue, on channel: any Channel, flush: Bool, serverWait: TimeAmount = .zero
+    ) -> EventLoopFuture<RESPValue> {
         let reply = channel.eventLoop.makePromise(of: RESPValue.self)
         let written = channel.eventLoop.makePromise(of: Void.self)
         written.futureResult.whenFailure { reply.fail($0) }
-        let outbound = RedisOutboundCommand(command: command, reply: .value(reply))
+        let outbound = RedisOutboundCommand(command: command, reply: .value(reply), serverWait: serverWait)
         if flush {
             channel.writeAndFlush(outbound, promise: written)
         } else {

@@ -14,6 +14,7 @@ final class RedisLink: Sendable {
     private struct Waiting: Sendable {
         let arguments: [[UInt8]]
         let reply: EventLoopPromise<RESPValue>?
+        var serverWait = TimeAmount.zero
     }
 
     private enum Connection {
@@ -71,9 +72,10 @@ final class RedisLink: Sendable {
     }
 
     /// Sends a command; its reply when connected, an error at once when Redis is unreachable.
-    func send(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> {
+    /// `serverWait` is how long Redis may hold the reply on purpose (a blocking read).
+    func send(_ arguments: [[UInt8]], serverWait: TimeAmount = .zero) -> EventLoopFuture<RESPValue> {
         let promise = endpoint.eventLoopGroup.any().makePromise(of: RESPValue.self)
-        enqueue(Waiting(arguments: arguments, reply: promise))
+        enqueue(Waiting(arguments: arguments, reply: promise, serverWait: serverWait))
         return promise.futureResult
     }
 
@@ -137,7 +139,8 @@ final class RedisLink: Sendable {
         connection.channel.eventLoop.execute {
             for command in commands {
                 if let promise = command.reply {
-                    connection.send(command.arguments, flush: false).cascade(to: promise)
+                    connection.send(command.arguments, flush: false, serverWait: command.serverWait).cascade(
+                        to: promise)
                 } else {
                     connection.sendWithoutReply(command.arguments)
                 }

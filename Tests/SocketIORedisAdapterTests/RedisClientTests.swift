@@ -45,6 +45,21 @@ struct RedisClientTests {
         }
     }
 
+    @Test("a blocking read longer than the reply timeout is waited for, not taken for a dead connection")
+    func blockingReadOutlivesReplyTimeout() async throws {
+        var configuration = try await Self.endpoint().configuration
+        configuration.connectTimeout = .milliseconds(200)
+        let connection = try await RedisClientConnection.connect(to: RedisEndpoint(configuration: configuration))
+        defer { connection.close() }
+        let empty = "stream-\(UUID().uuidString)"
+        // Redis holds the reply for 1 s (nothing is appended), five times the reply timeout.
+        let reply = try await connection.send(
+            ["XREAD", "BLOCK", "1000", "STREAMS", empty, "$"].map { Array($0.utf8) }, serverWait: .seconds(1)
+        ).get()
+        #expect(reply == .null)
+        #expect(try await connection.command(["PING"]) == .simpleString("PONG"))
+    }
+
     /// Runs `body` with a new ACL user made with `rules`, deleted afterwards.
     static func withACLUser(_ rules: [String], _ body: (_ user: String) async throws -> Void) async throws {
         let admin = try await RedisClientConnection.connect(to: try await endpoint())
