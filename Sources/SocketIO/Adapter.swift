@@ -86,8 +86,8 @@ public protocol SocketIOAdapter: Sendable {
     /// the two); returns the rooms.
     func removeAndPersist(_ socketID: String, pid: String, data: JSONValue) -> Set<String>
     /// Takes the session back if it is still kept and the broadcasts after `offset` are
-    /// too; it can be restored once.
-    func restoreSession(pid: String, offset: String) -> SocketSessionRecord?
+    /// too; it can be restored once. Async: a shared store (Redis) may be asked.
+    func restoreSession(pid: String, offset: String) async -> SocketSessionRecord?
     /// Puts the restored socket back into its rooms and returns, in order, the
     /// broadcasts to those rooms after `offset` (as one step: a broadcast is either
     /// among them or reaches the socket as usual).

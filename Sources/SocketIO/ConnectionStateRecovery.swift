@@ -83,17 +83,30 @@ struct RecoveryBuffer {
     /// Stamps a broadcast event with its offset (as a last argument) and keeps it;
     /// nil for packets that are not kept (acks, volatile emits, packets with an ack id).
     mutating func stamp(_ packet: SocketPacket, options: BroadcastOptions) -> SocketPacket? {
-        guard packet.type == .event || packet.type == .binaryEvent, packet.ackID == nil, !options.volatile,
-            case .array(var items) = packet.data
-        else { return nil }
+        guard Self.isRecoverable(packet, options: options) else { return nil }
         let now = configuration.clock()
         dropExpiredBroadcasts(now: now)
         nextOffset += 1
         let offset = offsetPrefix + String(nextOffset, radix: 36)
+        guard let stamped = Self.stamped(packet, options: options, offset: offset) else { return nil }
+        broadcasts.append(Broadcast(offset: offset, options: options, packet: stamped, emittedAt: now))
+        return stamped
+    }
+
+    /// Events without an ack id, not volatile: what a recovering client may get again.
+    static func isRecoverable(_ packet: SocketPacket, options: BroadcastOptions) -> Bool {
+        guard packet.type == .event || packet.type == .binaryEvent, packet.ackID == nil, !options.volatile,
+            case .array = packet.data
+        else { return false }
+        return true
+    }
+
+    /// The packet with `offset` as its last argument; nil when it is not recoverable.
+    static func stamped(_ packet: SocketPacket, options: BroadcastOptions, offset: String) -> SocketPacket? {
+        guard isRecoverable(packet, options: options), case .array(var items) = packet.data else { return nil }
         items.append(.string(offset))
         var stamped = packet
         stamped.data = .array(items)
-        broadcasts.append(Broadcast(offset: offset, options: options, packet: stamped, emittedAt: now))
         return stamped
     }
 
@@ -148,7 +161,7 @@ struct RecoveryBuffer {
 
 extension BroadcastOptions {
     /// Whether a socket in `rooms` is among the recipients.
-    func selects(rooms socketRooms: Set<String>) -> Bool {
+    public func selects(rooms socketRooms: Set<String>) -> Bool {
         (rooms.isEmpty || !rooms.isDisjoint(with: socketRooms)) && except.isDisjoint(with: socketRooms)
     }
 }

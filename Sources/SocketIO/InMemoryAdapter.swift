@@ -134,6 +134,28 @@ public final class InMemoryAdapter: SocketIOAdapter {
         let (stamped, recipients) = state.withLock { state in
             (state.recovery?.stamp(packet, options: options), Self.select(options, in: state))
         }
+        deliver(packet, stamped: stamped, to: recipients, options: options)
+    }
+
+    /// Delivers to the selected local sockets with an offset a cluster log assigned (a
+    /// Redis stream entry id) instead of one of this adapter's: with recovery on, the
+    /// packet carries it as its last argument and is not kept here (the log keeps it).
+    /// Nil when the log could not take the packet: it goes out without an offset.
+    public func broadcast(_ packet: SocketPacket, options: BroadcastOptions, offset: String?) {
+        let (recovery, recipients) = state.withLock { ($0.recovery != nil, Self.select(options, in: $0)) }
+        let stamped = recovery ? offset.flatMap { RecoveryBuffer.stamped(packet, options: options, offset: $0) } : nil
+        deliver(packet, stamped: stamped, to: recipients, options: options)
+    }
+
+    /// The packet as a recovering client gets it, with `offset` as its last argument; nil
+    /// for what is never recovered (not an event, volatile, or with an ack id).
+    public static func stamped(_ packet: SocketPacket, options: BroadcastOptions, offset: String) -> SocketPacket? {
+        RecoveryBuffer.stamped(packet, options: options, offset: offset)
+    }
+
+    private func deliver(
+        _ packet: SocketPacket, stamped: SocketPacket?, to recipients: Set<String>, options: BroadcastOptions
+    ) {
         let frames = SocketPacketEncoder.encode(stamped ?? packet)
         // Only clients that know about recovery (they got a pid) get the offset.
         var plainFrames: [EngineOutgoing]?

@@ -164,7 +164,24 @@ final class SocketIOConnection: EngineSessionDelegate {
             return
         }
         // A v2 client cannot recover; its socket id is the Engine.IO id (`/nsp#id` elsewhere).
-        let resumption = isLegacyClient ? nil : recoverableSession(in: namespace, auth: auth)
+        guard !isLegacyClient, namespace.recovery != nil, let pid = auth["pid"]?.stringValue,
+            let offset = auth["offset"]?.stringValue
+        else {
+            admit(to: namespace, auth: auth, resuming: nil)
+            return
+        }
+        // The adapter may ask a shared store; the client sends nothing more for this
+        // namespace before the CONNECT answer.
+        Task {
+            let session = await namespace.adapter.restoreSession(pid: pid, offset: offset)
+            admit(to: namespace, auth: auth, resuming: session.map { ($0, offset) })
+        }
+    }
+
+    private func admit(
+        to namespace: Namespace, auth: JSONValue, resuming resumption: (session: SocketSessionRecord, offset: String)?
+    ) {
+        let name = namespace.name
         let socket = Socket(
             id: isLegacyClient ? (name == "/" ? session.id : name + "#" + session.id) : EngineServer.makeID(),
             pid: namespace.recovery == nil || isLegacyClient ? nil : EngineServer.makeID(),
@@ -204,16 +221,6 @@ final class SocketIOConnection: EngineSessionDelegate {
         var payload: JSONObject = ["message": .string(message)]
         if let data { payload["data"] = data }
         return SocketPacket(type: .connectError, namespace: namespace, data: .object(payload))
-    }
-
-    /// The kept session the CONNECT's `auth: {pid, offset}` names, taken from the adapter.
-    private func recoverableSession(in namespace: Namespace, auth: JSONValue) -> (
-        session: SocketSessionRecord, offset: String
-    )? {
-        guard namespace.recovery != nil, let pid = auth["pid"]?.stringValue, let offset = auth["offset"]?.stringValue,
-            let session = namespace.adapter.restoreSession(pid: pid, offset: offset)
-        else { return nil }
-        return (session, offset)
     }
 
     /// A socket left (or was refused): the client may connect to that namespace again.

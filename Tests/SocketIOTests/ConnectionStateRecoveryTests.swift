@@ -213,4 +213,24 @@ struct ConnectionStateRecoveryTests {
             #expect(runs.pending == (skip ? [] : [true]))
         }
     }
+
+    @Test("an offset from a cluster log replaces the adapter's own; such a broadcast is not kept here")
+    func offsetFromClusterLog() async throws {
+        let (io, left) = recoveringServer()
+        let adapter = try #require(io.sockets.adapter as? InMemoryAdapter)
+        let client = try await RawClient(io)
+        let handshake = try await client.connectForRecovery()
+        let room = BroadcastOptions(rooms: ["room"])
+        adapter.broadcast(.event("news", ["logged"]), options: room, offset: "1700000000000-0")
+        #expect(await client.next() == #"2["news","logged","1700000000000-0"]"#)
+        adapter.broadcast(.event("news", ["unlogged"]), options: room, offset: nil)
+        #expect(await client.next() == #"2["news","unlogged"]"#)
+        var volatile = room
+        volatile.volatile = true
+        adapter.broadcast(.event("news", ["volatile"]), options: volatile, offset: "1700000000000-1")
+        #expect(await client.next() == #"2["news","volatile"]"#)
+        await client.disconnect()
+        #expect(await left.next() == handshake.sid)
+        #expect(adapter.restoreSession(pid: handshake.pid, offset: "1700000000000-0") == nil)
+    }
 }
