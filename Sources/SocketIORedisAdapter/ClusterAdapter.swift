@@ -94,12 +94,12 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         }
     }
 
-    /// A bus set once, right after the adapter is made (the bus needs the adapter's handler,
-    /// the adapter's room hook needs the bus).
-    private final class BusSlot: Sendable {
-        private let slot = Mutex<(any ClusterBus)?>(nil)
-        var bus: (any ClusterBus)? { slot.withLock { $0 } }
-        func set(_ bus: any ClusterBus) { slot.withLock { $0 = bus } }
+    /// A bus or stream set once, right after the adapter is made (it needs the adapter's
+    /// handler, the adapter's room hook needs the bus).
+    final class Slot<Value: Sendable>: Sendable {
+        private let slot = Mutex<Value?>(nil)
+        var value: Value? { slot.withLock { $0 } }
+        func set(_ value: Value) { slot.withLock { $0 = value } }
     }
 
     /// The room channels of the dynamic modes, listened to while the room has a local
@@ -109,17 +109,17 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     private final class RoomChannels: Sendable {
         /// Channels whose room went, with the number of their release to come.
         private let releases = Mutex<(pending: [String: UInt64], next: UInt64)>(([:], 0))
-        private let slot: BusSlot
+        private let slot: Slot<any ClusterBus>
         private let linger: Duration?
 
-        init(slot: BusSlot, linger: Duration?) {
+        init(slot: Slot<any ClusterBus>, linger: Duration?) {
             self.slot = slot
             self.linger = linger
         }
 
         /// Called in the order rooms come and go (under the in-memory adapter's lock).
         func roomChanged(_ channel: String, created: Bool) {
-            guard let bus = slot.bus else { return }
+            guard let bus = slot.value else { return }
             if created {
                 // Still listened to when its release is pending: cancelling it is enough.
                 let lingering = releases.withLock { $0.pending.removeValue(forKey: channel) != nil }
@@ -144,7 +144,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
             releases.withLock { state in
                 guard state.pending[channel] == release else { return }
                 state.pending[channel] = nil
-                slot.bus?.unsubscribe([channel])
+                slot.value?.unsubscribe([channel])
             }
         }
     }
@@ -195,9 +195,16 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     let sockets: any LocalSockets
     let requestsTimeout: Duration
     let logger: Logger
-    private let slot: BusSlot
+    private let slot: Slot<any ClusterBus>
     private let pending = PendingRequests()
     private let acknowledgements: AcknowledgementBudget
+    /// With Node's streams adapter: the Redis stream broadcasts, room changes and
+    /// disconnections go through (requests and responses stay on the bus).
+    let streamSlot = Slot<RedisStream>()
+    /// Local deliveries of this node's broadcasts, waiting for their stream entry ids.
+    let deliveries = OrderedDeliveries()
+    /// Broadcasts a restored session missed, read from the stream, until its socket resumes.
+    let missedByPID = Mutex<[String: [SocketPacket]]>([:])
 
     /// An adapter for the namespace of `sockets` publishing on `<channelPrefix>#<namespace>#…`;
     /// cluster queries wait at most `requestsTimeout` for the other nodes; at most
@@ -209,7 +216,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         makeBus: BusMaker
     ) {
         let channels = Channels(prefix: channelPrefix, namespace: sockets.namespaceName, mode: subscriptionMode)
-        let slot = BusSlot()
+        let slot = Slot<any ClusterBus>()
         let roomChannels = RoomChannels(slot: slot, linger: sockets.connectionStateRecovery?.maxDisconnectionDuration)
         self.sockets = sockets
         self.channels = channels
@@ -228,6 +235,19 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         slot.set(bus)
     }
 
+    /// Node's streams adapter: as the cluster adapter above over classic Pub/Sub on
+    /// `<channelPrefix>#<namespace>#` (static channels), with the messages that must
+    /// survive appended to a Redis stream the stream maker reads for this adapter.
+    convenience init(
+        sockets: any LocalSockets, channelPrefix: String, requestsTimeout: Duration, logger: Logger,
+        makeBus: BusMaker, makeStream: (@escaping RedisStream.Handler) -> RedisStream
+    ) {
+        self.init(
+            sockets: sockets, channelPrefix: channelPrefix, subscriptionMode: .static, requestsTimeout: requestsTimeout,
+            logger: logger, makeBus: makeBus)
+        streamSlot.set(makeStream { [weak self] entry in self?.received(entry) })
+    }
+
     /// 8 random bytes in hexadecimal, as socket.io-adapter's `randomId()`.
     static func randomID() -> String {
         let digits = Array("0123456789abcdef")
@@ -243,18 +263,33 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
 
     /// Waits (bounded) until this node listens to the cluster.
     public func waitUntilSubscribed() async {
-        await slot.bus?.waitUntilSubscribed(timeout: requestsTimeout)
+        await slot.value?.waitUntilSubscribed(timeout: requestsTimeout)
+        await streamSlot.value?.waitUntilReading(timeout: requestsTimeout)
     }
 
     // MARK: Publishing
 
-    /// `{type, data, uid, nsp}`, in the order Node's adapter writes the keys.
-    private func publish(_ type: MessageType, _ data: JSONObject, on channel: String) {
+    /// `{type, data, uid, nsp}`, in the order Node's adapter writes the keys. With a stream,
+    /// what must survive is appended to it (`appended` gets the entry id, nil when that
+    /// failed) and the rest is published as MessagePack, as Node's streams adapter does.
+    private func publish(
+        _ type: MessageType, _ data: JSONObject, on channel: String,
+        appended: @escaping @Sendable (String?) -> Void = { _ in }
+    ) {
         let message: JSONObject = [
             "type": .integer(type.rawValue), "data": .object(data), "uid": .string(uid),
             "nsp": .string(sockets.namespaceName),
         ]
-        slot.bus?.publish(channel: channel, message: Self.encode(.object(message)))
+        guard let stream = streamSlot.value else {
+            slot.value?.publish(channel: channel, message: Self.encode(.object(message)))
+            return
+        }
+        if Self.isKeptInStream(type, data) {
+            stream.append(
+                Self.streamFields(type, data, uid: uid, namespace: sockets.namespaceName), completion: appended)
+        } else {
+            slot.value?.publish(channel: channel, message: MessagePack.encode(.object(message)))
+        }
     }
 
     /// JSON, unless the data carries binary: then MessagePack, as Node's sharded adapter.
@@ -266,17 +301,24 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     /// Delivers to the selected local sockets and, unless `BroadcastOptions.local`,
     /// publishes the packet for the other nodes.
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions) {
-        if !options.local {
-            // Node publishes the packet before its namespace is set on it: `{type, data}`.
-            publish(
-                .broadcast,
-                [
-                    "packet": RedisAdapter.packetObject(packet, namespace: nil),
-                    "opts": RedisAdapter.optionsObject(options),
-                ],
-                on: channels.broadcast(to: options.rooms, acknowledged: false))
+        guard !options.local else {
+            local.broadcast(packet, options: options)
+            return
         }
-        local.broadcast(packet, options: options)
+        // Node publishes the packet before its namespace is set on it: `{type, data}`.
+        let data: JSONObject = [
+            "packet": RedisAdapter.packetObject(packet, namespace: nil), "opts": RedisAdapter.optionsObject(options),
+        ]
+        let channel = channels.broadcast(to: options.rooms, acknowledged: false)
+        guard streamSlot.value != nil else {
+            publish(.broadcast, data, on: channel)
+            local.broadcast(packet, options: options)
+            return
+        }
+        // Local sockets get it with its entry id as offset, once appended, in the order
+        // the broadcasts were made.
+        let ticket = deliveries.enqueue { [local] offset in local.broadcast(packet, options: options, offset: offset) }
+        publish(.broadcast, data, on: channel) { [deliveries] offset in deliveries.complete(ticket, offset: offset) }
     }
 
     /// Makes the selected sockets join `rooms`, here and on the other nodes.
@@ -313,7 +355,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     /// subscribers) answer within the requests timeout.
     public func fetchSockets(_ options: BroadcastOptions) async -> [SocketSnapshot] {
         var result = local.snapshots(options)
-        guard !options.local, let bus = slot.bus else { return result }
+        guard !options.local, let bus = slot.value else { return result }
         let others = await bus.subscriberCount(channels.main) - 1
         guard others > 0 else { return result }
         let requestID = Self.randomID()
@@ -333,16 +375,26 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
 
     /// Stops listening to the cluster.
     public func close() async {
-        slot.bus?.close()
+        slot.value?.close()
+        streamSlot.value?.stop()
     }
 
     // MARK: From other nodes
 
     private func received(channel: String, payload: [UInt8]) {
-        guard let message = RedisAdapter.decode(payload), let number = message["type"]?.integerValue,
-            let type = MessageType(rawValue: number), let sender = message["uid"]?.stringValue
-        else {
+        guard let message = RedisAdapter.decode(payload) else {
             logger.debug("redis: ignoring a malformed cluster message", metadata: ["channel": "\(channel)"])
+            return
+        }
+        apply(message, offset: nil, from: channel)
+    }
+
+    /// A message from another node; `offset` is its stream entry id when it came from the stream.
+    func apply(_ message: JSONValue, offset: String?, from source: String) {
+        guard let number = message["type"]?.integerValue, let type = MessageType(rawValue: number),
+            let sender = message["uid"]?.stringValue
+        else {
+            logger.debug("redis: ignoring a malformed cluster message", metadata: ["source": "\(source)"])
             return
         }
         guard sender != uid, message["nsp"]?.stringValue == sockets.namespaceName else { return }
@@ -377,7 +429,11 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
             } else {
                 var options = options
                 options.local = true
-                local.broadcast(packet, options: options)
+                if let offset {
+                    local.broadcast(packet, options: options, offset: offset)
+                } else {
+                    local.broadcast(packet, options: options)
+                }
             }
         case .socketsJoin, .socketsLeave:
             let rooms = Set((data?["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))

@@ -31,7 +31,9 @@ public struct RedisAdapterFactory: Sendable {
 
     /// What `SocketIOServer` takes as `adapter:`: one adapter per namespace, each with its
     /// own subscriber connection: a ``RedisAdapter``, or a ``ClusterAdapter`` over sharded
-    /// Pub/Sub when ``RedisConfiguration/adapter`` is ``RedisAdapterMode/sharded``.
+    /// Pub/Sub when ``RedisConfiguration/adapter`` is ``RedisAdapterMode/sharded``, or over
+    /// a Redis stream and Pub/Sub with ``RedisAdapterMode/streams`` (and a stream reader
+    /// connection per namespace).
     public var factory: AdapterFactory {
         AdapterFactory { [configuration, endpoint, publisher, clusterRouter, logger] sockets in
             switch configuration.adapter {
@@ -47,9 +49,24 @@ public struct RedisAdapterFactory: Sendable {
                         return RedisClusterShardedBus(
                             router: clusterRouter, channels: channels, logger: logger, handler: handler)
                     }
-                    return RedisShardedBus(
-                        endpoint: endpoint, publisher: publisher, channels: channels, logger: logger, handler: handler)
+                    return RedisPubSubBus(
+                        endpoint: endpoint, publisher: publisher, channels: channels, sharded: true, logger: logger,
+                        handler: handler)
                 }
+            case .streams:
+                return ClusterAdapter(
+                    sockets: sockets, channelPrefix: configuration.key, requestsTimeout: configuration.requestsTimeout,
+                    logger: logger,
+                    makeBus: { channels, handler in
+                        RedisPubSubBus(
+                            endpoint: endpoint, publisher: publisher, channels: channels, sharded: false,
+                            logger: logger, handler: handler)
+                    },
+                    makeStream: { handler in
+                        RedisStream(
+                            endpoint: endpoint, publisher: publisher, options: configuration.stream, logger: logger,
+                            handler: handler)
+                    })
             }
         }
     }

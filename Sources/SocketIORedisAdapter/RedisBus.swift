@@ -29,6 +29,10 @@ final class RedisPublisher: Sendable {
         try await link.send(arguments.map { Array($0.utf8) }).get()
     }
 
+    /// Sends a command (binary-safe arguments), in order with the publishes; its reply,
+    /// or an error at once when Redis cannot be reached.
+    func send(_ arguments: [[UInt8]]) -> EventLoopFuture<RESPValue> { link.send(arguments) }
+
     /// Sharded publish (`SPUBLISH`, Redis 7): fire and forget, in order with `publish`.
     func shardedPublish(channel: String, message: [UInt8]) {
         link.sendWithoutWaiting([Array("SPUBLISH".utf8), Array(channel.utf8), message])
@@ -252,27 +256,38 @@ final class RedisSubscriber: Sendable {
     }
 }
 
-/// Redis sharded Pub/Sub (Redis 7) as a ``ClusterBus``: `SPUBLISH` on the shared
-/// publisher, `SSUBSCRIBE`/`SUNSUBSCRIBE` on a subscriber connection of its own that
-/// subscribes to every channel again after a reconnect.
-final class RedisShardedBus: ClusterBus {
+/// Redis Pub/Sub as a ``ClusterBus``, on the shared publisher and a subscriber connection
+/// of its own that subscribes to every channel again after a reconnect: sharded
+/// (Redis 7: `SPUBLISH`, `SSUBSCRIBE`/`SUNSUBSCRIBE` as rooms come and go), or classic
+/// (`PUBLISH`, `SUBSCRIBE` to fixed channels, what Node's streams adapter sends its
+/// requests and responses over).
+final class RedisPubSubBus: ClusterBus {
     private let publisher: RedisPublisher
     private let subscriber: RedisSubscriber
+    private let sharded: Bool
 
     init(
-        endpoint: RedisEndpoint, publisher: RedisPublisher, channels: [String], logger: Logger,
+        endpoint: RedisEndpoint, publisher: RedisPublisher, channels: [String], sharded: Bool, logger: Logger,
         handler: @escaping RedisSubscriber.Handler
     ) {
         self.publisher = publisher
+        self.sharded = sharded
         subscriber = RedisSubscriber(
-            endpoint: endpoint, patterns: [], channels: [], shardedChannels: Set(channels), logger: logger,
-            handler: handler)
+            endpoint: endpoint, patterns: [], channels: sharded ? [] : channels,
+            shardedChannels: sharded ? Set(channels) : [], logger: logger, handler: handler)
     }
 
-    func publish(channel: String, message: [UInt8]) { publisher.shardedPublish(channel: channel, message: message) }
-    func subscribe(_ channels: [String]) { subscriber.subscribeSharded(channels) }
-    func unsubscribe(_ channels: [String]) { subscriber.unsubscribeSharded(channels) }
-    func subscriberCount(_ channel: String) async -> Int { await publisher.subscriberCount(channel, sharded: true) }
+    func publish(channel: String, message: [UInt8]) {
+        if sharded {
+            publisher.shardedPublish(channel: channel, message: message)
+        } else {
+            publisher.publish(channel: channel, message: message)
+        }
+    }
+    /// Sharded only: classic channels are fixed (one per namespace and one per node).
+    func subscribe(_ channels: [String]) { if sharded { subscriber.subscribeSharded(channels) } }
+    func unsubscribe(_ channels: [String]) { if sharded { subscriber.unsubscribeSharded(channels) } }
+    func subscriberCount(_ channel: String) async -> Int { await publisher.subscriberCount(channel, sharded: sharded) }
     func waitUntilSubscribed(timeout: Duration) async { await subscriber.waitUntilSubscribed(timeout: timeout) }
     func close() { subscriber.stop() }
 }

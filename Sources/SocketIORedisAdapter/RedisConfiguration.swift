@@ -19,6 +19,8 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
     public var key = "socket.io"
     /// Classic Pub/Sub (Node's `createAdapter`) or sharded Pub/Sub (`createShardedAdapter`).
     public var adapter = RedisAdapterMode.pubsub
+    /// With the streams adapter: the stream and its options.
+    public var stream = RedisStreamOptions()
     /// With sharded Pub/Sub: which channels each namespace listens to.
     public var subscriptionMode = ClusterSubscriptionMode.dynamic
     /// The URL names a node of a Redis Cluster: sharded channels are published and
@@ -180,4 +182,7 @@ public enum RedisAdapterMode: String, Sendable, CaseIterable {
     case pubsub
     /// `SPUBLISH`/`SSUBSCRIBE` (Redis 7), as its `createShardedAdapter`.
     case sharded
+    /// A Redis stream (`XADD`/`XREAD`) plus Pub/Sub for requests, as
+    /// `@socket.io/redis-streams-adapter`; connection state recovery works across nodes.
+    case streams
 }

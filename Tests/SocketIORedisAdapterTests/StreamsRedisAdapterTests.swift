@@ -1,0 +1,357 @@
+import EngineIO
+import EngineTestSupport
+import Foundation
+import Logging
+import OrderedJSON
+import SocketIO
+import SocketIOTestSupport
+import Testing
+
+@testable import SocketIORedisAdapter
+
+/// `REDIS_ADAPTER=streams`: nodes on a real redis-server, speaking Node's
+/// `@socket.io/redis-streams-adapter` (a stream for broadcasts and room changes, Pub/Sub
+/// for requests, sessions under `sio:session:<pid>`).
+@Suite("Redis streams adapter across nodes", .serialized)
+struct StreamsRedisAdapterTests {
+    typealias Node = RedisAdapterClusterTests.Node
+
+    /// A node whose stream is `<key>:stream`; with `recovery`, its server recovers connections.
+    static func makeNode(
+        key: String, recovery: Bool = false, configuration: RedisConfiguration? = nil
+    ) async throws -> Node {
+        var configuration = configuration ?? RedisConfiguration(host: "127.0.0.1", port: 0)
+        if configuration.port == 0 { configuration.port = try await RedisTestServer.shared.port() }
+        configuration.key = key
+        configuration.adapter = .streams
+        configuration.stream.name = key + ":stream"
+        configuration.requestsTimeout = .seconds(2)
+        var quiet = Logger(label: "redis-test")
+        quiet.logLevel = .error
+        let factory = RedisAdapterFactory(configuration: configuration, logger: quiet)
+        var socketIO = SocketIOConfiguration()
+        if recovery {
+            socketIO.connectionStateRecovery = ConnectionStateRecovery(maxDisconnectionDuration: .seconds(60))
+        }
+        let io = SocketIOServer(
+            engine: EngineServer(configuration: EngineConfiguration()), configuration: socketIO,
+            adapter: factory.factory)
+        io.sockets.onConnection { socket in
+            socket.on("join") { event in
+                if let room = event.args.first?.stringValue { event.socket.join(room) }
+                event.ack?("joined")
+            }
+            socket.on("rooms?") { event in event.ack?(.array(event.socket.rooms.sorted().map { .string($0) })) }
+            socket.on("recovered?") { event in event.ack?(.bool(event.socket.recovered)) }
+        }
+        await (try #require(io.sockets.adapter as? ClusterAdapter)).waitUntilSubscribed()
+        return Node(io: io, factory: factory)
+    }
+
+    /// Two nodes on one stream, closed together.
+    struct Pair {
+        let a: Node
+        let b: Node
+        /// The stream both append to and read.
+        let stream: String
+        func close() {
+            a.factory.close()
+            b.factory.close()
+        }
+    }
+
+    static func makePair(recovery: Bool = false) async throws -> Pair {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        return Pair(
+            a: try await makeNode(key: key, recovery: recovery), b: try await makeNode(key: key, recovery: recovery),
+            stream: key + ":stream")
+    }
+
+    static func adapter(of node: Node) throws -> ClusterAdapter {
+        try #require(node.io.sockets.adapter as? ClusterAdapter)
+    }
+
+    /// A plain connection of the test's own to the shared server.
+    static func redis(_ configuration: RedisConfiguration? = nil) async throws -> RedisClientConnection {
+        var shared = RedisConfiguration(host: "127.0.0.1", port: 0)
+        if configuration == nil { shared.port = try await RedisTestServer.shared.port() }
+        return try await RedisClientConnection.connect(to: RedisEndpoint(configuration: configuration ?? shared))
+    }
+
+    /// Every entry of a stream, with its fields in the order Redis returns them.
+    static func entries(_ stream: String, on connection: RedisClientConnection) async throws -> [(
+        id: String, fields: [(String, String)]
+    )] {
+        let reply = try await connection.command(["XRANGE", stream, "-", "+"])
+        return (reply.elements ?? []).compactMap { item in
+            guard let parts = item.elements, parts.count == 2, let id = parts[0].text else { return nil }
+            let values = (parts[1].elements ?? []).compactMap(\.text)
+            let fields = stride(from: 0, to: values.count - 1, by: 2).map { (values[$0], values[$0 + 1]) }
+            return (id, fields)
+        }
+    }
+
+    /// Waits (10 s at most) until `condition` holds.
+    static func eventually(_ condition: () async throws -> Bool) async rethrows -> Bool {
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while clock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return false
+    }
+
+    @Test("a broadcast and a join are stream entries with Node's fields; the offset clients get is the entry id")
+    func streamEntryBytes() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key, recovery: true)
+        defer { a.factory.close() }
+        let uid = try Self.adapter(of: a).uid
+        let client = try await RedisAdapterClusterTests.client(on: a, room: "room-1")
+        a.io.sockets.to("room-1").except("nobody").emit("news", "hé \"quoted\"")
+        let delivered = try #require(await client.next())
+        await a.io.sockets.to("room-1").socketsJoin(["room-2"])
+
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        let stream = key + ":stream"
+        let written = try await Self.entries(stream, on: redis)
+        try #require(written.count == 2)
+        let broadcastData =
+            #"{"packet":{"type":2,"data":["news","hé \"quoted\""]},"#
+            + #""opts":{"rooms":["room-1"],"except":["nobody"],"flags":{}}}"#
+        #expect(written[0].fields.map(\.0) == ["uid", "nsp", "type", "data"])
+        #expect(written[0].fields.map(\.1) == [uid, "/", "3", broadcastData])
+        #expect(delivered == #"2["news","hé \"quoted\"","\#(written[0].id)"]"#)
+        let joinData = #"{"opts":{"rooms":["room-1"],"except":[],"flags":{}},"rooms":["room-2"]}"#
+        #expect(written[1].fields.map(\.1) == [uid, "/", "4", joinData])
+        // fetchSockets is a request: over Pub/Sub, never in the stream.
+        _ = await a.io.sockets.fetchSockets()
+        #expect(try await Self.entries(stream, on: redis).count == 2)
+    }
+
+    @Test("a broadcast carrying binary is base64 of MessagePack in the data field, and crosses nodes")
+    func binaryEntry() async throws {
+        let nodes = try await Self.makePair()
+        defer { nodes.close() }
+        let (a, b) = (nodes.a, nodes.b)
+        let bob = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        a.io.sockets.to("r1").emit("file", .binary([1, 2, 255]))
+        #expect(await bob.next() == #"51-["file",{"_placeholder":true,"num":0}]"#)
+        #expect(await bob.next() == "binary:1,2,255")
+
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        let entry = try #require(try await Self.entries(nodes.stream, on: redis).first)
+        let data = try #require(entry.fields.last?.1)
+        let bytes = try #require(Data(base64Encoded: data))
+        // {"packet": {"type": 2, "data": ["file", <bin 1 2 255>]}, "opts": {...}}, by hand.
+        let expected: [UInt8] =
+            [0x82, 0xa6] + Array("packet".utf8) + [0x82, 0xa4] + Array("type".utf8) + [0x02, 0xa4]
+            + Array("data".utf8) + [0x92, 0xa4] + Array("file".utf8) + [0xc4, 0x03, 0x01, 0x02, 0xff, 0xa4]
+            + Array("opts".utf8) + [0x83, 0xa5] + Array("rooms".utf8) + [0x91, 0xa2] + Array("r1".utf8) + [0xa6]
+            + Array("except".utf8) + [0x90, 0xa5] + Array("flags".utf8) + [0x80]
+        #expect(Array(bytes) == expected)
+    }
+
+    @Test("two nodes: room, everyone, except, join and leave, fetchSockets, disconnectSockets")
+    func acrossNodes() async throws {
+        let nodes = try await Self.makePair()
+        defer { nodes.close() }
+        let (a, b) = (nodes.a, nodes.b)
+        let alice = try await RedisAdapterClusterTests.client(on: a, room: "r1")
+        let bob = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        let carol = try await RedisAdapterClusterTests.client(on: b, room: "r2")
+
+        a.io.sockets.to("r1").emit("room")
+        #expect(await alice.next() == #"2["room"]"#)
+        #expect(await bob.next() == #"2["room"]"#)
+        a.io.sockets.except("r1").emit("except")
+        #expect(await carol.next() == #"2["except"]"#)
+        b.io.sockets.emit("everyone")
+        for client in [alice, bob, carol] { #expect(await client.next() == #"2["everyone"]"#) }
+
+        await a.io.sockets.to("r2").socketsJoin(["r1"])
+        await a.io.sockets.to("r1").except(alice.socketID(on: a)).socketsLeave(["r1"])
+        a.io.sockets.to("r1").emit("after the moves")
+        b.io.sockets.emit("marker")
+        #expect(await alice.next() == #"2["after the moves"]"#)
+        // bob and carol left r1 on node b before the broadcast reached it.
+        #expect(await bob.next() == #"2["marker"]"#)
+        #expect(await carol.next() == #"2["marker"]"#)
+
+        let everyone = await a.io.sockets.fetchSockets()
+        #expect(Set(everyone.map(\.id)) == [alice.socketID(on: a), bob.socketID(on: b), carol.socketID(on: b)])
+        await a.io.sockets.to("r2").disconnectSockets()
+        #expect(await carol.next() == "1")
+    }
+
+    @Test("an entry written by hand in Node's format reaches the node's sockets")
+    func entryFromNode() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key)
+        defer { a.factory.close() }
+        let client = try await RedisAdapterClusterTests.client(on: a, room: "lobby")
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        let data =
+            #"{"packet":{"type":2,"data":["message",{"text":"from node"}]},"#
+            + #""opts":{"rooms":["lobby"],"except":[],"flags":{}}}"#
+        let reply = try await redis.command([
+            "XADD", key + ":stream", "MAXLEN", "~", "10000", "*", "uid", "0123456789abcdef", "nsp", "/", "type", "3",
+            "data", data,
+        ])
+        #expect(reply.text != nil)
+        #expect(await client.next() == #"2["message",{"text":"from node"}]"#)
+    }
+
+    /// A raw client connected with recovery on: its sid, pid, and the offset of the first broadcast it got.
+    struct Recoverable {
+        let client: RawClient
+        let sid: String
+        let pid: String
+    }
+
+    static func connectRecoverable(to node: Node, auth: String = "") async throws -> Recoverable {
+        let client = try await RawClient(node.io)
+        client.send("0" + auth)
+        let answer = try #require(await client.next())
+        try #require(answer.hasPrefix("0{"), "got \(answer)")
+        let fields = try JSONValue(parsing: String(answer.dropFirst()))
+        return Recoverable(
+            client: client, sid: try #require(fields["sid"]?.stringValue), pid: try #require(fields["pid"]?.stringValue)
+        )
+    }
+
+    /// The last argument of the next event packet: its offset.
+    static func offset(of packet: String?) throws -> String {
+        let text = try #require(packet)
+        let items = try #require(try JSONValue(parsing: String(text.dropFirst())).arrayValue)
+        return try #require(items.last?.stringValue)
+    }
+
+    @Test("a client cut from node a recovers on node b: same id, rooms, the missed broadcasts in order, once")
+    func recoveryOnAnotherNode() async throws {
+        let nodes = try await Self.makePair(recovery: true)
+        defer { nodes.close() }
+        let (a, b) = (nodes.a, nodes.b)
+        let first = try await Self.connectRecoverable(to: a)
+        first.client.send(#"21["join","r1"]"#)
+        #expect(await first.client.next() == #"31["joined"]"#)
+        a.io.sockets.to("r1").emit("news", "seen")
+        let seen = try Self.offset(of: await first.client.next())
+        await first.client.disconnect()
+
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        #expect(
+            try await Self.eventually {
+                try await redis.command(["EXISTS", "sio:session:" + first.pid]) == .integer(1)
+            })
+        b.io.sockets.to("r1").emit("news", "missed 1")
+        a.io.sockets.to("r2").emit("news", "not for it")
+        a.io.sockets.except("r1").emit("news", "not for it either")
+        a.io.sockets.emit("news", "missed 2")
+
+        let auth = #"{"pid":"\#(first.pid)","offset":"\#(seen)"}"#
+        let resumed = try await Self.connectRecoverable(to: b, auth: auth)
+        #expect(resumed.sid == first.sid && resumed.pid == first.pid)
+        let written = try await Self.entries(nodes.stream, on: redis)
+        let ids = written.map(\.id)
+        let missed1 = try #require(await resumed.client.next())
+        let missed2 = try #require(await resumed.client.next())
+        #expect(missed1 == #"2["news","missed 1","\#(ids[ids.count - 4])"]"#)
+        #expect(missed2 == #"2["news","missed 2","\#(ids[ids.count - 1])"]"#)
+        resumed.client.send(#"21["rooms?"]"#)
+        let rooms = try #require(await resumed.client.next())
+        #expect(rooms == #"31[["\#(first.sid)","r1"]]"# || rooms == #"31[["r1","\#(first.sid)"]]"#)
+        resumed.client.send(#"22["recovered?"]"#)
+        #expect(await resumed.client.next() == "32[true]")
+        // Back in r1: a broadcast from node a reaches it on node b.
+        a.io.sockets.to("r1").emit("news", "live")
+        #expect(try Self.offset(of: await resumed.client.next()) != seen)
+
+        // The session was taken: the same pid and offset do not restore twice.
+        let again = try await Self.connectRecoverable(to: a, auth: auth)
+        #expect(again.sid != first.sid)
+    }
+
+    @Test("a session with an offset the stream no longer holds, or a malformed one, is not restored")
+    func unknownOffset() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key, recovery: true)
+        defer { a.factory.close() }
+        let adapter = try Self.adapter(of: a)
+        let session = SocketSessionRecord(sid: "s1", pid: "p-\(key)", rooms: ["s1"], data: .null)
+        for offset in ["1-1", "not-an-id", "12", "-1", "1-99999999999999999999999"] {
+            adapter.persistSession(session)
+            let redis = try await Self.redis()
+            defer { redis.close() }
+            #expect(
+                try await Self.eventually {
+                    try await redis.command(["EXISTS", "sio:session:" + session.pid]) == .integer(1)
+                })
+            #expect(await adapter.restoreSession(pid: session.pid, offset: offset) == nil)
+        }
+    }
+
+    @Test("after Redis restarts, a node reads the entries appended while its reader was reconnecting")
+    func readsAfterRedisRestart() async throws {
+        var (server, configuration) = try await RedisServerProcess.startOwn()
+        defer { server.stop() }
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key, configuration: configuration)
+        defer { a.factory.close() }
+        let client = try await RedisAdapterClusterTests.client(on: a, room: "lobby")
+        server.stop()
+        server = try await server.restarted()
+        // Written as soon as Redis is back, before the reader's backoff brought it back.
+        let redis = try await Self.redis(configuration)
+        defer { redis.close() }
+        let data = #"{"packet":{"type":2,"data":["while away"]},"opts":{"rooms":[],"except":[],"flags":{}}}"#
+        _ = try await redis.command([
+            "XADD", key + ":stream", "*", "uid", "0123456789abcdef", "nsp", "/", "type", "3", "data", data,
+        ])
+        #expect(await client.next() == #"2["while away"]"#)
+    }
+}
+
+@Suite("Redis streams adapter pieces")
+struct RedisStreamPiecesTests {
+    @Test("stream ids: parsed as two 64-bit numbers, the next id as Node computes it")
+    func streamIDs() {
+        #expect(RedisStreamEntry.isID("1700000000000-0"))
+        for bad in ["", "-", "1-", "-1", "1-2-3", "a-1", "1-1x", "+1-2", "1-99999999999999999999999", "１-1"] {
+            #expect(!RedisStreamEntry.isID(bad), "\(bad)")
+        }
+        #expect(RedisStreamEntry.id(after: "5-7") == "5-8")
+        #expect(RedisStreamEntry.id(after: "5-18446744073709551615") == "6-0")
+    }
+
+    @Test("a session is stored as base64 of MessagePack {sid, pid, rooms, data}, as Node does")
+    func sessionValue() throws {
+        let session = SocketSessionRecord(sid: "s1", pid: "p1", rooms: ["s1", "r"], data: ["name": "x"])
+        let expected: [UInt8] =
+            [0x84, 0xa3] + Array("sid".utf8) + [0xa2] + Array("s1".utf8) + [0xa3] + Array("pid".utf8) + [0xa2]
+            + Array("p1".utf8) + [0xa5] + Array("rooms".utf8) + [0x92, 0xa1] + Array("r".utf8) + [0xa2]
+            + Array("s1".utf8) + [0xa4] + Array("data".utf8) + [0x81, 0xa4] + Array("name".utf8) + [0xa1]
+            + Array("x".utf8)
+        let value = ClusterAdapter.encodeSession(session)
+        #expect(value == Data(expected).base64EncodedString())
+        #expect(ClusterAdapter.decodeSession(Array(value.utf8)) == session)
+        #expect(ClusterAdapter.decodeSession(Array("not base64!".utf8)) == nil)
+    }
+
+    @Test("deliveries waiting for their entry ids run in the order they were queued")
+    func orderedDeliveries() {
+        let deliveries = OrderedDeliveries()
+        let log = EventLog<String>()
+        let tickets = (0..<3).map { index in deliveries.enqueue { log.record("\(index):\($0 ?? "none")") } }
+        deliveries.complete(tickets[2], offset: "3-0")
+        deliveries.complete(tickets[1], offset: nil)
+        #expect(log.pending.isEmpty)
+        deliveries.complete(tickets[0], offset: "1-0")
+        #expect(log.pending == ["0:1-0", "1:none", "2:3-0"])
+    }
+}
