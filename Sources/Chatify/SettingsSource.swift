@@ -31,6 +31,8 @@ struct SettingsSource: ParsableArguments {
             redis?.adapter = RedisAdapterMode(rawValue: configuration.redisAdapter) ?? .pubsub
             redis?.subscriptionMode = ClusterSubscriptionMode(rawValue: configuration.redisSubscriptionMode) ?? .dynamic
             redis?.cluster = configuration.redisCluster
+            redis?.stream.name = configuration.redisStreamName
+            redis?.stream.maximumLength = configuration.redisStreamMaxLength
             if redis?.tls != nil {
                 redis?.tls = RedisTLS(
                     caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,

@@ -52,6 +52,11 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     public var redisSubscriptionMode = "dynamic"
     /// `REDIS_CLUSTER`: the URL names a node of a Redis Cluster (needs `REDIS_ADAPTER=sharded`).
     public var redisCluster = false
+    /// `REDIS_STREAM_NAME`: with `REDIS_ADAPTER=streams`, the stream the nodes share.
+    public var redisStreamName = "socket.io"
+    /// `REDIS_STREAM_MAXLEN`: with `REDIS_ADAPTER=streams`, the stream is trimmed to about
+    /// this many entries (how far back a recovering client can be served).
+    public var redisStreamMaxLength = 10_000
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
@@ -100,7 +105,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
         "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
         "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_SUBSCRIPTION_MODE",
-        "REDIS_CLUSTER",
+        "REDIS_CLUSTER", "REDIS_STREAM_NAME", "REDIS_STREAM_MAXLEN",
         "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
@@ -112,7 +117,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     ]
 
     /// The values `REDIS_ADAPTER` takes.
-    public static let redisAdapters: Set<String> = ["pubsub", "sharded"]
+    public static let redisAdapters: Set<String> = ["pubsub", "sharded", "streams"]
     /// The values `REDIS_SUBSCRIPTION_MODE` takes.
     public static let redisSubscriptionModes: Set<String> = ["static", "dynamic", "dynamic-private"]
 
@@ -201,14 +206,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         try readRedisTLS(string)
         if let value = string("REDIS_ADAPTER"), !value.isEmpty {
             let adapter = value.trimmingCharacters(in: .whitespaces).lowercased()
-            // Node's third adapter (Redis streams) is a different protocol this server does not speak.
-            if adapter == "streams" {
-                throw Problem(
-                    variable: "REDIS_ADAPTER", value: value,
-                    expected: "pubsub or sharded (streams is not supported yet)")
-            }
             guard Self.redisAdapters.contains(adapter) else {
-                throw Problem(variable: "REDIS_ADAPTER", value: value, expected: "pubsub or sharded")
+                throw Problem(variable: "REDIS_ADAPTER", value: value, expected: "pubsub, sharded or streams")
             }
             redisAdapter = adapter
         }
@@ -221,6 +220,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             redisSubscriptionMode = mode
         }
         if let value = try boolean("REDIS_CLUSTER") { redisCluster = value }
+        // The streams adapter's keys (stream, sessions) are not routed by slot.
+        if redisCluster, redisAdapter == "streams" {
+            throw Problem(
+                variable: "REDIS_CLUSTER", value: "true",
+                expected: "false with REDIS_ADAPTER=streams (its stream and session keys are not routed by slot)")
+        }
         // Classic Pub/Sub in a Redis Cluster sends every message to every shard, and
         // counts subscribers per node: only sharded channels are routed by slot.
         if redisCluster, redisAdapter != "sharded" {
@@ -228,6 +233,18 @@ public struct ChatifyConfiguration: Sendable, Equatable {
                 variable: "REDIS_CLUSTER", value: "true",
                 expected: "false unless REDIS_ADAPTER=sharded (a Redis Cluster needs sharded Pub/Sub)")
         }
+        if let value = string("REDIS_STREAM_NAME"), !value.isEmpty {
+            // A Redis key: any bytes would do, but a name that shows in logs stays printable.
+            guard (1...256).contains(value.unicodeScalars.count),
+                value.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value != 0x7f })
+            else {
+                throw Problem(
+                    variable: "REDIS_STREAM_NAME", value: value,
+                    expected: "1 to 256 characters, without spaces or control characters")
+            }
+            redisStreamName = value
+        }
+        if let value = try integer("REDIS_STREAM_MAXLEN", 1...100_000_000) { redisStreamMaxLength = value }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
             guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw Problem(variable: "CHATIFY_NODE_ID", value: value, expected: "letters, digits, - and _")

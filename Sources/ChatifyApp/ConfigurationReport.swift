@@ -48,6 +48,8 @@ extension ChatifyConfiguration {
         case "REDIS_ADAPTER": return redisAdapter
         case "REDIS_SUBSCRIPTION_MODE": return redisSubscriptionMode
         case "REDIS_CLUSTER": return String(redisCluster)
+        case "REDIS_STREAM_NAME": return redisStreamName
+        case "REDIS_STREAM_MAXLEN": return "\(redisStreamMaxLength)"
         case "CHATIFY_NODE_ID": return nodeID
         case "TRUST_PROXY_HEADERS": return flag(trustProxyHeaders)
         case "TRUSTED_PROXY_COUNT": return "\(trustedProxyCount)"

@@ -142,7 +142,7 @@ struct TransportSettingsTests {
         }
     }
 
-    @Test("REDIS_ADAPTER and REDIS_SUBSCRIPTION_MODE are read; streams and unknown values name the variable")
+    @Test("REDIS_ADAPTER, REDIS_SUBSCRIPTION_MODE and REDIS_STREAM_* are read; bad values name the variable")
     func redisAdapterVariables() throws {
         let defaults = try ChatifyConfiguration(environment: [:])
         #expect(defaults.redisAdapter == "pubsub" && defaults.redisSubscriptionMode == "dynamic")
@@ -156,10 +156,19 @@ struct TransportSettingsTests {
         #expect(
             try ChatifyConfiguration(environment: ["REDIS_SUBSCRIPTION_MODE": "static"]).redisSubscriptionMode
                 == "static")
+        let streams = try ChatifyConfiguration(environment: [
+            "REDIS_ADAPTER": " Streams", "REDIS_STREAM_NAME": "chat:events", "REDIS_STREAM_MAXLEN": "500",
+        ])
+        #expect(streams.redisAdapter == "streams")
+        #expect(streams.redisStreamName == "chat:events" && streams.redisStreamMaxLength == 500)
+        #expect(streams.effectiveValues.contains { $0 == ("REDIS_STREAM_MAXLEN", "500") })
+        #expect(defaults.redisStreamName == "socket.io" && defaults.redisStreamMaxLength == 10_000)
 
         let refusals: [(variable: String, value: String, expected: String)] = [
-            ("REDIS_ADAPTER", "streams", "pubsub or sharded (streams is not supported yet)"),
-            ("REDIS_ADAPTER", "cluster", "pubsub or sharded"),
+            ("REDIS_ADAPTER", "cluster", "pubsub, sharded or streams"),
+            ("REDIS_STREAM_NAME", "my stream", "1 to 256 characters, without spaces or control characters"),
+            ("REDIS_STREAM_MAXLEN", "0", "a whole number in 1...100000000"),
+            ("REDIS_STREAM_MAXLEN", "lots", "a whole number in 1...100000000"),
             ("REDIS_SUBSCRIPTION_MODE", "dynamic_private", "static, dynamic or dynamic-private"),
         ]
         for refusal in refusals {
@@ -183,5 +192,10 @@ struct TransportSettingsTests {
         #expect(throws: ChatifyConfiguration.Problem.self) {
             try ChatifyConfiguration(environment: ["REDIS_ADAPTER": "sharded", "REDIS_CLUSTER": "maybe"])
         }
+        #expect(
+            throws: ChatifyConfiguration.Problem(
+                variable: "REDIS_CLUSTER", value: "true",
+                expected: "false with REDIS_ADAPTER=streams (its stream and session keys are not routed by slot)")
+        ) { try ChatifyConfiguration(environment: ["REDIS_ADAPTER": "streams", "REDIS_CLUSTER": "true"]) }
     }
 }
