@@ -192,7 +192,8 @@ TRANSPORTS = {"websocket": ["polling", "websocket"], "polling": ["polling"], "ws
 class ChatClient:
     """A stock socketio.Client signed in by cookie (kept in its requests session with the
     load balancer's chatify_node cookie), which emits `join` for its room on every
-    connect, as the chat page does, and records what it receives."""
+    connect, as the chat page does, and records what it receives. With connection state
+    recovery on, broadcasts carry an offset as their last argument; it is ignored."""
 
     def __init__(self, user, room, url, transport="websocket", reconnection=False, pin=None):
         self.user = user
@@ -248,17 +249,17 @@ class ChatClient:
         with self.cond:
             self.connect_errors.append((time.monotonic(), data))
 
-    def _on_message(self, payload):
+    def _on_message(self, payload, *offset):
         with self.cond:
             self.messages.append(payload)
             self.cond.notify_all()
 
-    def _on_kick(self, payload):
+    def _on_kick(self, payload, *offset):
         with self.cond:
             self.kicks.append(payload)
             self.cond.notify_all()
 
-    def _on_error(self, payload):
+    def _on_error(self, payload, *offset):
         with self.cond:
             self.errors.append(payload)
             self.cond.notify_all()

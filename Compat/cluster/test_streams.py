@@ -1,0 +1,167 @@
+"""Three chatify nodes with REDIS_ADAPTER=streams (Node's Redis streams adapter: XADD and
+XREAD on the stream `socket.io`, requests over Pub/Sub) and connection state recovery on:
+chat and presence across nodes, a chat message as a stream entry, and a client that lost
+its connection to one node recovering on another.
+
+python-socketio's client does not implement connection state recovery (it never sends
+`pid` and `offset` back), so the recovering client here speaks the Socket.IO protocol
+over a raw WebSocket, as the JavaScript client does."""
+
+import json
+import os
+import secrets
+
+import pytest
+import websocket
+
+import cluster_support as cs
+import gateway_support as gs
+from test_cluster import NODES, chat_round, room_of
+
+STREAM = "socket.io"
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """A cluster of its own (this module's tests only), with the streams adapter."""
+    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-streams"
+    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "streams", "CONNECTION_STATE_RECOVERY": "120"})
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def seeder(cluster):
+    return cs.Seeder(cluster)
+
+
+@pytest.fixture(autouse=True)
+def nodes_running():
+    """No node of this module's cluster is ever stopped."""
+    yield
+
+
+def joined_members(cluster, seeder, clients, nodes):
+    users, key = room_of(seeder, len(nodes))
+    members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, nodes)]
+    for client in members:
+        client.wait_joined()
+    return users, members, key
+
+
+def test_chat_across_nodes_over_the_stream(cluster, seeder, clients):
+    _, members, _ = joined_members(cluster, seeder, clients, NODES)
+    chat_round(members, "streams")
+
+
+def test_a_chat_message_is_a_stream_entry_as_nodes_streams_adapter_writes_it(cluster, seeder, clients):
+    _, (sender, receiver), key = joined_members(cluster, seeder, clients, (1, 2))
+    text = f"into the stream {secrets.token_hex(3)}"
+    sender.send(text)
+    receiver.wait_text(text)
+    redis = cluster.redis()
+
+    def entry():
+        # The chat posts to the room's members and, apart, to its watchers (`watch:<key>`).
+        for entry_id, fields in redis.xrevrange(STREAM, count=50):
+            data = fields.get(b"data", b"")
+            if f'"{text}"'.encode() in data and json.loads(data)["opts"]["rooms"] == [key]:
+                return entry_id, fields
+        return None
+
+    entry_id, fields = cs.wait_until(entry, cs.TIMEOUT, "the chat message in the stream")
+    cs.EVIDENCE.append(("stream entry of a chat message", f"{STREAM} {entry_id.decode()}", fields[b"data"]))
+    assert list(fields) == [b"uid", b"nsp", b"type", b"data"]
+    assert fields[b"nsp"] == b"/" and fields[b"type"] == b"3" and len(fields[b"uid"]) == 16
+    data = json.loads(fields[b"data"])
+    assert list(data) == ["packet", "opts"]
+    assert data["packet"]["type"] == 2 and data["packet"]["data"][0] == "message"
+    assert data["opts"]["rooms"] == [key]
+
+
+def test_presence_counts_users_on_every_node(cluster, seeder, clients):
+    """Presence is the cluster-wide fetchSockets: a request over Pub/Sub, not in the stream."""
+    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
+
+
+class RawSocket:
+    """Socket.IO v5 over one WebSocket to one node, signed in by cookie; answers pings."""
+
+    def __init__(self, cluster, node, user):
+        url = cluster.node_url(node).replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        self.ws = websocket.create_connection(url, timeout=cs.TIMEOUT, cookie=f"{gs.COOKIE_NAME}={user.token}")
+        opening = self.ws.recv()
+        assert opening.startswith("0{"), opening
+
+    def connect(self, auth=None):
+        self.ws.send("40" + (json.dumps(auth) if auth else ""))
+        answer = self.next_packet()
+        assert answer.startswith("40{"), answer
+        return json.loads(answer[2:])
+
+    def next_packet(self):
+        while True:
+            packet = self.ws.recv()
+            if packet == "2":
+                self.ws.send("3")
+                continue
+            return packet
+
+    def next_event(self, name, predicate=lambda args: True):
+        """The arguments of the next event `name` that `predicate` accepts."""
+        while True:
+            packet = self.next_packet()
+            if packet.startswith("42"):
+                items = json.loads(packet[2:])
+                if items[0] == name and predicate(items[1:]):
+                    return items[1:]
+
+    def emit(self, event, payload):
+        self.ws.send("42" + json.dumps([event, payload]))
+
+    def cut(self):
+        """Drops the connection without a Socket.IO disconnect: the network going away."""
+        self.ws.close()
+
+
+def is_text(text):
+    return lambda args: isinstance(args[0], dict) and args[0].get("message") == text
+
+
+def test_a_client_cut_from_one_node_recovers_on_another(cluster, seeder, clients):
+    users, key = room_of(seeder, 2)
+    roamer, other = users
+    speaker = clients(other, key, cluster.node_url(3))
+    speaker.wait_joined()
+    first = RawSocket(cluster, 1, roamer)
+    session = first.connect()
+    assert "pid" in session
+    first.emit("join", {"room": key})
+    before = f"before the cut {secrets.token_hex(3)}"
+    speaker.send(before)
+    seen = first.next_event("message", is_text(before))
+    offset = seen[-1]
+    first.cut()
+    # Node 1 keeps the session in Redis once it noticed the cut.
+    redis = cluster.redis()
+    cs.wait_until(lambda: redis.exists("sio:session:" + session["pid"]), cs.TIMEOUT, "the session in Redis")
+    missed = [f"while away {n} {secrets.token_hex(3)}" for n in (1, 2)]
+    for text in missed:
+        speaker.send(text)
+    speaker.wait_text(missed[-1])
+
+    second = RawSocket(cluster, 2, roamer)
+    resumed = second.connect({"pid": session["pid"], "offset": offset})
+    assert resumed["sid"] == session["sid"]
+    for text in missed:
+        args = second.next_event("message", is_text(text))
+        assert isinstance(args[-1], str) and args[-1] != offset
+    after = f"after the return {secrets.token_hex(3)}"
+    speaker.send(after)
+    second.next_event("message", is_text(after))
+    second.cut()
