@@ -114,17 +114,22 @@ extension ClusterAdapter {
     }
 
     /// With a stream: the session from Redis, once (`GETDEL`), if `offset` is an entry the
-    /// stream still holds; the broadcasts after it to the session's rooms are read now
-    /// (100 reads at most, as Node) and handed out by ``resume(_:after:)``.
+    /// stream still holds; the entries after it are read now (100 reads at most, as
+    /// Node) and the broadcasts to the session's rooms are handed out by
+    /// ``resume(_:after:)``. As with the in-memory adapter, a `socketsLeave` read there
+    /// takes rooms out of the session, and a `disconnectSockets` that selects it means it
+    /// is not restored.
     public func restoreSession(pid: String, offset: String) async -> SocketSessionRecord? {
         guard let stream = streamSlot.value else { return local.restoreSession(pid: pid, offset: offset) }
-        guard RedisStreamEntry.isID(offset) else { return nil }
+        // Our pids (and Node's) have 20 characters: anything much longer is not one.
+        guard pid.utf8.count <= Self.maximumPIDLength, RedisStreamEntry.isID(offset) else { return nil }
         do {
             let stored = try await stream.takeSession(pid: pid)
-            guard let stored, let session = Self.decodeSession(stored),
-                try await stream.entries(from: offset, to: offset).first?.id == offset
+            guard let stored, var session = Self.decodeSession(stored),
+                try await stream.entries(from: offset, to: offset).first?.id == offset,
+                let (rooms, missed) = try await sessionChanges(after: offset, rooms: session.rooms, in: stream)
             else { return nil }
-            let missed = try await missedBroadcasts(after: offset, rooms: session.rooms, in: stream)
+            session.rooms = rooms
             missedByPID.withLock { $0[session.pid] = missed }
             return session
         } catch {
@@ -133,9 +138,15 @@ extension ClusterAdapter {
         }
     }
 
-    private func missedBroadcasts(
-        after offset: String, rooms: Set<String>, in stream: RedisStream
-    ) async throws -> [SocketPacket] {
+    /// The longest private session id looked up in Redis.
+    static let maximumPIDLength = 64
+
+    /// The session's rooms after the room changes in the stream since `offset`, and the
+    /// broadcasts to them; nil when a disconnection selected the session.
+    private func sessionChanges(
+        after offset: String, rooms initialRooms: Set<String>, in stream: RedisStream
+    ) async throws -> (rooms: Set<String>, missed: [SocketPacket])? {
+        var rooms = initialRooms
         var missed: [SocketPacket] = []
         var last = offset
         for _ in 0..<Self.maximumRestoreReads {
@@ -144,19 +155,29 @@ extension ClusterAdapter {
             for entry in entries {
                 last = entry.id
                 guard let message = Self.message(in: entry), message["nsp"]?.stringValue == sockets.namespaceName,
-                    message["type"]?.integerValue == MessageType.broadcast.rawValue,
-                    let data = message["data"], data["requestId"] == nil,
-                    let packet = RedisAdapter.eventPacket(from: data["packet"], namespace: sockets.namespaceName)
+                    let number = message["type"]?.integerValue, let type = MessageType(rawValue: number),
+                    let data = message["data"]
                 else { continue }
                 let options = RedisAdapter.options(from: data["opts"])
-                guard options.selects(rooms: rooms),
-                    let stamped = InMemoryAdapter.stamped(packet, options: options, offset: entry.id)
-                else { continue }
-                missed.append(stamped)
+                guard options.selects(rooms: rooms) else { continue }
+                switch type {
+                case .broadcast:
+                    guard data["requestId"] == nil,
+                        let packet = RedisAdapter.eventPacket(from: data["packet"], namespace: sockets.namespaceName),
+                        let stamped = InMemoryAdapter.stamped(packet, options: options, offset: entry.id)
+                    else { continue }
+                    missed.append(stamped)
+                case .socketsLeave:
+                    rooms.subtract((data["rooms"]?.arrayValue ?? []).compactMap(\.stringValue))
+                case .disconnectSockets:
+                    return nil
+                default:
+                    continue
+                }
             }
             if entries.count < stream.options.readCount { break }
         }
-        return missed
+        return (rooms, missed)
     }
 
     /// Puts the socket back into its rooms; returns the broadcasts it missed.

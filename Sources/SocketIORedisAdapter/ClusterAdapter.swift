@@ -289,6 +289,7 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
                 Self.streamFields(type, data, uid: uid, namespace: sockets.namespaceName), completion: appended)
         } else {
             slot.value?.publish(channel: channel, message: MessagePack.encode(.object(message)))
+            appended(nil)
         }
     }
 
@@ -323,28 +324,40 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
 
     /// Makes the selected sockets join `rooms`, here and on the other nodes.
     public func addSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
-        publishRoomChange(.socketsJoin, options, rooms: rooms)
+        await publishRoomChange(.socketsJoin, options, rooms: rooms)
         local.join(options, rooms: rooms)
     }
 
     /// Makes the selected sockets leave `rooms`, here and on the other nodes.
     public func delSockets(_ options: BroadcastOptions, rooms: Set<String>) async {
-        publishRoomChange(.socketsLeave, options, rooms: rooms)
+        await publishRoomChange(.socketsLeave, options, rooms: rooms)
         local.leave(options, rooms: rooms)
     }
 
-    private func publishRoomChange(_ type: MessageType, _ options: BroadcastOptions, rooms: Set<String>) {
+    private func publishRoomChange(_ type: MessageType, _ options: BroadcastOptions, rooms: Set<String>) async {
         guard !options.local else { return }
         let data: JSONObject = [
             "opts": RedisAdapter.optionsObject(options), "rooms": .array(rooms.sorted().map { .string($0) }),
         ]
-        publish(type, data, on: channels.main)
+        await publishAppended(type, data, on: channels.main)
+    }
+
+    /// Publishes; with a stream, returns once the entry is appended (or could not be), as
+    /// Node's adapter awaits it before acting locally.
+    private func publishAppended(_ type: MessageType, _ data: JSONObject, on channel: String) async {
+        guard streamSlot.value != nil else {
+            publish(type, data, on: channel)
+            return
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            publish(type, data, on: channel) { _ in continuation.resume() }
+        }
     }
 
     /// Disconnects the selected sockets, here and on the other nodes.
     public func disconnectSockets(_ options: BroadcastOptions, close: Bool) async {
         if !options.local {
-            publish(
+            await publishAppended(
                 .disconnectSockets, ["opts": RedisAdapter.optionsObject(options), "close": .bool(close)],
                 on: channels.main)
         }

@@ -175,8 +175,9 @@ struct StreamsRedisAdapterTests {
         await a.io.sockets.to("r2").socketsJoin(["r1"])
         await a.io.sockets.to("r1").except(alice.socketID(on: a)).socketsLeave(["r1"])
         a.io.sockets.to("r1").emit("after the moves")
-        b.io.sockets.emit("marker")
+        // Alice has it once its entry is appended: the marker's entry comes after it.
         #expect(await alice.next() == #"2["after the moves"]"#)
+        b.io.sockets.emit("marker")
         // bob and carol left r1 on node b before the broadcast reached it.
         #expect(await bob.next() == #"2["marker"]"#)
         #expect(await carol.next() == #"2["marker"]"#)
@@ -249,10 +250,11 @@ struct StreamsRedisAdapterTests {
             try await Self.eventually {
                 try await redis.command(["EXISTS", "sio:session:" + first.pid]) == .integer(1)
             })
+        // From one node: its appends reach the stream in the order they were made.
         b.io.sockets.to("r1").emit("news", "missed 1")
-        a.io.sockets.to("r2").emit("news", "not for it")
-        a.io.sockets.except("r1").emit("news", "not for it either")
-        a.io.sockets.emit("news", "missed 2")
+        b.io.sockets.to("r2").emit("news", "not for it")
+        b.io.sockets.except("r1").emit("news", "not for it either")
+        b.io.sockets.emit("news", "missed 2")
 
         let auth = #"{"pid":"\#(first.pid)","offset":"\#(seen)"}"#
         let resumed = try await Self.connectRecoverable(to: b, auth: auth)
@@ -277,6 +279,48 @@ struct StreamsRedisAdapterTests {
         #expect(again.sid != first.sid)
     }
 
+    @Test("a socketsLeave while away keeps the client out of that room on return; a disconnectSockets forgets it")
+    func roomChangesWhileAway() async throws {
+        let nodes = try await Self.makePair(recovery: true)
+        defer { nodes.close() }
+        let (a, b) = (nodes.a, nodes.b)
+        let redis = try await Self.redis()
+        defer { redis.close() }
+
+        /// A client on node a in `rooms`, cut after its first broadcast; its pid and offset.
+        func cutClient(in rooms: [String]) async throws -> (sid: String, auth: String) {
+            let client = try await Self.connectRecoverable(to: a)
+            for (index, room) in rooms.enumerated() {
+                client.client.send("2\(index)" + #"["join","\#(room)"]"#)
+                #expect(await client.client.next() == "3\(index)" + #"["joined"]"#)
+            }
+            a.io.sockets.to(client.sid).emit("news", "seen")
+            let offset = try Self.offset(of: await client.client.next())
+            await client.client.disconnect()
+            #expect(
+                try await Self.eventually {
+                    try await redis.command(["EXISTS", "sio:session:" + client.pid]) == .integer(1)
+                })
+            return (client.sid, #"{"pid":"\#(client.pid)","offset":"\#(offset)"}"#)
+        }
+
+        let kicked = try await cutClient(in: ["k1", "k2"])
+        await b.io.sockets.to("k1").socketsLeave(["k1"])
+        b.io.sockets.to("k1").emit("news", "after the kick")
+        b.io.sockets.to("k2").emit("news", "still a member")
+        let back = try await Self.connectRecoverable(to: b, auth: kicked.auth)
+        #expect(back.sid == kicked.sid)
+        #expect(try #require(await back.client.next()).hasPrefix(#"2["news","still a member","#))
+        back.client.send(#"21["rooms?"]"#)
+        let rooms = try #require(await back.client.next())
+        #expect(rooms == #"31[["\#(kicked.sid)","k2"]]"# || rooms == #"31[["k2","\#(kicked.sid)"]]"#)
+
+        let banned = try await cutClient(in: ["d1"])
+        await b.io.sockets.to("d1").disconnectSockets()
+        let refused = try await Self.connectRecoverable(to: b, auth: banned.auth)
+        #expect(refused.sid != banned.sid)
+    }
+
     @Test("a session with an offset the stream no longer holds, or a malformed one, is not restored")
     func unknownOffset() async throws {
         let key = RedisAdapterClusterTests.uniqueKey()
@@ -294,6 +338,19 @@ struct StreamsRedisAdapterTests {
                 })
             #expect(await adapter.restoreSession(pid: session.pid, offset: offset) == nil)
         }
+        // A private session id far longer than any is not looked up.
+        let long = String(repeating: "p", count: 65)
+        adapter.persistSession(SocketSessionRecord(sid: "s1", pid: long, rooms: ["s1"], data: .null))
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        #expect(
+            try await Self.eventually { try await redis.command(["EXISTS", "sio:session:" + long]) == .integer(1) })
+        a.io.sockets.emit("news")
+        let stream = a.factory.configuration.stream.name
+        #expect(try await Self.eventually { try await !Self.entries(stream, on: redis).isEmpty })
+        let entry = try #require(try await Self.entries(stream, on: redis).last)
+        #expect(await adapter.restoreSession(pid: long, offset: entry.id) == nil)
+        #expect(try await redis.command(["EXISTS", "sio:session:" + long]) == .integer(1))
     }
 
     @Test("after Redis restarts, a node reads the entries appended while its reader was reconnecting")
