@@ -9,6 +9,9 @@ public final class InMemoryAdapter: SocketIOAdapter {
         var roomsBySocket: [String: Set<String>] = [:]
         /// Present when the server has connection state recovery on.
         var recovery: RecoveryBuffer?
+        /// With recovery on, the latest broadcasts stamped with a cluster log's offset,
+        /// oldest first (bounded), for a socket that resumes after the log was read for it.
+        var logged: [LoggedBroadcast] = []
         /// Told, under the lock and so in order, when a room gets its first member or
         /// loses its last one.
         var onRoomChange: (@Sendable (RoomChange) -> Void)?
@@ -30,6 +33,15 @@ public final class InMemoryAdapter: SocketIOAdapter {
             self.isSocketID = isSocketID
         }
     }
+
+    private struct LoggedBroadcast {
+        let offset: String
+        let options: BroadcastOptions
+        let packet: SocketPacket
+    }
+
+    /// How many broadcasts with a log offset are kept for resuming sockets.
+    static let loggedBroadcastsKept = 1_024
 
     private let state: Mutex<State>
     /// The namespace's sockets this adapter delivers to.
@@ -142,9 +154,29 @@ public final class InMemoryAdapter: SocketIOAdapter {
     /// packet carries it as its last argument and is not kept here (the log keeps it).
     /// Nil when the log could not take the packet: it goes out without an offset.
     public func broadcast(_ packet: SocketPacket, options: BroadcastOptions, offset: String?) {
-        let (recovery, recipients) = state.withLock { ($0.recovery != nil, Self.select(options, in: $0)) }
-        let stamped = recovery ? offset.flatMap { RecoveryBuffer.stamped(packet, options: options, offset: $0) } : nil
+        let (stamped, recipients) = state.withLock { state -> (SocketPacket?, Set<String>) in
+            guard state.recovery != nil, let offset,
+                let stamped = RecoveryBuffer.stamped(packet, options: options, offset: offset)
+            else { return (nil, Self.select(options, in: state)) }
+            // Kept in the step that chooses the recipients: a socket resuming with
+            // `resume(_:loggedAfter:)` gets it either live or from here.
+            state.logged.append(LoggedBroadcast(offset: offset, options: options, packet: stamped))
+            if state.logged.count >= 2 * Self.loggedBroadcastsKept {
+                state.logged.removeFirst(state.logged.count - Self.loggedBroadcastsKept)
+            }
+            return (stamped, Self.select(options, in: state))
+        }
         deliver(packet, stamped: stamped, to: recipients, options: options)
+    }
+
+    /// Puts the socket back into its rooms and returns, in order, the broadcasts stamped
+    /// with a log offset that `isAfter` accepts (delivered here after the log was read
+    /// for the socket) and that it would have received, in one step with the return.
+    public func resume(_ session: SocketSessionRecord, loggedAfter isAfter: (String) -> Bool) -> [SocketPacket] {
+        state.withLock { state in
+            Self.add(session.sid, to: session.rooms, in: &state)
+            return state.logged.filter { isAfter($0.offset) && $0.options.selects(rooms: session.rooms) }.map(\.packet)
+        }
     }
 
     /// The packet as a recovering client gets it, with `offset` as its last argument; nil

@@ -127,10 +127,10 @@ extension ClusterAdapter {
             let stored = try await stream.takeSession(pid: pid)
             guard let stored, var session = Self.decodeSession(stored),
                 try await stream.entries(from: offset, to: offset).first?.id == offset,
-                let (rooms, missed) = try await sessionChanges(after: offset, rooms: session.rooms, in: stream)
+                let changes = try await sessionChanges(after: offset, rooms: session.rooms, in: stream)
             else { return nil }
-            session.rooms = rooms
-            missedByPID.withLock { $0[session.pid] = missed }
+            session.rooms = changes.rooms
+            missedByPID.withLock { $0[session.pid] = (changes.missed, changes.lastRead) }
             return session
         } catch {
             logger.warning("redis: cannot restore a session: \(error)")
@@ -145,7 +145,7 @@ extension ClusterAdapter {
     /// broadcasts to them; nil when a disconnection selected the session.
     private func sessionChanges(
         after offset: String, rooms initialRooms: Set<String>, in stream: RedisStream
-    ) async throws -> (rooms: Set<String>, missed: [SocketPacket])? {
+    ) async throws -> (rooms: Set<String>, missed: [SocketPacket], lastRead: String)? {
         var rooms = initialRooms
         var missed: [SocketPacket] = []
         var last = offset
@@ -177,14 +177,18 @@ extension ClusterAdapter {
             }
             if entries.count < stream.options.readCount { break }
         }
-        return (rooms, missed)
+        return (rooms, missed, last)
     }
 
-    /// Puts the socket back into its rooms; returns the broadcasts it missed.
+    /// Puts the socket back into its rooms; returns the broadcasts it missed: those read
+    /// from the stream when its session was restored, then those this node delivered
+    /// since (entries after the last one read), so none falls between the two.
     public func resume(_ session: SocketSessionRecord, after offset: String) -> [SocketPacket] {
         guard streamSlot.value != nil else { return local.resume(session, after: offset) }
-        local.addAll(session.sid, rooms: session.rooms)
-        return missedByPID.withLock { $0.removeValue(forKey: session.pid) } ?? []
+        let read = missedByPID.withLock { $0.removeValue(forKey: session.pid) }
+        let lastRead = read?.lastRead ?? offset
+        let since = local.resume(session, loggedAfter: { RedisStreamEntry.isID($0, after: lastRead) })
+        return (read?.packets ?? []) + since
     }
 }
 

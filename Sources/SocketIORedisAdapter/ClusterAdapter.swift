@@ -203,8 +203,9 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
     let streamSlot = Slot<RedisStream>()
     /// Local deliveries of this node's broadcasts, waiting for their stream entry ids.
     let deliveries = OrderedDeliveries()
-    /// Broadcasts a restored session missed, read from the stream, until its socket resumes.
-    let missedByPID = Mutex<[String: [SocketPacket]]>([:])
+    /// Broadcasts a restored session missed, read from the stream, and the id of the last
+    /// entry read, until its socket resumes.
+    let missedByPID = Mutex<[String: (packets: [SocketPacket], lastRead: String)]>([:])
 
     /// An adapter for the namespace of `sockets` publishing on `<channelPrefix>#<namespace>#…`;
     /// cluster queries wait at most `requestsTimeout` for the other nodes; at most

@@ -69,6 +69,12 @@ struct RedisStreamEntry: Sendable, Equatable {
         return (milliseconds, sequence)
     }
 
+    /// Whether stream id `id` comes after stream id `other`; false when either is not one.
+    static func isID(_ id: String, after other: String) -> Bool {
+        guard let left = parseID(id), let right = parseID(other) else { return false }
+        return (left.milliseconds, left.sequence) > (right.milliseconds, right.sequence)
+    }
+
     /// The smallest id after `id` (an inclusive `XRANGE` start that works before Redis 6.2's
     /// exclusive ranges, as Node computes it).
     static func id(after id: String) -> String? {

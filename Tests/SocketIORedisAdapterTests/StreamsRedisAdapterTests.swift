@@ -48,15 +48,17 @@ struct StreamsRedisAdapterTests {
         return Node(io: io, factory: factory)
     }
 
-    /// Two nodes on one stream, closed together.
+    /// Two nodes on one stream and a connection of the test's own, closed together.
     struct Pair {
         let a: Node
         let b: Node
         /// The stream both append to and read.
         let stream: String
+        let redis: RedisClientConnection
         func close() {
             a.factory.close()
             b.factory.close()
+            redis.close()
         }
     }
 
@@ -64,7 +66,7 @@ struct StreamsRedisAdapterTests {
         let key = RedisAdapterClusterTests.uniqueKey()
         return Pair(
             a: try await makeNode(key: key, recovery: recovery), b: try await makeNode(key: key, recovery: recovery),
-            stream: key + ":stream")
+            stream: key + ":stream", redis: try await redis())
     }
 
     static func adapter(of node: Node) throws -> ClusterAdapter {
@@ -232,31 +234,45 @@ struct StreamsRedisAdapterTests {
         return try #require(items.last?.stringValue)
     }
 
+    /// A client that was on `node` in `rooms`, cut (its WebSocket closed without a
+    /// disconnect) after a first broadcast, once its session is in Redis.
+    struct CutClient {
+        let sid: String
+        let pid: String
+        /// The offset of the broadcast it got.
+        let offset: String
+        /// What it sends to recover: `{pid, offset}`.
+        var auth: String { #"{"pid":"\#(pid)","offset":"\#(offset)"}"# }
+    }
+
+    static func cutClient(on node: Node, in rooms: [String], redis: RedisClientConnection) async throws -> CutClient {
+        let client = try await connectRecoverable(to: node)
+        for (index, room) in rooms.enumerated() {
+            client.client.send("2\(index)" + #"["join","\#(room)"]"#)
+            #expect(await client.client.next() == "3\(index)" + #"["joined"]"#)
+        }
+        node.io.sockets.to(client.sid).emit("news", "seen")
+        let offset = try Self.offset(of: await client.client.next())
+        await client.client.disconnect()
+        #expect(
+            try await eventually { try await redis.command(["EXISTS", "sio:session:" + client.pid]) == .integer(1) })
+        return CutClient(sid: client.sid, pid: client.pid, offset: offset)
+    }
+
     @Test("a client cut from node a recovers on node b: same id, rooms, the missed broadcasts in order, once")
     func recoveryOnAnotherNode() async throws {
         let nodes = try await Self.makePair(recovery: true)
         defer { nodes.close() }
-        let (a, b) = (nodes.a, nodes.b)
-        let first = try await Self.connectRecoverable(to: a)
-        first.client.send(#"21["join","r1"]"#)
-        #expect(await first.client.next() == #"31["joined"]"#)
-        a.io.sockets.to("r1").emit("news", "seen")
-        let seen = try Self.offset(of: await first.client.next())
-        await first.client.disconnect()
-
-        let redis = try await Self.redis()
-        defer { redis.close() }
-        #expect(
-            try await Self.eventually {
-                try await redis.command(["EXISTS", "sio:session:" + first.pid]) == .integer(1)
-            })
+        let (a, b, redis) = (nodes.a, nodes.b, nodes.redis)
+        let first = try await Self.cutClient(on: a, in: ["r1"], redis: redis)
+        let seen = first.offset
         // From one node: its appends reach the stream in the order they were made.
         b.io.sockets.to("r1").emit("news", "missed 1")
         b.io.sockets.to("r2").emit("news", "not for it")
         b.io.sockets.except("r1").emit("news", "not for it either")
         b.io.sockets.emit("news", "missed 2")
 
-        let auth = #"{"pid":"\#(first.pid)","offset":"\#(seen)"}"#
+        let auth = first.auth
         let resumed = try await Self.connectRecoverable(to: b, auth: auth)
         #expect(resumed.sid == first.sid && resumed.pid == first.pid)
         let written = try await Self.entries(nodes.stream, on: redis)
@@ -283,28 +299,9 @@ struct StreamsRedisAdapterTests {
     func roomChangesWhileAway() async throws {
         let nodes = try await Self.makePair(recovery: true)
         defer { nodes.close() }
-        let (a, b) = (nodes.a, nodes.b)
-        let redis = try await Self.redis()
-        defer { redis.close() }
+        let (a, b, redis) = (nodes.a, nodes.b, nodes.redis)
 
-        /// A client on node a in `rooms`, cut after its first broadcast; its pid and offset.
-        func cutClient(in rooms: [String]) async throws -> (sid: String, auth: String) {
-            let client = try await Self.connectRecoverable(to: a)
-            for (index, room) in rooms.enumerated() {
-                client.client.send("2\(index)" + #"["join","\#(room)"]"#)
-                #expect(await client.client.next() == "3\(index)" + #"["joined"]"#)
-            }
-            a.io.sockets.to(client.sid).emit("news", "seen")
-            let offset = try Self.offset(of: await client.client.next())
-            await client.client.disconnect()
-            #expect(
-                try await Self.eventually {
-                    try await redis.command(["EXISTS", "sio:session:" + client.pid]) == .integer(1)
-                })
-            return (client.sid, #"{"pid":"\#(client.pid)","offset":"\#(offset)"}"#)
-        }
-
-        let kicked = try await cutClient(in: ["k1", "k2"])
+        let kicked = try await Self.cutClient(on: a, in: ["k1", "k2"], redis: redis)
         await b.io.sockets.to("k1").socketsLeave(["k1"])
         b.io.sockets.to("k1").emit("news", "after the kick")
         b.io.sockets.to("k2").emit("news", "still a member")
@@ -315,10 +312,30 @@ struct StreamsRedisAdapterTests {
         let rooms = try #require(await back.client.next())
         #expect(rooms == #"31[["\#(kicked.sid)","k2"]]"# || rooms == #"31[["k2","\#(kicked.sid)"]]"#)
 
-        let banned = try await cutClient(in: ["d1"])
+        let banned = try await Self.cutClient(on: a, in: ["d1"], redis: redis)
         await b.io.sockets.to("d1").disconnectSockets()
         let refused = try await Self.connectRecoverable(to: b, auth: banned.auth)
         #expect(refused.sid != banned.sid)
+    }
+
+    @Test("a broadcast the node delivers between reading the stream for a session and its return is not lost")
+    func broadcastBetweenRestoreAndResume() async throws {
+        let nodes = try await Self.makePair(recovery: true)
+        defer { nodes.close() }
+        let (a, b, redis) = (nodes.a, nodes.b, nodes.redis)
+        let first = try await Self.cutClient(on: a, in: ["r1"], redis: redis)
+        let seen = first.offset
+        // A client on node b shows when node b's stream reader delivered a broadcast.
+        let witness = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        a.io.sockets.to("r1").emit("news", "read from the stream")
+        #expect(try #require(await witness.next()).hasPrefix(#"2["news","read from the stream","#))
+        let adapter = try Self.adapter(of: b)
+        let session = try #require(await adapter.restoreSession(pid: first.pid, offset: seen))
+        // Read by node b's stream reader after the restore read the stream, before the socket is back.
+        a.io.sockets.to("r1").emit("news", "in between")
+        #expect(try #require(await witness.next()).hasPrefix(#"2["news","in between","#))
+        let missed = adapter.resume(session, after: seen).compactMap { $0.data?.arrayValue?[1].stringValue }
+        #expect(missed == ["read from the stream", "in between"])
     }
 
     @Test("a session with an offset the stream no longer holds, or a malformed one, is not restored")
