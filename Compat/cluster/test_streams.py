@@ -142,6 +142,8 @@ def test_a_client_cut_from_one_node_recovers_on_another(cluster, seeder, clients
     session = first.connect()
     assert "pid" in session
     first.emit("join", {"room": key})
+    # In the room once it sees its own join notice (a broadcast too).
+    first.next_event("message", is_text(f"{roamer.username} has joined the room"))
     before = f"before the cut {secrets.token_hex(3)}"
     speaker.send(before)
     seen = first.next_event("message", is_text(before))
