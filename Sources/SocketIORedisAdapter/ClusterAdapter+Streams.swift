@@ -158,8 +158,9 @@ extension ClusterAdapter {
                     let number = message["type"]?.integerValue, let type = MessageType(rawValue: number),
                     let data = message["data"]
                 else { continue }
-                let options = RedisAdapter.options(from: data["opts"])
-                guard options.selects(rooms: rooms) else { continue }
+                // Options a peer sent malformed select nobody, as for live messages.
+                guard let options = RedisAdapter.options(from: data["opts"]), options.selects(rooms: rooms)
+                else { continue }
                 switch type {
                 case .broadcast:
                     guard data["requestId"] == nil,
