@@ -266,43 +266,18 @@ public final class EngineServer: Sendable {
         inbound: Inbound,
         writer: some EngineWebSocketWriter
     ) async where Inbound.Element == WebSocketData {
-        let session: EngineSession
-        let link: EngineSession.LinkID
-        switch admission {
-        case .refused:
+        guard
+            let socket = attach(
+                admission, sink: writer.directSink, arrivals: { writer.messagesArrived }, eventLoop: nil)
+        else {
             await writer.close()
             return
-        case .newSession(let request):
-            guard
-                let opened = openSession(
-                    request, transport: .websocket, sink: writer.directSink,
-                    beforeStart: { session in
-                        self.openPacket(for: session, transport: .websocket)
-                    })
-            else {
-                await writer.close()
-                return
-            }
-            session = opened.session
-            link = opened.link
-        case .upgrade(let existing, _):
-            guard let probe = existing.beginUpgrade(sink: writer.directSink, arrivals: { writer.messagesArrived })
-            else {
-                await writer.close()
-                return
-            }
-            session = existing
-            link = probe
         }
-
-        openWebSockets.withLock { $0 += 1 }
-        defer { openWebSockets.withLock { $0 -= 1 } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                let version = session.protocolVersion
-                while let batch = await session.nextBatch(for: link) {
+                while let batch = await socket.session.nextBatch(for: socket.link) {
                     do {
-                        try await writer.write(version == .v4 ? batch : batch.map(EngineCodecV3.webSocketFrame))
+                        try await writer.write(socket.frames(batch))
                     } catch {
                         break
                     }
@@ -311,40 +286,83 @@ public final class EngineServer: Sendable {
             }
             do {
                 for try await frame in inbound {
-                    let packet: EnginePacket
-                    do {
-                        switch (frame, session.protocolVersion) {
-                        case (.text(let text), .v4): packet = try EngineCodec.decode(text: text)
-                        case (.binary(let bytes), .v4): packet = .message(.binary(bytes))
-                        case (.text(let text), .v3): packet = try EngineCodecV3.decode(text: Substring(text).utf8)
-                        case (.binary(let bytes), .v3): packet = try EngineCodecV3.decode(binaryFrame: bytes)
-                        }
-                    } catch {
-                        logger.debug(
-                            "closing session after a bad frame",
-                            metadata: ["sid": "\(session.id)", "error": "\(error)"])
-                        if session.isActive(link) { session.fail(.parseError) }
-                        break
-                    }
-                    if !session.receive(packet, on: link) { break }
+                    if !socket.receive(frame) { break }
                 }
             } catch {
                 // The socket failed (reset, oversized frame): handled as a close below.
             }
-            session.linkClosed(link)
+            socket.session.linkClosed(socket.link)
         }
+        socket.closed()
+    }
+
+    /// Attaches an admitted WebSocket whose transport calls back, instead of running a
+    /// task for it: the transport hands each message to the returned link's
+    /// ``EngineWebSocketLink/receive(_:)`` and calls ``EngineWebSocketLink/closed()`` when
+    /// the socket is gone; packets reach `connection` (its sink, or `write`) without a
+    /// task waiting for them. Nil when the socket is not taken (`connection` is closed).
+    /// A new session's timers run on `connection`'s event loop, so its messages need no hop.
+    public func attachWebSocket(
+        _ admission: WebSocketAdmission,
+        connection: some EngineWebSocketConnection
+    ) -> EngineWebSocketLink? {
+        guard
+            let socket = attach(
+                admission, sink: connection.sink, arrivals: { connection.messagesArrived },
+                eventLoop: connection.eventLoop)
+        else {
+            connection.close()
+            return nil
+        }
+        socket.pump(into: connection)
+        return socket
+    }
+
+    /// Opens the session (or the upgrade probe) an admission asks for; nil when it is
+    /// refused after all.
+    private func attach(
+        _ admission: WebSocketAdmission,
+        sink: (any EngineFrameSink)?,
+        arrivals: @escaping @Sendable () -> Int?,
+        eventLoop: (any EventLoop)?
+    ) -> EngineWebSocketLink? {
+        let session: EngineSession
+        let link: EngineSession.LinkID
+        switch admission {
+        case .refused:
+            return nil
+        case .newSession(let request):
+            guard
+                let opened = openSession(
+                    request, transport: .websocket, sink: sink, eventLoop: eventLoop,
+                    beforeStart: { session in
+                        self.openPacket(for: session, transport: .websocket)
+                    })
+            else { return nil }
+            session = opened.session
+            link = opened.link
+        case .upgrade(let existing, _):
+            guard let probe = existing.beginUpgrade(sink: sink, arrivals: arrivals) else { return nil }
+            session = existing
+            link = probe
+        }
+        openWebSockets.withLock { $0 += 1 }
+        return EngineWebSocketLink(
+            session: session, link: link, logger: logger,
+            onClosed: { [weak self] in self?.openWebSockets.withLock { $0 -= 1 } })
     }
 
     // MARK: - Sessions
 
     private func openSession(_ request: EngineRequest, transport: EngineTransport) -> EngineSession? {
-        openSession(request, transport: transport, sink: nil, beforeStart: nil)?.session
+        openSession(request, transport: transport, sink: nil, eventLoop: nil, beforeStart: nil)?.session
     }
 
     private func openSession(
         _ request: EngineRequest,
         transport: EngineTransport,
         sink: (any EngineFrameSink)?,
+        eventLoop: (any EventLoop)?,
         beforeStart openPacket: ((EngineSession) -> EngineOutgoing)?
     ) -> (session: EngineSession, link: EngineSession.LinkID)? {
         guard accepting.withLock({ $0 }), reserveSlot(for: request) else {
@@ -356,7 +374,7 @@ public final class EngineServer: Sendable {
             request: request,
             transport: transport,
             configuration: configuration,
-            eventLoop: eventLoopGroup.next(),
+            eventLoop: eventLoop ?? eventLoopGroup.next(),
             statistics: statistics,
             protocolVersion: requestedVersion(request),
             onRelease: { [weak self] session in self?.releaseSlot(for: session.request) },

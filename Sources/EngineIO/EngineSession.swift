@@ -465,31 +465,42 @@ public final class EngineSession: Sendable {
         effects.run(self)
     }
 
+    /// Receives a WebSocket writer's next packets, or nil when it should close.
+    typealias LinkWaiter = @Sendable ([EngineOutgoing]?) -> Void
+
     /// The next packets a WebSocket writer should send; `nil` when it should close.
     func nextBatch(for link: LinkID) async -> [EngineOutgoing]? {
         await withCheckedContinuation { (continuation: CheckedContinuation<[EngineOutgoing]?, Never>) in
-            let immediate = state.withLock { state -> [EngineOutgoing]?? in
-                if state.activeLink?.id == link {
-                    if var batch = state.activeLink?.direct, !batch.isEmpty || !state.outbox.isEmpty {
-                        batch.append(contentsOf: state.outbox.takeAll())
-                        state.activeLink?.direct.removeAll()
-                        return .some(batch)
-                    }
-                    if state.phase != .open { return .some(nil) }
-                    state.activeLink?.waiter = continuation
-                    return .none
-                }
-                if state.probeLink?.id == link {
-                    if let batch = state.probeLink?.direct, !batch.isEmpty {
-                        state.probeLink?.direct.removeAll()
-                        return .some(batch)
-                    }
-                    state.probeLink?.waiter = continuation
-                    return .none
-                }
-                return .some(nil)
-            }
+            let immediate = takeBatch(for: link, orWait: { continuation.resume(returning: $0) })
             if let immediate { continuation.resume(returning: immediate) }
+        }
+    }
+
+    /// What a WebSocket writer should send now (`.some(nil)`: close), or nil when there is
+    /// nothing yet: then `waiter` is parked, and called once, with the next packets or
+    /// with nil, when there is. While it is parked, a link with a sink has its packets
+    /// offered to that sink instead.
+    func takeBatch(for link: LinkID, orWait waiter: @escaping LinkWaiter) -> [EngineOutgoing]?? {
+        state.withLock { state -> [EngineOutgoing]?? in
+            if state.activeLink?.id == link {
+                if var batch = state.activeLink?.direct, !batch.isEmpty || !state.outbox.isEmpty {
+                    batch.append(contentsOf: state.outbox.takeAll())
+                    state.activeLink?.direct.removeAll()
+                    return .some(batch)
+                }
+                if state.phase != .open { return .some(nil) }
+                state.activeLink?.waiter = waiter
+                return .none
+            }
+            if state.probeLink?.id == link {
+                if let batch = state.probeLink?.direct, !batch.isEmpty {
+                    state.probeLink?.direct.removeAll()
+                    return .some(batch)
+                }
+                state.probeLink?.waiter = waiter
+                return .none
+            }
+            return .some(nil)
         }
     }
 
@@ -685,7 +696,7 @@ public final class EngineSession: Sendable {
         /// Where packets go while the writer waits (nil: the writer takes them all).
         let sink: (any EngineFrameSink)?
         var direct: [EngineOutgoing] = []
-        var waiter: CheckedContinuation<[EngineOutgoing]?, Never>?
+        var waiter: LinkWaiter?
         /// Messages read off this socket so far, as its transport counts them.
         var arrivals: @Sendable () -> Int? = { nil }
         /// Messages the session has handled from this socket.
@@ -761,7 +772,7 @@ public final class EngineSession: Sendable {
     /// Work decided under the lock and done after it is released.
     private struct Effects {
         var pollAnswers: [(CheckedContinuation<PollOutcome, Never>, PollOutcome)] = []
-        var linkAnswers: [(CheckedContinuation<[EngineOutgoing]?, Never>, [EngineOutgoing]?)] = []
+        var linkAnswers: [(LinkWaiter, [EngineOutgoing]?)] = []
         var messages: [EngineMessage] = []
         var closed: EngineCloseReason?
         var finished = false
@@ -771,7 +782,7 @@ public final class EngineSession: Sendable {
 
         func run(_ session: EngineSession) {
             for (continuation, outcome) in pollAnswers { continuation.resume(returning: outcome) }
-            for (continuation, batch) in linkAnswers { continuation.resume(returning: batch) }
+            for (waiter, batch) in linkAnswers { waiter(batch) }
             if !messages.isEmpty, let delegate = session.delegate {
                 for message in messages { delegate.session(session, didReceive: message) }
             }
