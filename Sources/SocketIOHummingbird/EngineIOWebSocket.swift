@@ -17,10 +17,13 @@ public struct EngineIOWebSocketUpgrade: Sendable {
     let batchers = EventLoopWriteBatchers()
     /// Frames bypass the WebSocket handler's extensions when written straight into the
     /// channel, so with `permessage-deflate` on everything goes through the handler.
+    /// Otherwise the socket is run by channel handlers on its event loop, without a task.
     let writesDirectly: Bool
 
-    /// Upgrades WebSocket requests on `endpoints`' paths. Frames are written straight into
-    /// the channel unless an endpoint has `EngineConfiguration.perMessageDeflate` on.
+    /// Upgrades WebSocket requests on `endpoints`' paths. Sockets are run on their event
+    /// loop and frames written straight into the channel, unless an endpoint has
+    /// `EngineConfiguration.perMessageDeflate` on: then Hummingbird's WebSocket handler
+    /// runs each in a task.
     public init(_ endpoints: [EngineIOEndpoint]) {
         self.endpoints = endpoints
         writesDirectly = endpoints.allSatisfy { $0.engine.configuration.perMessageDeflate == nil }
@@ -47,6 +50,16 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             )
         )
         let perAddress = limits.maxConnectionsPerAddress.map(ConnectionsPerAddress.init(limit:))
+        if writesDirectly {
+            return HTTPServerBuilder { responder in
+                GuardedServerChildChannel(
+                    base: EngineIOUpgradeChannel(
+                        responder: responder, idleTimeout: idleTimeout, maxFrameSize: largestPayload, upgrade: self),
+                    limits: limits,
+                    perAddress: perAddress
+                )
+            }
+        }
         return HTTPServerBuilder { responder in
             GuardedServerChildChannel(
                 base: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: configuration) {
@@ -69,30 +82,16 @@ public struct EngineIOWebSocketUpgrade: Sendable {
         return [WebSocketExtensionFactory { SizeLimitedDeflateBuilder(base: deflate.build()) }]
     }
 
+    /// Hummingbird's WebSocket handler runs an accepted socket in a task of its own
+    /// (`permessage-deflate` lives there).
     func shouldUpgrade(
         _ head: HTTPRequest,
         channel: any Channel
     ) -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> {
-        let uri = URI(head.path ?? "/")
-        guard let endpoint = endpoints.first(where: { $0.matches(uri.path) }) else { return .dontUpgrade }
-        let request = EngineRequest(
-            method: head.method,
-            uri: uri,
-            headers: head.headerFields,
-            authority: head.authority,
-            remoteAddress: channel.remoteAddress,
-            isSecure: endpoint.isSecure
-        )
-        let engine = endpoint.engine
-        let admission = engine.admitWebSocket(request)
-        if case .refused = admission { return .dontUpgrade }
-        let sink =
-            writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
-        let arrivals = InboundArrivals()
-        let rules = WebSocketFrameRules(
-            maxMessageBytes: engine.configuration.maxPayload, allowsCompression: !writesDirectly)
-        let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
-        try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: tap))
+        guard let accepted = accept(head, channel: channel) else { return .dontUpgrade }
+        try? channel.pipeline.syncOperations.addHandler(InboundTapInstaller(tap: accepted.tap))
+        let engine = accepted.engine
+        let (admission, sink, arrivals) = (accepted.admission, accepted.sink, accepted.arrivals)
         return .upgrade([:]) { inbound, outbound, _ in
             let failure = InboundFailure()
             let messages = inbound.messages(maxSize: engine.configuration.maxPayload)
@@ -107,6 +106,57 @@ public struct EngineIOWebSocketUpgrade: Sendable {
             // swift-websocket closes with the code its error names.
             if let error = failure.recorded { throw error }
         }
+    }
+
+    /// Whether a WebSocket request on one of the endpoints is upgraded, decided before
+    /// it is answered, and what its socket will need; nil refuses it.
+    func accept(_ head: HTTPRequest, channel: any Channel) -> AcceptedWebSocket? {
+        let uri = URI(head.path ?? "/")
+        guard let endpoint = endpoints.first(where: { $0.matches(uri.path) }) else { return nil }
+        let request = EngineRequest(
+            method: head.method,
+            uri: uri,
+            headers: head.headerFields,
+            authority: head.authority,
+            remoteAddress: channel.remoteAddress,
+            isSecure: endpoint.isSecure
+        )
+        let engine = endpoint.engine
+        let admission = engine.admitWebSocket(request)
+        if case .refused = admission { return nil }
+        let sink =
+            writesDirectly ? ChannelFrameSink(channel: channel, batcher: batchers.batcher(for: channel.eventLoop)) : nil
+        let arrivals = InboundArrivals()
+        let rules = WebSocketFrameRules(
+            maxMessageBytes: engine.configuration.maxPayload, allowsCompression: !writesDirectly)
+        let tap = InboundTap(arrivals: arrivals, sink: sink, rules: rules)
+        return AcceptedWebSocket(engine: engine, admission: admission, sink: sink, arrivals: arrivals, tap: tap)
+    }
+}
+
+/// An upgrade that was accepted, with what its socket needs once upgraded.
+struct AcceptedWebSocket {
+    let engine: EngineServer
+    let admission: WebSocketAdmission
+    let sink: ChannelFrameSink?
+    let arrivals: InboundArrivals
+    let tap: InboundTap
+
+    /// On the loop, once NIO's frame decoder and encoder are in place: the tap above the
+    /// decoder, the handler that runs the socket above it, and the session attached.
+    func attach(to channel: any Channel) throws {
+        let operations = channel.pipeline.syncOperations
+        guard let sink else {
+            channel.close(promise: nil)
+            return
+        }
+        let decoder = try operations.handler(type: ByteToMessageHandler<WebSocketFrameDecoder>.self)
+        try operations.addHandler(tap, position: .after(decoder))
+        let handler = EngineWebSocketHandler(sink: sink)
+        try operations.addHandler(handler)
+        let connection = ChannelWebSocketConnection(
+            frameSink: sink, arrivals: arrivals, handler: NIOLoopBound(handler, eventLoop: channel.eventLoop))
+        handler.link = engine.attachWebSocket(admission, connection: connection)
     }
 }
 
