@@ -9,8 +9,8 @@
 #   Benchmarks/scripts/cluster_fanout.sh [rates]     (default 100,200,400; 5 s per step)
 #
 # CLUSTER_BENCH_CONFIGS picks the configurations, comma-separated "nodes redis [adapter]":
-# redis 0 or 1, adapter pubsub (default), sharded, or sharded3 (sharded Pub/Sub on a
-# three-primary Redis Cluster). Default: "1 0,1 1,2 1,3 1".
+# redis 0 or 1, adapter pubsub (default), sharded, sharded3 (sharded Pub/Sub on a
+# three-primary Redis Cluster) or streams. Default: "1 0,1 1,2 1,3 1".
 #
 # Needs the release builds of chatify (.build-release) and of the generator
 # (Benchmarks/.build-bench); Benchmarks/run.sh makes both.
@@ -47,11 +47,11 @@ IFS=, read -r -a configs <<<"${CLUSTER_BENCH_CONFIGS:-1 0,1 1,2 1,3 1}"
 for config in "${configs[@]}"; do
   read -r nodes redis adapter <<<"$config"
   adapter=${adapter:-pubsub}
-  [[ $adapter =~ ^(pubsub|sharded|sharded3)$ ]] || { echo "cluster_fanout: unknown adapter $adapter" >&2; exit 2; }
+  [[ $adapter =~ ^(pubsub|sharded|sharded3|streams)$ ]] || { echo "cluster_fanout: unknown adapter $adapter" >&2; exit 2; }
   name="${nodes}node$([[ $redis == 1 ]] && echo -redis || true)$([[ $adapter != pubsub ]] && echo "-$adapter" || true)"
   names+=("$name")
   shards=1; [[ $adapter == sharded3 ]] && shards=3
-  REDIS_ADAPTER=$([[ $adapter == pubsub ]] && echo pubsub || echo sharded) CLUSTER_REDIS_SHARDS=$shards \
+  REDIS_ADAPTER=${adapter%3} CLUSTER_REDIS_SHARDS=$shards \
     CLUSTER_NODES=$nodes CLUSTER_REDIS=$redis "$root/scripts/cluster.sh" start >&2
   # shellcheck disable=SC1091
   source "$CLUSTER_DIR/state"
