@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pymongo
+import pytest
 import requests
 import socketio
 
@@ -396,3 +397,29 @@ def stop_continue_guard(cluster, k):
         cluster.signal_node(k, signal.SIGCONT)
     except ProcessLookupError:
         pass
+
+
+def own_cluster_fixtures(suffix, env):
+    """The `cluster`, `seeder` and `nodes_running` fixtures of a module that runs a cluster
+    of its own (its directory is the suite's with `suffix`), configured by `env`; none of
+    its nodes is ever stopped."""
+
+    @pytest.fixture(scope="module")
+    def cluster():
+        directory = os.environ.get("CLUSTER_TEST_DIR", str(REPO_ROOT / ".cluster" / "suite")) + suffix
+        own = Cluster(directory, nodes=3, env=env)
+        own.start()
+        try:
+            yield own
+        finally:
+            own.stop()
+
+    @pytest.fixture(scope="module")
+    def seeder(cluster):
+        return Seeder(cluster)
+
+    @pytest.fixture(autouse=True)
+    def nodes_running():
+        yield
+
+    return cluster, seeder, nodes_running

@@ -2,10 +2,8 @@
 REDIS_CLUSTER=true): each room's channel lives on the shard that owns its slot, and chat,
 presence and kicks cross nodes whichever shard carries them."""
 
-import os
 import secrets
 
-import pytest
 import redis
 
 import cluster_support as cs
@@ -14,27 +12,10 @@ from test_cluster import NODES, chat_round, room_of
 MAIN_CHANNEL = "socket.io#/#"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A cluster of its own (this module's tests only), on a three-primary Redis Cluster."""
-    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-redis-cluster"
-    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "sharded", "CLUSTER_REDIS_SHARDS": "3"})
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def seeder(cluster):
-    return cs.Seeder(cluster)
-
-
-@pytest.fixture(autouse=True)
-def nodes_running():
-    """No node of this module's cluster is ever stopped."""
-    yield
+# A cluster of its own, for this module's tests only.
+cluster, seeder, nodes_running = cs.own_cluster_fixtures(
+    "-redis-cluster", {"REDIS_ADAPTER": "sharded", "CLUSTER_REDIS_SHARDS": "3"}
+)
 
 
 def shard_of(cluster, channel):

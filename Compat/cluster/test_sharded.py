@@ -3,9 +3,7 @@ SSUBSCRIBE on Redis 7, dynamic subscription mode): chat across nodes, presence c
 across nodes, and the messages as they cross Redis."""
 
 import json
-import os
 
-import pytest
 
 import cluster_support as cs
 from test_cluster import NODES, chat_round, room_of
@@ -13,27 +11,10 @@ from test_cluster import NODES, chat_round, room_of
 MAIN_CHANNEL = "socket.io#/#"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A cluster of its own (this module's tests only), with the sharded adapter."""
-    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-sharded"
-    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "sharded"})
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def seeder(cluster):
-    return cs.Seeder(cluster)
-
-
-@pytest.fixture(autouse=True)
-def nodes_running():
-    """No node of this module's cluster is ever stopped."""
-    yield
+# A cluster of its own, for this module's tests only.
+cluster, seeder, nodes_running = cs.own_cluster_fixtures(
+    "-sharded", {"REDIS_ADAPTER": "sharded"}
+)
 
 
 def joined_members(cluster, seeder, clients, nodes):

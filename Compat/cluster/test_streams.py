@@ -8,10 +8,8 @@ python-socketio's client does not implement connection state recovery (it never 
 over a raw WebSocket, as the JavaScript client does."""
 
 import json
-import os
 import secrets
 
-import pytest
 import websocket
 
 import cluster_support as cs
@@ -21,27 +19,10 @@ from test_cluster import NODES, chat_round, room_of
 STREAM = "socket.io"
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    """A cluster of its own (this module's tests only), with the streams adapter."""
-    directory = os.environ.get("CLUSTER_TEST_DIR", str(cs.REPO_ROOT / ".cluster" / "suite")) + "-streams"
-    cluster = cs.Cluster(directory, nodes=3, env={"REDIS_ADAPTER": "streams", "CONNECTION_STATE_RECOVERY": "120"})
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
-
-
-@pytest.fixture(scope="module")
-def seeder(cluster):
-    return cs.Seeder(cluster)
-
-
-@pytest.fixture(autouse=True)
-def nodes_running():
-    """No node of this module's cluster is ever stopped."""
-    yield
+# A cluster of its own, for this module's tests only.
+cluster, seeder, nodes_running = cs.own_cluster_fixtures(
+    "-streams", {"REDIS_ADAPTER": "streams", "CONNECTION_STATE_RECOVERY": "120"}
+)
 
 
 def joined_members(cluster, seeder, clients, nodes):
