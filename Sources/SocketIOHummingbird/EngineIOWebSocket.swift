@@ -260,6 +260,22 @@ final class ChannelFrameSink: EngineFrameSink {
         return true
     }
 
+    /// On the loop: writes the batches offered in one loop turn. In the handshake each
+    /// batch is a write of its own (what follows the first is held behind it, as Node's
+    /// engine.io does), so a client that listens for one frame at a time reads them one
+    /// at a time; after it they leave together, in one write. Returns whether anything
+    /// was written (and so needs a flush).
+    func write(_ batches: [[EngineOutgoing]], frames: inout EncodedFrames) -> Bool {
+        if batches.count == 1 || flight.value.inHandshake {
+            var wrote = false
+            for packets in batches {
+                if write(packets, frames: &frames) { wrote = true }
+            }
+            return wrote
+        }
+        return write(Array(batches.joined()), frames: &frames)
+    }
+
     /// On the loop: writes the packets, or holds them behind a write still under way or
     /// until the client has read the last one. Returns whether anything was written (and
     /// so needs a flush).
@@ -579,12 +595,20 @@ final class EventLoopWriteBatcher: Sendable {
             pending.writes = []
             return writes
         }
+        // Each connection's batches in the order they came, the connection once.
+        var connections: [(sink: ChannelFrameSink, batches: [[EngineOutgoing]])] = []
+        var position: [ObjectIdentifier: Int] = [:]
+        for (sink, packets) in writes {
+            if let index = position[ObjectIdentifier(sink)] {
+                connections[index].batches.append(packets)
+            } else {
+                position[ObjectIdentifier(sink)] = connections.count
+                connections.append((sink, [packets]))
+            }
+        }
         var frames = EncodedFrames()
         var written: [ChannelFrameSink] = []
-        var seen = Set<ObjectIdentifier>()
-        for (sink, packets) in writes where sink.write(packets, frames: &frames) {
-            if seen.insert(ObjectIdentifier(sink)).inserted { written.append(sink) }
-        }
+        for (sink, batches) in connections where sink.write(batches, frames: &frames) { written.append(sink) }
         // One flush per connection, after all of its writes.
         for sink in written { sink.flush() }
     }

@@ -167,7 +167,7 @@ struct EncodedFrameTests {
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
 
-    @Test("after the handshake's writes, what follows a write closely leaves without waiting for a pong")
+    @Test("after the handshake, what follows a write leaves without a pong, and one loop turn's packets in one write")
     func closeSuccessionAfterHandshakeGoesAtOnce() throws {
         let (wire, channel, sink) = Self.recordedSink(readingPongs: true)
         var pings: UInt32 = 0
@@ -188,13 +188,20 @@ struct EncodedFrameTests {
 
         let first = EngineOutgoing.message(text: "42[\"room\",1]")
         let second = EngineOutgoing.message(text: "42[\"room\",2]")
+        let third = EngineOutgoing.message(text: "42[\"room\",3]")
         #expect(sink.offer([first], limit: 10))
         #expect(sink.offer([second], limit: 10))
         channel.embeddedEventLoop.run()
-        #expect(wire.flushed.last == [EncodedFrames.encode(first)], "no ping before it")
+        #expect(
+            wire.flushed.last == [EncodedFrames.encode(first), EncodedFrames.encode(second)],
+            "offered in one loop turn: one write, no ping before it")
+        let written = wire.flushed.count
+        #expect(sink.offer([third], limit: 10))
+        channel.embeddedEventLoop.run()
+        #expect(wire.flushed.count == written, "the kernel has not taken that write yet: held behind it")
         wire.completeWrites()
         channel.embeddedEventLoop.run()
-        #expect(wire.flushed.last == [EncodedFrames.encode(second)], "held behind the write under way only")
+        #expect(wire.flushed.last == [EncodedFrames.encode(third)], "held behind the write under way only")
         wire.completeWrites()
         _ = try channel.finish(acceptAlreadyClosed: true)
     }
