@@ -106,19 +106,31 @@ let stats = Stats()
 
 // MARK: the Socket.IO client steps, shared by both transports
 
-private let timestampMarker = Array("t:".utf8)
-
 /// Records the delivery latency of a message whose text carries `t:<monotonic ns>`.
+/// A plain scan over contiguous bytes: the generic `firstRange(of:)` on a
+/// `ByteBufferView` costs so much that the generator, not the server, set the last good
+/// rate for the servers whose messages are long.
 @inline(__always) func recordTimestamp(in bytes: ByteBufferView) {
-    guard let r = bytes.firstRange(of: timestampMarker) else { return }
-    var value: UInt64 = 0
-    var i = r.upperBound
-    while i < bytes.endIndex {
-        let d = bytes[i]
-        guard d >= 48, d <= 57 else { break }
-        value = value &* 10 &+ UInt64(d - 48); i += 1
+    let sentAt = bytes.withContiguousStorageIfAvailable(timestamp(in:)) ?? nil
+    if let sentAt { stats.record(sentAt: sentAt) }
+}
+
+/// The digits after the first `t:`, or nil when there is no `t:`.
+func timestamp(in bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
+    var index = 0
+    while index + 1 < bytes.count {
+        if bytes[index] == UInt8(ascii: "t"), bytes[index + 1] == UInt8(ascii: ":") {
+            var value: UInt64 = 0
+            index += 2
+            while index < bytes.count, bytes[index] >= UInt8(ascii: "0"), bytes[index] <= UInt8(ascii: "9") {
+                value = value &* 10 &+ UInt64(bytes[index] &- UInt8(ascii: "0"))
+                index += 1
+            }
+            return value
+        }
+        index += 1
     }
-    stats.record(sentAt: value)
+    return nil
 }
 
 /// One client's Engine.IO open → Socket.IO connect → `join` → joined steps, then the
