@@ -308,8 +308,11 @@ redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 subscribed_nodes() {
   local count=(NUMSUB 'socket.io-request#/#') port n total=0
   if grep -qix 'REDIS_ADAPTER=sharded' "$DIR/node.env" 2>/dev/null; then count=(SHARDNUMSUB 'socket.io#/#'); fi
-  # Streams nodes listen to the namespace's channel with SUBSCRIBE.
-  if grep -qix 'REDIS_ADAPTER=streams' "$DIR/node.env" 2>/dev/null; then count=(NUMSUB 'socket.io#/#'); fi
+  # Streams nodes listen to the namespace's channel with SUBSCRIBE, or SSUBSCRIBE.
+  if grep -qix 'REDIS_ADAPTER=streams' "$DIR/node.env" 2>/dev/null; then
+    count=(NUMSUB 'socket.io#/#')
+    if grep -qiEx 'REDIS_STREAM_SHARDED_PUBSUB=(true|1|yes|on)' "$DIR/node.env"; then count=(SHARDNUMSUB 'socket.io#/#'); fi
+  fi
   for port in ${REDIS_CLUSTER_PORTS:-$REDIS_PORT}; do
     n=$(redis-cli -h 127.0.0.1 -p "$port" PUBSUB "${count[@]}" 2>/dev/null | sed -n 2p)
     total=$((total + ${n:-0}))
