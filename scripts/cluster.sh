@@ -34,7 +34,8 @@
 #      MAX_TCP_CONNECTIONS_PER_IP MAX_CONNECTIONS_PER_USER SOCKET_EVENTS_PER_SECOND USER_EVENTS_PER_SECOND
 #      REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET (benchmarks lift them), REDIS_ADAPTER
 #      REDIS_SUBSCRIPTION_MODE (sharded Pub/Sub; docs/cluster.md), REDIS_STREAM_NAME
-#      REDIS_STREAM_MAXLEN (Redis streams) and CONNECTION_STATE_RECOVERY
+#      REDIS_STREAM_MAXLEN REDIS_STREAM_COUNT REDIS_STREAM_SHARDED_PUBSUB (Redis streams)
+#      and CONNECTION_STATE_RECOVERY
 #
 # Needs the Debian packages redis-server and nginx (their system services are not used:
 # every process here has its own port, config, pid and log files under CLUSTER_DIR).
@@ -58,7 +59,7 @@ PASS_VARS=(SECRET_KEY JWT_SECRET_KEY JWT_TOKEN_LOCATION JWT_ACCESS_COOKIE_PATH J
   FLASK_DEBUG LOG_LEVEL LOG_FORMAT
   MAX_CONNECTIONS_PER_IP MAX_TCP_CONNECTIONS_PER_IP MAX_CONNECTIONS_PER_USER SOCKET_EVENTS_PER_SECOND USER_EVENTS_PER_SECOND
   REGISTRATIONS_PER_HOUR MAX_ROOMS_PER_SOCKET REDIS_ADAPTER REDIS_SUBSCRIPTION_MODE
-  REDIS_STREAM_NAME REDIS_STREAM_MAXLEN CONNECTION_STATE_RECOVERY)
+  REDIS_STREAM_NAME REDIS_STREAM_MAXLEN REDIS_STREAM_COUNT REDIS_STREAM_SHARDED_PUBSUB CONNECTION_STATE_RECOVERY)
 
 die() { echo "cluster: $*" >&2; exit 1; }
 say() { echo "cluster: $*"; }
@@ -307,8 +308,11 @@ redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 subscribed_nodes() {
   local count=(NUMSUB 'socket.io-request#/#') port n total=0
   if grep -qix 'REDIS_ADAPTER=sharded' "$DIR/node.env" 2>/dev/null; then count=(SHARDNUMSUB 'socket.io#/#'); fi
-  # Streams nodes listen to the namespace's channel with SUBSCRIBE.
-  if grep -qix 'REDIS_ADAPTER=streams' "$DIR/node.env" 2>/dev/null; then count=(NUMSUB 'socket.io#/#'); fi
+  # Streams nodes listen to the namespace's channel with SUBSCRIBE, or SSUBSCRIBE.
+  if grep -qix 'REDIS_ADAPTER=streams' "$DIR/node.env" 2>/dev/null; then
+    count=(NUMSUB 'socket.io#/#')
+    if grep -qiEx 'REDIS_STREAM_SHARDED_PUBSUB=(true|1|yes|on)' "$DIR/node.env"; then count=(SHARDNUMSUB 'socket.io#/#'); fi
+  fi
   for port in ${REDIS_CLUSTER_PORTS:-$REDIS_PORT}; do
     n=$(redis-cli -h 127.0.0.1 -p "$port" PUBSUB "${count[@]}" 2>/dev/null | sed -n 2p)
     total=$((total + ${n:-0}))

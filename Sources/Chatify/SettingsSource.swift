@@ -33,6 +33,8 @@ struct SettingsSource: ParsableArguments {
             redis?.cluster = configuration.redisCluster
             redis?.stream.name = configuration.redisStreamName
             redis?.stream.maximumLength = configuration.redisStreamMaxLength
+            redis?.stream.count = configuration.redisStreamCount
+            redis?.stream.shardedPubSub = configuration.redisStreamShardedPubSub
             if redis?.tls != nil {
                 redis?.tls = RedisTLS(
                     caFile: configuration.redisTLSCAFile, certificateFile: configuration.redisTLSCertificateFile,

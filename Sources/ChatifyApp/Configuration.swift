@@ -57,6 +57,12 @@ public struct ChatifyConfiguration: Sendable, Equatable {
     /// `REDIS_STREAM_MAXLEN`: with `REDIS_ADAPTER=streams`, the stream is trimmed to about
     /// this many entries (how far back a recovering client can be served).
     public var redisStreamMaxLength = 10_000
+    /// `REDIS_STREAM_COUNT`: with `REDIS_ADAPTER=streams`, how many streams the namespaces
+    /// are spread over (Node's `streamCount`).
+    public var redisStreamCount = 1
+    /// `REDIS_STREAM_SHARDED_PUBSUB`: with `REDIS_ADAPTER=streams`, requests and responses
+    /// over sharded Pub/Sub (Redis 7, Node's `useShardedPubSub`).
+    public var redisStreamShardedPubSub = false
     /// `CHATIFY_NODE_ID`: this node's name in a cluster, sent as the `chatify_node`
     /// cookie at the Socket.IO handshake so a load balancer can keep polling clients here.
     public var nodeID: String?
@@ -105,7 +111,8 @@ public struct ChatifyConfiguration: Sendable, Equatable {
         "ROOMS_COLLECTION", "CORS_ALLOWED_ORIGINS", "HOST", "PORT", "FLASK_DEBUG",
         "LOG_LEVEL", "LOG_FORMAT", "CHATIFY_RESOURCES", "SOCKETIO_CLIENT_JS", "REDIS_URL",
         "REDIS_TLS_CA_FILE", "REDIS_TLS_CERT_FILE", "REDIS_TLS_KEY_FILE", "REDIS_ADAPTER", "REDIS_SUBSCRIPTION_MODE",
-        "REDIS_CLUSTER", "REDIS_STREAM_NAME", "REDIS_STREAM_MAXLEN",
+        "REDIS_CLUSTER", "REDIS_STREAM_NAME", "REDIS_STREAM_MAXLEN", "REDIS_STREAM_COUNT",
+        "REDIS_STREAM_SHARDED_PUBSUB",
         "CHATIFY_NODE_ID", "TRUST_PROXY_HEADERS",
         "TRUSTED_PROXY_COUNT", "SHUTDOWN_GRACE", "MAX_PAYLOAD", "MAX_CONNECTIONS_PER_IP",
         "MAX_TCP_CONNECTIONS_PER_IP", "HTTP_HEADERS_TIMEOUT", "HTTP_KEEP_ALIVE_TIMEOUT",
@@ -245,6 +252,9 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             redisStreamName = value
         }
         if let value = try integer("REDIS_STREAM_MAXLEN", 1...100_000_000) { redisStreamMaxLength = value }
+        // One reader connection per stream a namespace uses: a bound keeps the count sane.
+        if let value = try integer("REDIS_STREAM_COUNT", 1...1024) { redisStreamCount = value }
+        if let value = try boolean("REDIS_STREAM_SHARDED_PUBSUB") { redisStreamShardedPubSub = value }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
             guard value.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else {
                 throw Problem(variable: "CHATIFY_NODE_ID", value: value, expected: "letters, digits, - and _")

@@ -50,6 +50,8 @@ extension ChatifyConfiguration {
         case "REDIS_CLUSTER": return String(redisCluster)
         case "REDIS_STREAM_NAME": return redisStreamName
         case "REDIS_STREAM_MAXLEN": return "\(redisStreamMaxLength)"
+        case "REDIS_STREAM_COUNT": return "\(redisStreamCount)"
+        case "REDIS_STREAM_SHARDED_PUBSUB": return String(redisStreamShardedPubSub)
         case "CHATIFY_NODE_ID": return nodeID
         case "TRUST_PROXY_HEADERS": return flag(trustProxyHeaders)
         case "TRUSTED_PROXY_COUNT": return "\(trustedProxyCount)"

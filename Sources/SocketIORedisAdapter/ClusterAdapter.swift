@@ -236,9 +236,10 @@ public final class ClusterAdapter: InMemoryBackedAdapter {
         slot.set(bus)
     }
 
-    /// Node's streams adapter: as the cluster adapter above over classic Pub/Sub on
-    /// `<channelPrefix>#<namespace>#` (static channels), with the messages that must
-    /// survive appended to a Redis stream the stream maker reads for this adapter.
+    /// Node's streams adapter: as the cluster adapter above over the bus the maker makes
+    /// (classic or sharded Pub/Sub) on `<channelPrefix>#<namespace>#` (static channels),
+    /// with the messages that must survive appended to a Redis stream the stream maker
+    /// reads for this adapter.
     convenience init(
         sockets: any LocalSockets, channelPrefix: String, requestsTimeout: Duration, logger: Logger,
         makeBus: BusMaker, makeStream: (@escaping RedisStream.Handler) -> RedisStream

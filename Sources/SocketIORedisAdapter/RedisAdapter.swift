@@ -59,24 +59,30 @@ public struct RedisAdapterFactory: Sendable {
                     logger: logger,
                     makeBus: { channels, handler in
                         RedisPubSubBus(
-                            endpoint: endpoint, publisher: publisher, channels: channels, sharded: false,
-                            logger: logger, handler: handler)
+                            endpoint: endpoint, publisher: publisher, channels: channels,
+                            sharded: configuration.stream.shardedPubSub, logger: logger, handler: handler)
                     },
                     makeStream: { handler in
                         RedisStream(
-                            endpoint: endpoint, publisher: publisher, options: configuration.stream, logger: logger,
-                            handler: handler)
+                            endpoint: endpoint, publisher: publisher, options: configuration.stream,
+                            namespace: sockets.namespaceName, logger: logger, handler: handler)
                     })
             }
         }
     }
 
     /// Checks Redis answers (`PING`) within the connect timeout and, for the sharded
-    /// adapter, that it can serve it: throws ``RedisIncompatibility`` when it cannot.
+    /// adapter or the streams adapter over sharded Pub/Sub, that it can serve it: throws
+    /// ``RedisIncompatibility`` when it cannot.
     public func ping() async throws {
         let reply = try await publisher.command(["PING"])
         guard reply.text == "PONG" else { throw RedisError(message: "unexpected answer to PING: \(reply)") }
-        if configuration.adapter == .sharded { try await checkShardedPubSub() }
+        switch configuration.adapter {
+        case .sharded: try await checkShardedPubSub()
+        case .streams where configuration.stream.shardedPubSub:
+            try await checkShardedPubSubCommands(neededBy: "REDIS_STREAM_SHARDED_PUBSUB=true")
+        case .pubsub, .streams: break
+        }
     }
 
     /// Sharded Pub/Sub needs Redis 7, and `REDIS_CLUSTER` must say whether the Redis of
@@ -106,13 +112,18 @@ public struct RedisAdapterFactory: Sendable {
                         + "\(configuration.description) answered CLUSTER SHARDS with: \(refusal)")
             }
         case (false, false):
-            let count = try await publisher.command(["PUBSUB", "SHARDNUMSUB", "\(configuration.key)#/#"])
-            if let refusal = count.errorMessage {
-                throw RedisIncompatibility(
-                    description:
-                        "REDIS_ADAPTER=sharded needs sharded Pub/Sub (Redis 7 or later); "
-                        + "\(configuration.description) answered PUBSUB SHARDNUMSUB with: \(refusal)")
-            }
+            try await checkShardedPubSubCommands(neededBy: "REDIS_ADAPTER=sharded")
+        }
+    }
+
+    /// A Redis before 7 refuses `PUBSUB SHARDNUMSUB`, as it would `SSUBSCRIBE` forever.
+    private func checkShardedPubSubCommands(neededBy setting: String) async throws {
+        let count = try await publisher.command(["PUBSUB", "SHARDNUMSUB", "\(configuration.key)#/#"])
+        if let refusal = count.errorMessage {
+            throw RedisIncompatibility(
+                description:
+                    "\(setting) needs sharded Pub/Sub (Redis 7 or later); "
+                    + "\(configuration.description) answered PUBSUB SHARDNUMSUB with: \(refusal)")
         }
     }
 

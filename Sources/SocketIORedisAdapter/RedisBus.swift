@@ -259,8 +259,8 @@ final class RedisSubscriber: Sendable {
 /// Redis Pub/Sub as a ``ClusterBus``, on the shared publisher and a subscriber connection
 /// of its own that subscribes to every channel again after a reconnect: sharded
 /// (Redis 7: `SPUBLISH`, `SSUBSCRIBE`/`SUNSUBSCRIBE` as rooms come and go), or classic
-/// (`PUBLISH`, `SUBSCRIBE` to fixed channels, what Node's streams adapter sends its
-/// requests and responses over).
+/// (`PUBLISH`, `SUBSCRIBE` to fixed channels). Node's streams adapter sends its requests
+/// and responses over either, to fixed channels.
 final class RedisPubSubBus: ClusterBus {
     private let publisher: RedisPublisher
     private let subscriber: RedisSubscriber

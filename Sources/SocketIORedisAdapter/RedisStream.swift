@@ -5,8 +5,15 @@ import Synchronization
 
 /// The options of Node's `@socket.io/redis-streams-adapter`, with its defaults.
 public struct RedisStreamOptions: Sendable, Equatable {
-    /// The stream every node appends to and reads (`REDIS_STREAM_NAME`).
+    /// The stream every node appends to and reads (`REDIS_STREAM_NAME`), or the prefix of
+    /// the streams' names when there are several.
     public var name = "socket.io"
+    /// How many streams the namespaces are spread over (`REDIS_STREAM_COUNT`, Node's
+    /// `streamCount`): each namespace keeps to one, so its entries stay in order.
+    public var count = 1
+    /// Requests and responses over sharded Pub/Sub, Redis 7 (`REDIS_STREAM_SHARDED_PUBSUB`,
+    /// Node's `useShardedPubSub`), instead of classic Pub/Sub.
+    public var shardedPubSub = false
     /// The stream is trimmed to about this many entries (`XADD MAXLEN ~`, `REDIS_STREAM_MAXLEN`).
     public var maximumLength = 10_000
     /// Entries fetched per `XREAD` or `XRANGE`.
@@ -18,6 +25,22 @@ public struct RedisStreamOptions: Sendable, Equatable {
 
     /// Node's defaults.
     public init() {}
+
+    /// The stream a namespace's entries go to, as Node names it: ``name`` itself with one
+    /// stream, else `<name>-<hash of the namespace % count>`. The remainder keeps the sign
+    /// of the hash, as JavaScript's `%` does, so a namespace whose hash is negative gets
+    /// `<name>--<n>`, a stream Node's nodes do not read (they read `<name>-0` to
+    /// `<name>-<count - 1>`); these nodes read it, so their own entries still reach them.
+    public func streamName(for namespace: String) -> String {
+        guard count > 1 else { return name }
+        return name + "-" + String(Int(Self.namespaceHash(namespace)) % count)
+    }
+
+    /// Java's `String.hashCode`, as Node's adapter computes it: over UTF-16 code units,
+    /// `hash * 31 + unit`, wrapped to a signed 32-bit integer.
+    static func namespaceHash(_ namespace: String) -> Int32 {
+        namespace.utf16.reduce(Int32(0)) { hash, unit in hash &* 31 &+ Int32(unit) }
+    }
 }
 
 /// One entry of the stream: its id (`<milliseconds>-<sequence>`) and its fields.
@@ -95,6 +118,8 @@ final class RedisStream: Sendable {
     typealias Handler = @Sendable (RedisStreamEntry) -> Void
 
     let options: RedisStreamOptions
+    /// The stream this namespace appends to and reads (``RedisStreamOptions/streamName(for:)``).
+    let key: String
     private let publisher: RedisPublisher
     private let reader: RedisLink
     private let loop = Mutex<Task<Void, Never>?>(nil)
@@ -102,19 +127,22 @@ final class RedisStream: Sendable {
     /// then on, nothing appended is missed); nil when stopped first.
     private let started: Task<String?, Never>
 
+    /// The stream of `namespace`, read from its end on a connection of its own.
     init(
-        endpoint: RedisEndpoint, publisher: RedisPublisher, options: RedisStreamOptions, logger: Logger,
-        handler: @escaping Handler
+        endpoint: RedisEndpoint, publisher: RedisPublisher, options: RedisStreamOptions, namespace: String,
+        logger: Logger, handler: @escaping Handler
     ) {
         self.options = options
+        let key = options.streamName(for: namespace)
+        self.key = key
         self.publisher = publisher
         let reader = RedisLink(endpoint: endpoint, role: "stream reader", logger: logger)
         self.reader = reader
-        let started = Task { await Self.end(of: options.name, reader: reader) }
+        let started = Task { await Self.end(of: key, reader: reader) }
         self.started = started
         let task = Task {
             guard let start = await started.value else { return }
-            await Self.read(from: start, options: options, reader: reader, logger: logger, handler: handler)
+            await Self.read(from: start, of: key, options: options, reader: reader, logger: logger, handler: handler)
         }
         loop.withLock { $0 = task }
     }
@@ -134,13 +162,14 @@ final class RedisStream: Sendable {
     }
 
     private static func read(
-        from start: String, options: RedisStreamOptions, reader: RedisLink, logger: Logger, handler: Handler
+        from start: String, of key: String, options: RedisStreamOptions, reader: RedisLink, logger: Logger,
+        handler: Handler
     ) async {
         var last = start
         let block = String(options.blockTime.milliseconds)
         while !Task.isCancelled {
             let arguments = [
-                "XREAD", "BLOCK", block, "COUNT", String(options.readCount), "STREAMS", options.name, last,
+                "XREAD", "BLOCK", block, "COUNT", String(options.readCount), "STREAMS", key, last,
             ]
             do {
                 // The block time is added to the liveness deadline of this one command.
@@ -174,10 +203,10 @@ final class RedisStream: Sendable {
         }
     }
 
-    /// `XADD <name> MAXLEN ~ <max> * <field> <value> …`; `completion` gets the entry id,
+    /// `XADD <key> MAXLEN ~ <max> * <field> <value> …`; `completion` gets the entry id,
     /// nil when Redis refused it or could not be reached.
     func append(_ fields: [(name: String, value: [UInt8])], completion: @escaping @Sendable (String?) -> Void) {
-        var arguments = ["XADD", options.name, "MAXLEN", "~", String(options.maximumLength), "*"].map { Array($0.utf8) }
+        var arguments = ["XADD", key, "MAXLEN", "~", String(options.maximumLength), "*"].map { Array($0.utf8) }
         for field in fields { arguments += [Array(field.name.utf8), field.value] }
         publisher.send(arguments).whenComplete { result in
             switch result {
@@ -190,7 +219,7 @@ final class RedisStream: Sendable {
     /// At most `readCount` entries from `start` (inclusive) to the end.
     func entries(from start: String, to end: String = "+") async throws -> [RedisStreamEntry] {
         let reply = try await publisher.command([
-            "XRANGE", options.name, start, end, "COUNT", String(options.readCount),
+            "XRANGE", key, start, end, "COUNT", String(options.readCount),
         ])
         if let refusal = reply.errorMessage { throw RedisError(message: "XRANGE refused: \(refusal)") }
         return RedisStreamEntry.entries(in: reply)

@@ -163,12 +163,23 @@ struct TransportSettingsTests {
         #expect(streams.redisStreamName == "chat:events" && streams.redisStreamMaxLength == 500)
         #expect(streams.effectiveValues.contains { $0 == ("REDIS_STREAM_MAXLEN", "500") })
         #expect(defaults.redisStreamName == "socket.io" && defaults.redisStreamMaxLength == 10_000)
+        #expect(defaults.redisStreamCount == 1 && defaults.redisStreamShardedPubSub == false)
+        let options = try ChatifyConfiguration(environment: [
+            "REDIS_ADAPTER": "streams", "REDIS_STREAM_COUNT": "1024", "REDIS_STREAM_SHARDED_PUBSUB": "true",
+        ])
+        #expect(options.redisStreamCount == 1024 && options.redisStreamShardedPubSub)
+        #expect(options.effectiveValues.contains { $0 == ("REDIS_STREAM_COUNT", "1024") })
+        #expect(options.effectiveValues.contains { $0 == ("REDIS_STREAM_SHARDED_PUBSUB", "true") })
 
         let refusals: [(variable: String, value: String, expected: String)] = [
             ("REDIS_ADAPTER", "cluster", "pubsub, sharded or streams"),
             ("REDIS_STREAM_NAME", "my stream", "1 to 256 characters, without spaces or control characters"),
             ("REDIS_STREAM_MAXLEN", "0", "a whole number in 1...100000000"),
             ("REDIS_STREAM_MAXLEN", "lots", "a whole number in 1...100000000"),
+            ("REDIS_STREAM_COUNT", "0", "a whole number in 1...1024"),
+            ("REDIS_STREAM_COUNT", "1025", "a whole number in 1...1024"),
+            ("REDIS_STREAM_COUNT", "three", "a whole number in 1...1024"),
+            ("REDIS_STREAM_SHARDED_PUBSUB", "sometimes", "True or False"),
             ("REDIS_SUBSCRIPTION_MODE", "dynamic_private", "static, dynamic or dynamic-private"),
         ]
         for refusal in refusals {

@@ -296,6 +296,32 @@ struct FakeRedisServerTests {
         #expect(log.count(.warning) == 0)
     }
 
+    @Test("the streams adapter over sharded Pub/Sub refuses a Redis before 7 at ping(), naming the variable")
+    func streamsShardedPubSubOnRedis6() async throws {
+        let server = try await FakeRedisServer { command in
+            switch command.first {
+            case "HELLO": return "+OK\r\n"
+            case "PING": return "+PONG\r\n"
+            case "PUBSUB":
+                return "-ERR Unknown subcommand or wrong number of arguments for 'SHARDNUMSUB'. Try PUBSUB HELP.\r\n"
+            default: return "-ERR unexpected\r\n"
+            }
+        }
+        defer { server.stop() }
+        func ping(shardedPubSub: Bool) async throws {
+            var configuration = Self.configuration(server)
+            configuration.adapter = .streams
+            configuration.stream.shardedPubSub = shardedPubSub
+            let factory = RedisAdapterFactory(configuration: configuration, logger: Logger(label: "ping"))
+            defer { factory.close() }
+            try await factory.ping()
+        }
+        try await ping(shardedPubSub: false)
+        let refusal = await #expect(throws: RedisIncompatibility.self) { try await ping(shardedPubSub: true) }
+        let expected = "REDIS_STREAM_SHARDED_PUBSUB=true needs sharded Pub/Sub (Redis 7 or later); redis://127.0.0.1:"
+        #expect(refusal?.description.hasPrefix(expected) == true)
+    }
+
     @Test("publishes to a connection that cannot take more are dropped and counted, not buffered")
     func publishesDroppedWhileNotWritable() async throws {
         let server = try await FakeRedisServer(stopsReadingAfter: "HELLO") { command in

@@ -155,12 +155,15 @@ struct RedisAdapterClusterTests {
         try await client(on: node.io, room: room, name: name)
     }
 
-    /// A client connected to `io` that joined `room`.
-    static func client(on io: SocketIOServer, room: String, name: String = "") async throws -> RawClient {
+    /// A client connected to `namespace` of `io` that joined `room` there.
+    static func client(
+        on io: SocketIOServer, room: String, name: String = "", namespace: String = "/"
+    ) async throws -> RawClient {
         let client = try await RawClient(io)
-        _ = try await client.connect()
-        client.send(#"21["join","\#(room)","\#(name)"]"#)
-        #expect(await client.next() == #"31["joined"]"#)
+        _ = try await client.connect(namespace)
+        let prefix = namespace == "/" ? "" : namespace + ","
+        client.send("2" + prefix + #"1["join","\#(room)","\#(name)"]"#)
+        #expect(await client.next() == "3" + prefix + #"1["joined"]"#)
         return client
     }
 

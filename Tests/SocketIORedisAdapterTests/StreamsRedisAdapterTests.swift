@@ -16,15 +16,19 @@ import Testing
 struct StreamsRedisAdapterTests {
     typealias Node = RedisAdapterClusterTests.Node
 
-    /// A node whose stream is `<key>:stream`; with `recovery`, its server recovers connections.
+    /// A node whose stream is `<key>:stream` (its prefix with `streamCount` above 1),
+    /// serving `namespaces`; with `recovery`, its server recovers connections.
     static func makeNode(
-        key: String, recovery: Bool = false, configuration: RedisConfiguration? = nil
+        key: String, recovery: Bool = false, configuration: RedisConfiguration? = nil, streamCount: Int = 1,
+        shardedPubSub: Bool = false, namespaces: [String] = ["/"]
     ) async throws -> Node {
         var configuration = configuration ?? RedisConfiguration(host: "127.0.0.1", port: 0)
         if configuration.port == 0 { configuration.port = try await RedisTestServer.shared.port() }
         configuration.key = key
         configuration.adapter = .streams
         configuration.stream.name = key + ":stream"
+        configuration.stream.count = streamCount
+        configuration.stream.shardedPubSub = shardedPubSub
         configuration.requestsTimeout = .seconds(2)
         var quiet = Logger(label: "redis-test")
         quiet.logLevel = .error
@@ -36,15 +40,17 @@ struct StreamsRedisAdapterTests {
         let io = SocketIOServer(
             engine: EngineServer(configuration: EngineConfiguration()), configuration: socketIO,
             adapter: factory.factory)
-        io.sockets.onConnection { socket in
-            socket.on("join") { event in
-                if let room = event.args.first?.stringValue { event.socket.join(room) }
-                event.ack?("joined")
+        for namespace in namespaces.map({ io.of($0) }) {
+            namespace.onConnection { socket in
+                socket.on("join") { event in
+                    if let room = event.args.first?.stringValue { event.socket.join(room) }
+                    event.ack?("joined")
+                }
+                socket.on("rooms?") { event in event.ack?(.array(event.socket.rooms.sorted().map { .string($0) })) }
+                socket.on("recovered?") { event in event.ack?(.bool(event.socket.recovered)) }
             }
-            socket.on("rooms?") { event in event.ack?(.array(event.socket.rooms.sorted().map { .string($0) })) }
-            socket.on("recovered?") { event in event.ack?(.bool(event.socket.recovered)) }
+            await (try #require(namespace.adapter as? ClusterAdapter)).waitUntilSubscribed()
         }
-        await (try #require(io.sockets.adapter as? ClusterAdapter)).waitUntilSubscribed()
         return Node(io: io, factory: factory)
     }
 
@@ -62,11 +68,14 @@ struct StreamsRedisAdapterTests {
         }
     }
 
-    static func makePair(recovery: Bool = false) async throws -> Pair {
+    /// With `streamCount` above 1, `stream` is the one Node picks for namespace `/`:
+    /// its hash, 47, modulo the count.
+    static func makePair(recovery: Bool = false, streamCount: Int = 1) async throws -> Pair {
         let key = RedisAdapterClusterTests.uniqueKey()
         return Pair(
-            a: try await makeNode(key: key, recovery: recovery), b: try await makeNode(key: key, recovery: recovery),
-            stream: key + ":stream", redis: try await redis())
+            a: try await makeNode(key: key, recovery: recovery, streamCount: streamCount),
+            b: try await makeNode(key: key, recovery: recovery, streamCount: streamCount),
+            stream: key + ":stream" + (streamCount > 1 ? "-\(47 % streamCount)" : ""), redis: try await redis())
     }
 
     static func adapter(of node: Node) throws -> ClusterAdapter {
@@ -190,8 +199,18 @@ struct StreamsRedisAdapterTests {
         #expect(await carol.next() == "1")
     }
 
-    @Test("an entry written by hand in Node's format reaches the node's sockets")
-    func entryFromNode() async throws {
+    /// Event arguments as a Node node writes them in an entry, and the packet a client gets.
+    static let nodeEntryArguments: [(arguments: String, delivered: String)] = [
+        (#"["message",{"text":"from node"}]"#, #"2["message",{"text":"from node"}]"#),
+        // A Buffer as JSON.stringify writes it: what a node with `onlyPlaintext` sends
+        // instead of base64 of MessagePack.
+        (#"["file",{"type":"Buffer","data":[1,2,255]}]"#, #"2["file",{"type":"Buffer","data":[1,2,255]}]"#),
+    ]
+
+    @Test(
+        "an entry written by hand in Node's format reaches the node's sockets, a Buffer as onlyPlaintext writes it too",
+        arguments: nodeEntryArguments)
+    func entryFromNode(arguments: String, delivered: String) async throws {
         let key = RedisAdapterClusterTests.uniqueKey()
         let a = try await Self.makeNode(key: key)
         defer { a.factory.close() }
@@ -199,14 +218,13 @@ struct StreamsRedisAdapterTests {
         let redis = try await Self.redis()
         defer { redis.close() }
         let data =
-            #"{"packet":{"type":2,"data":["message",{"text":"from node"}]},"#
-            + #""opts":{"rooms":["lobby"],"except":[],"flags":{}}}"#
+            #"{"packet":{"type":2,"data":\#(arguments)},"# + #""opts":{"rooms":["lobby"],"except":[],"flags":{}}}"#
         let reply = try await redis.command([
             "XADD", key + ":stream", "MAXLEN", "~", "10000", "*", "uid", "0123456789abcdef", "nsp", "/", "type", "3",
             "data", data,
         ])
         #expect(reply.text != nil)
-        #expect(await client.next() == #"2["message",{"text":"from node"}]"#)
+        #expect(await client.next() == delivered)
     }
 
     /// A raw client connected with recovery on: its sid, pid, and the offset of the first broadcast it got.
@@ -389,6 +407,87 @@ struct StreamsRedisAdapterTests {
         ])
         #expect(await client.next() == #"2["while away"]"#)
     }
+
+    /// The names of the keys matching `pattern`, sorted.
+    static func keys(_ pattern: String, on redis: RedisClientConnection) async throws -> [String] {
+        try await (redis.command(["KEYS", pattern]).elements ?? []).compactMap(\.text).sorted()
+    }
+
+    @Test("with 3 streams, each namespace's entries go to the stream Node picks for it, and cross nodes")
+    func namespacesOverSeveralStreams() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key, streamCount: 3, namespaces: ["/", "/news"])
+        defer { a.factory.close() }
+        let b = try await Self.makeNode(key: key, streamCount: 3, namespaces: ["/", "/news"])
+        defer { b.factory.close() }
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        let bob = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        let nina = try await RedisAdapterClusterTests.client(on: b.io, room: "r1", namespace: "/news")
+        let alice = try await RedisAdapterClusterTests.client(on: a.io, room: "r1", namespace: "/news")
+
+        a.io.sockets.to("r1").emit("hello")
+        #expect(await bob.next() == #"2["hello"]"#)
+        a.io.of("/news").to("r1").emit("headline")
+        #expect(await nina.next() == #"2/news,["headline"]"#)
+        #expect(await alice.next() == #"2/news,["headline"]"#)
+        b.io.of("/news").emit("from b")
+        #expect(await alice.next() == #"2/news,["from b"]"#)
+
+        // Node's hashCode: "/" is 47 (stream 2 of 3), "/news" 46783362 (stream 0).
+        #expect(try await Self.keys(key + ":stream*", on: redis) == [key + ":stream-0", key + ":stream-2"])
+        let root = try await Self.entries(key + ":stream-2", on: redis)
+        let news = try await Self.entries(key + ":stream-0", on: redis)
+        #expect(root.count == 1 && news.count == 2)
+        #expect(root.allSatisfy { entry in entry.fields.contains { $0 == ("nsp", "/") } })
+        #expect(news.allSatisfy { entry in entry.fields.contains { $0 == ("nsp", "/news") } })
+    }
+
+    @Test("with 3 streams, a client cut from node a recovers on node b from its namespace's stream")
+    func recoveryOverSeveralStreams() async throws {
+        let nodes = try await Self.makePair(recovery: true, streamCount: 3)
+        defer { nodes.close() }
+        let (a, b, redis) = (nodes.a, nodes.b, nodes.redis)
+        let first = try await Self.cutClient(on: a, in: ["r1"], redis: redis)
+        b.io.sockets.to("r1").emit("news", "missed")
+
+        let resumed = try await Self.connectRecoverable(to: b, auth: first.auth)
+        #expect(resumed.sid == first.sid)
+        let written = try await Self.entries(nodes.stream, on: redis)
+        let missed = try #require(written.last)
+        #expect(await resumed.client.next() == #"2["news","missed","\#(missed.id)"]"#)
+        #expect(try await Self.keys(String(nodes.stream.dropLast(2)) + "*", on: redis) == [nodes.stream])
+    }
+
+    @Test("with sharded Pub/Sub, requests and responses use sharded channels named as Node's, across nodes")
+    func requestsOverShardedPubSub() async throws {
+        let key = RedisAdapterClusterTests.uniqueKey()
+        let a = try await Self.makeNode(key: key, shardedPubSub: true)
+        defer { a.factory.close() }
+        let b = try await Self.makeNode(key: key, shardedPubSub: true)
+        defer { b.factory.close() }
+        let redis = try await Self.redis()
+        defer { redis.close() }
+        let (uidA, uidB) = (try Self.adapter(of: a).uid, try Self.adapter(of: b).uid)
+
+        let expected = ["\(key)#/#", "\(key)#/#\(uidA)#", "\(key)#/#\(uidB)#"].sorted()
+        #expect(
+            try await Self.eventually {
+                let sharded = try await redis.command(["PUBSUB", "SHARDCHANNELS", key + "#*"])
+                return (sharded.elements ?? []).compactMap(\.text).sorted() == expected
+            })
+        #expect(try await redis.command(["PUBSUB", "CHANNELS", key + "#*"]).elements?.isEmpty == true)
+        let listeners = try await redis.command(["PUBSUB", "SHARDNUMSUB", key + "#/#"])
+        #expect(RedisPublisher.subscriberCount(in: listeners) == 2)
+
+        let alice = try await RedisAdapterClusterTests.client(on: a, room: "r1")
+        let bob = try await RedisAdapterClusterTests.client(on: b, room: "r1")
+        let everyone = await a.io.sockets.fetchSockets()
+        #expect(Set(everyone.map(\.id)) == [alice.socketID(on: a), bob.socketID(on: b)])
+        // Broadcasts still go through the stream.
+        a.io.sockets.to("r1").emit("hello")
+        #expect(await bob.next() == #"2["hello"]"#)
+    }
 }
 
 @Suite("Redis streams adapter pieces")
@@ -415,6 +514,22 @@ struct RedisStreamPiecesTests {
         #expect(value == Data(expected).base64EncodedString())
         #expect(ClusterAdapter.decodeSession(Array(value.utf8)) == session)
         #expect(ClusterAdapter.decodeSession(Array("not base64!".utf8)) == nil)
+    }
+
+    @Test("a namespace's stream is named as Node names it: Java's hashCode over UTF-16, JavaScript's remainder")
+    func streamNames() {
+        var options = RedisStreamOptions()
+        #expect(options.streamName(for: "/news") == "socket.io")
+        // Expected names from Node's `computeStreamName`.
+        let expected: [(count: Int, namespace: String, stream: String)] = [
+            (3, "/", "socket.io-2"), (3, "/chat", "socket.io-1"), (3, "/news", "socket.io-0"),
+            (5, "/chat-room-42", "socket.io--1"), (1024, "/admin", "socket.io-128"), (1024, "/é", "socket.io-666"),
+            (1024, "/😀", "socket.io-466"),
+        ]
+        for (count, namespace, stream) in expected {
+            options.count = count
+            #expect(options.streamName(for: namespace) == stream, "\(namespace) of \(count)")
+        }
     }
 
     @Test("deliveries waiting for their entry ids run in the order they were queued")
