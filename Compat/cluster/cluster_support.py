@@ -184,6 +184,13 @@ class SeededUser:
         self.token = token
 
 
+def room_of(seeder, count):
+    """`count` new users and a room of theirs, owned by the first: the users and the key."""
+    users = seeder.users(count)
+    key = seeder.room(users[0], users)
+    return users, key
+
+
 # --------------------------------------------------------------------------- clients
 
 
@@ -324,6 +331,22 @@ class ChatClient:
 
         threading.Thread(target=run, daemon=True).start()
         done.wait(5)
+
+
+NODES = (1, 2, 3)
+
+
+def chat_round(members, tag):
+    """Every member posts one message; every member must receive every one of them."""
+    texts = []
+    for client in members:
+        text = f"{tag} from {client.user.username} {secrets.token_hex(3)}"
+        client.send(text)
+        texts.append(text)
+    for client in members:
+        for text in texts:
+            client.wait_text(text)
+    return texts
 
 
 def connect_all(clients, parallel=32):

@@ -13,29 +13,11 @@ import msgpack
 import pytest
 
 import cluster_support as cs
+import scenarios
+from cluster_support import NODES, chat_round, room_of
 
-NODES = (1, 2, 3)
 REQUEST_CHANNEL = "socket.io-request#/#"
 RESPONSE_CHANNEL = "socket.io-response#/#"
-
-
-def room_of(seeder, count):
-    users = seeder.users(count)
-    key = seeder.room(users[0], users)
-    return users, key
-
-
-def chat_round(members, tag):
-    """Every member posts one message; every member must receive every one of them."""
-    texts = []
-    for client in members:
-        text = f"{tag} from {client.user.username} {secrets.token_hex(3)}"
-        client.send(text)
-        texts.append(text)
-    for client in members:
-        for text in texts:
-            client.wait_text(text)
-    return texts
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -86,47 +68,7 @@ def test_join_notice_reaches_other_nodes(cluster, seeder, clients):
 
 
 def test_kick_on_node1_removes_a_socket_held_by_node2(cluster, seeder, clients):
-    users, key = room_of(seeder, 4)
-    owner_user, target_user, witness_user, far_user = users
-    owner = clients(owner_user, key, cluster.node_url(1))
-    target = clients(target_user, key, cluster.node_url(2))
-    # A second tab of the target, on node3: a kick removes every socket of the user.
-    target_tab = clients(target_user, key, cluster.node_url(3), "polling")
-    witness = clients(witness_user, key, cluster.node_url(2), "polling")
-    far = clients(far_user, key, cluster.node_url(3))
-    everyone = [owner, target, target_tab, witness, far]
-    for client in everyone:
-        client.wait_joined()
-    chat_round(everyone, "before the kick")
-
-    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
-    for client in everyone:
-        notice = client.wait_kick()
-        assert notice == {
-            "kicked_user_id": target_user.id,
-            "message": f"{target_user.username} has been kicked from the room",
-        }
-    assert target_user.id not in cluster.db().rooms.find_one({"key": key})["members"]
-
-    after = f"after the kick {secrets.token_hex(3)}"
-    owner.send(after)
-    # The witnesses on the target's nodes get it; by then the target's sockets would have too.
-    for client in (owner, witness, far):
-        client.wait_text(after)
-    second = f"and again {secrets.token_hex(3)}"
-    far.send(second)
-    for client in (owner, witness, far):
-        client.wait_text(second)
-    # Then a round trip on each of the target's sockets, the clients asserted about: a
-    # node that still had them in the room would have queued both messages before the ack.
-    for client in (target, target_tab):
-        client.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
-    assert after not in target.texts() and second not in target.texts()
-    assert after not in target_tab.texts() and second not in target_tab.texts()
-    # The kicked user cannot come back by emitting join: no longer a member.
-    target.client.emit("join", {"room": key})
-    cs.wait_until(lambda: target.errors, cs.TIMEOUT, "chat_error for the kicked user's join")
-    assert target.errors[-1] == {"event": "join", "message": "You are not a member of this room."}
+    scenarios.kick_across_nodes(cluster, seeder, clients)
 
 
 class RequestChannel:

@@ -2,12 +2,11 @@
 REDIS_CLUSTER=true): each room's channel lives on the shard that owns its slot, and chat,
 presence and kicks cross nodes whichever shard carries them."""
 
-import secrets
-
 import redis
 
 import cluster_support as cs
-from test_cluster import NODES, chat_round, room_of
+import scenarios
+from cluster_support import NODES, chat_round, room_of
 
 MAIN_CHANNEL = "socket.io#/#"
 
@@ -53,23 +52,9 @@ def test_rooms_on_every_shard_chat_across_nodes(cluster, seeder, clients):
 
 
 def test_presence_and_a_kick_cross_nodes_on_a_redis_cluster(cluster, seeder, clients):
-    users, key = room_of(seeder, 3)
-    owner_user, target_user, witness_user = users
-    owner = clients(owner_user, key, cluster.node_url(1))
-    target = clients(target_user, key, cluster.node_url(2))
-    witness = clients(witness_user, key, cluster.node_url(3))
-    for client in (owner, target, witness):
-        client.wait_joined()
-    answer = owner.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
-    assert answer["count"] == 3
+    def presence(owner, key, users):
+        # The kicked user has two tabs, on two nodes: one user present.
+        answer = owner.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+        assert answer["count"] == 4 and {u["user_id"] for u in answer["users"]} == {u.id for u in users}
 
-    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
-    for client in (owner, target, witness):
-        assert client.wait_kick()["kicked_user_id"] == target_user.id
-    after = f"after the kick {secrets.token_hex(3)}"
-    owner.send(after)
-    witness.wait_text(after)
-    # A round trip on the target's socket: a node that still had it in the room would
-    # have queued the message before the answer.
-    target.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
-    assert after not in target.texts()
+    scenarios.kick_across_nodes(cluster, seeder, clients, before_kick=presence)

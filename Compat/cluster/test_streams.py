@@ -1,7 +1,7 @@
 """Three chatify nodes with REDIS_ADAPTER=streams (Node's Redis streams adapter: XADD and
 XREAD on the stream `socket.io`, requests over Pub/Sub) and connection state recovery on:
-chat and presence across nodes, a chat message as a stream entry, and a client that lost
-its connection to one node recovering on another.
+chat, presence and a kick across nodes, a chat message as a stream entry, and a client
+that lost its connection to one node recovering on another.
 
 python-socketio's client does not implement connection state recovery (it never sends
 `pid` and `offset` back), so the recovering client here speaks the Socket.IO protocol
@@ -14,7 +14,8 @@ import websocket
 
 import cluster_support as cs
 import gateway_support as gs
-from test_cluster import NODES, chat_round, room_of
+import scenarios
+from cluster_support import NODES, chat_round, room_of
 
 STREAM = "socket.io"
 
@@ -68,6 +69,10 @@ def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     _, members, key = joined_members(cluster, seeder, clients, NODES)
     answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
+
+
+def test_a_kick_on_node1_removes_sockets_held_by_other_nodes(cluster, seeder, clients):
+    scenarios.kick_across_nodes(cluster, seeder, clients)
 
 
 class RawSocket:
