@@ -175,16 +175,6 @@ def test_a_frozen_node_is_tolerated(cluster, seeder, clients, requests_channel):
 # --------------------------------------------------------------------------- the emitter's bytes
 
 
-def emitter_message(room, event, payload, except_rooms=()):
-    """What @socket.io/redis-emitter publishes for io.to(room).emit(event, payload):
-    channel `socket.io#/#<room>#` (one room), message
-    notepack.encode(["emitter", {type: 2, data: [event, payload], nsp: "/"},
-                     {rooms: [room], flags: {}, except: [...]}])."""
-    packet = {"type": 2, "data": [event, payload], "nsp": "/"}
-    opts = {"rooms": [room], "flags": {}, "except": list(except_rooms)}
-    return f"socket.io#/#{room}#", cs.mp(["emitter", packet, opts])
-
-
 def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     users, key = room_of(seeder, 3)
     members = [clients(user, key, cluster.node_url(k), t) for user, k, t in zip(users, NODES, ("websocket", "polling", "websocket"))]
@@ -193,7 +183,7 @@ def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     for client in members + [outsider]:
         client.wait_joined()
     payload = {"username": "Emitter", "message": f"from a Node service {secrets.token_hex(3)}", "timestamp": "12:00"}
-    channel, message = emitter_message(key, "message", payload)
+    channel, message = cs.emitter_message(key, "message", payload)
     # The hand-built bytes are what a MessagePack library writes for the same values.
     assert message == msgpack.packb(
         ["emitter", {"type": 2, "data": ["message", payload], "nsp": "/"}, {"rooms": [key], "flags": {}, "except": []}]
@@ -207,14 +197,14 @@ def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     assert client.messages[-1] == payload
     # Not to another room's members.
     marker = f"marker {secrets.token_hex(3)}"
-    channel, message = emitter_message(other_key, "message", {"username": "Emitter", "message": marker, "timestamp": "12:00"})
+    channel, message = cs.emitter_message(other_key, "message", {"username": "Emitter", "message": marker, "timestamp": "12:00"})
     with cluster.redis() as redis:
         redis.publish(channel, message)
     outsider.wait_text(marker)
     assert payload["message"] not in outsider.texts()
     # The members are asserted about: wait on them for a later broadcast to their room.
     closing = {"username": "Emitter", "message": f"after the marker {secrets.token_hex(3)}", "timestamp": "12:00"}
-    channel, message = emitter_message(key, "message", closing)
+    channel, message = cs.emitter_message(key, "message", closing)
     with cluster.redis() as redis:
         redis.publish(channel, message)
     for client in members:

@@ -1,15 +1,14 @@
 """Three chatify nodes with REDIS_ADAPTER=sharded (Node's sharded adapter: SPUBLISH and
 SSUBSCRIBE on Redis 7, dynamic subscription mode): chat across nodes, presence counted
-across nodes, a kick across nodes, and the messages as they cross Redis."""
+across nodes, a kick across nodes, an outside publisher's broadcasts, and the messages
+as they cross Redis."""
 
 import json
 
 
 import cluster_support as cs
 import scenarios
-from cluster_support import NODES, chat_round, room_of
-
-MAIN_CHANNEL = "socket.io#/#"
+from cluster_support import MAIN_CHANNEL, NODES, chat_round, room_of
 
 
 # A cluster of its own, for this module's tests only.
@@ -76,3 +75,7 @@ def test_presence_counts_users_on_every_node(cluster, seeder, clients):
 
 def test_a_kick_on_node1_removes_sockets_held_by_other_nodes(cluster, seeder, clients):
     scenarios.kick_across_nodes(cluster, seeder, clients)
+
+
+def test_an_outside_publisher_reaches_every_node(cluster, seeder, clients):
+    scenarios.sharded_publisher_reaches_every_node(cluster, seeder, clients)
