@@ -116,5 +116,5 @@ def all_but_one_then_all(members, key, publish):
         client.wait_text(closing["message"])
     for client in members:
         if client is not excluded:
-            assert skipped in client.messages
-    assert skipped["message"] not in excluded.texts()
+            assert skipped in client.messages, f"{client.user.username} missed the broadcast to its room"
+    assert skipped["message"] not in excluded.texts(), f"{excluded.user.username} got a broadcast that excepts it"
