@@ -6,6 +6,7 @@ the chat page does), and a tiny MessagePack writer for the emitter's bytes."""
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import secrets
 import signal
@@ -184,6 +185,13 @@ class SeededUser:
         self.token = token
 
 
+def room_of(seeder, count):
+    """`count` new users and a room of theirs, owned by the first: the users and the key."""
+    users = seeder.users(count)
+    key = seeder.room(users[0], users)
+    return users, key
+
+
 # --------------------------------------------------------------------------- clients
 
 
@@ -326,6 +334,22 @@ class ChatClient:
         done.wait(5)
 
 
+NODES = (1, 2, 3)
+
+
+def chat_round(members, tag):
+    """Every member posts one message; every member must receive every one of them."""
+    texts = []
+    for client in members:
+        text = f"{tag} from {client.user.username} {secrets.token_hex(3)}"
+        client.send(text)
+        texts.append(text)
+    for client in members:
+        for text in texts:
+            client.wait_text(text)
+    return texts
+
+
 def connect_all(clients, parallel=32):
     """Connects many clients, `parallel` at a time."""
     errors = []
@@ -389,6 +413,99 @@ def mp(value):
         head = bytes([0x80 | n]) if n < 16 else b"\xde" + n.to_bytes(2, "big")
         return head + b"".join(mp(k) + mp(v) for k, v in value.items())
     raise TypeError(type(value))
+
+
+# --------------------------------------------------------------------------- emitters' bytes
+
+MAIN_CHANNEL = "socket.io#/#"
+EMITTER_UID = "emitter"
+
+
+def emitter_broadcast(rooms, event, payload, except_rooms=()):
+    """The packet and options Socket.IO's emitters build for
+    io.to(rooms).except(except_rooms).emit(event, payload), keys in their order."""
+    packet = {"type": 2, "data": [event, payload], "nsp": "/"}
+    opts = {"rooms": list(rooms), "flags": {}, "except": list(except_rooms)}
+    return packet, opts
+
+
+def emitter_message(room, event, payload, except_rooms=()):
+    """What @socket.io/redis-emitter publishes for io.to(room).emit(event, payload):
+    channel `socket.io#/#<room>#` (one room), message
+    notepack.encode(["emitter", {type: 2, data: [event, payload], nsp: "/"},
+                     {rooms: [room], flags: {}, except: [...]}])."""
+    packet, opts = emitter_broadcast([room], event, payload, except_rooms)
+    return f"{MAIN_CHANNEL}{room}#", mp([EMITTER_UID, packet, opts])
+
+
+def js_json(value):
+    """JSON.stringify's bytes for plain data: no spaces, characters left as they are."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def streams_emitter_fields(rooms, event, payload, except_rooms=()):
+    """The stream entry @socket.io/redis-streams-emitter appends for
+    io.to(rooms).except(except_rooms).emit(event, payload): the fields uid `emitter`,
+    nsp `/`, type `3` (BROADCAST, in decimal) and data JSON.stringify({packet, opts}),
+    in that order."""
+    packet, opts = emitter_broadcast(rooms, event, payload, except_rooms)
+    return [
+        ("uid", EMITTER_UID.encode()), ("nsp", b"/"), ("type", b"3"),
+        ("data", js_json({"packet": packet, "opts": opts})),
+    ]
+
+
+def xadd_as_streams_emitter(redis, stream, fields, max_len=10000):
+    """XADD <stream> MAXLEN ~ <max_len> * <field> <value> ..., as that emitter sends it
+    through ioredis; the new entry's id."""
+    flat = [item for field in fields for item in field]
+    return redis.execute_command("XADD", stream, "MAXLEN", "~", max_len, "*", *flat).decode()
+
+
+def sharded_emitter_message(rooms, event, payload, except_rooms=()):
+    """What docs/cluster.md tells an outside publisher to SPUBLISH to a cluster on sharded
+    Pub/Sub (Node's emitters have no sharded mode): the channel, `socket.io#/#<room>#` for
+    exactly one room (nodes listen there in the dynamic modes) and `socket.io#/#`
+    otherwise, and the message as the sharded adapter encodes it, JSON
+    {type: 3, data: {packet, opts}, uid, nsp}."""
+    packet, opts = emitter_broadcast(rooms, event, payload, except_rooms)
+    message = {"type": 3, "data": {"packet": packet, "opts": opts}, "uid": EMITTER_UID, "nsp": "/"}
+    channel = f"{MAIN_CHANNEL}{rooms[0]}#" if len(rooms) == 1 else MAIN_CHANNEL
+    return channel, js_json(message)
+
+
+def shard_of(cluster, channel):
+    """The client port of the Redis Cluster primary that owns `channel`'s slot, and a
+    client to it."""
+    import redis
+
+    seed = cluster.redis()
+    slot = seed.execute_command("CLUSTER", "KEYSLOT", channel)
+    for start, end, primary, *_ in seed.execute_command("CLUSTER", "SLOTS"):
+        if start <= slot <= end:
+            port = int(primary[1])
+            return port, redis.Redis(host="127.0.0.1", port=port, socket_timeout=TIMEOUT)
+    raise AssertionError(f"no shard owns slot {slot}")
+
+
+def channel_redis(cluster, channel):
+    """A client to the Redis that carries `channel`: the cluster's one redis-server, or on a
+    Redis Cluster the primary that owns the channel's slot."""
+    if cluster.state.get("REDIS_SHARDS", "1") == "1":
+        return cluster.redis()
+    return shard_of(cluster, channel)[1]
+
+
+def spublish(cluster, channel, message):
+    """SPUBLISH on the Redis that carries `channel`; how many subscribers got it."""
+    with channel_redis(cluster, channel) as redis:
+        return redis.execute_command("SPUBLISH", channel, message)
+
+
+def shard_listeners(cluster, channel):
+    """How many connections listen to `channel` (PUBSUB SHARDNUMSUB on its Redis)."""
+    with channel_redis(cluster, channel) as redis:
+        return redis.execute_command("PUBSUB", "SHARDNUMSUB", channel)[1]
 
 
 def stop_continue_guard(cluster, k):

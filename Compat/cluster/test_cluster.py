@@ -13,29 +13,11 @@ import msgpack
 import pytest
 
 import cluster_support as cs
+import scenarios
+from cluster_support import NODES, chat_round, room_of
 
-NODES = (1, 2, 3)
 REQUEST_CHANNEL = "socket.io-request#/#"
 RESPONSE_CHANNEL = "socket.io-response#/#"
-
-
-def room_of(seeder, count):
-    users = seeder.users(count)
-    key = seeder.room(users[0], users)
-    return users, key
-
-
-def chat_round(members, tag):
-    """Every member posts one message; every member must receive every one of them."""
-    texts = []
-    for client in members:
-        text = f"{tag} from {client.user.username} {secrets.token_hex(3)}"
-        client.send(text)
-        texts.append(text)
-    for client in members:
-        for text in texts:
-            client.wait_text(text)
-    return texts
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
@@ -86,47 +68,7 @@ def test_join_notice_reaches_other_nodes(cluster, seeder, clients):
 
 
 def test_kick_on_node1_removes_a_socket_held_by_node2(cluster, seeder, clients):
-    users, key = room_of(seeder, 4)
-    owner_user, target_user, witness_user, far_user = users
-    owner = clients(owner_user, key, cluster.node_url(1))
-    target = clients(target_user, key, cluster.node_url(2))
-    # A second tab of the target, on node3: a kick removes every socket of the user.
-    target_tab = clients(target_user, key, cluster.node_url(3), "polling")
-    witness = clients(witness_user, key, cluster.node_url(2), "polling")
-    far = clients(far_user, key, cluster.node_url(3))
-    everyone = [owner, target, target_tab, witness, far]
-    for client in everyone:
-        client.wait_joined()
-    chat_round(everyone, "before the kick")
-
-    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
-    for client in everyone:
-        notice = client.wait_kick()
-        assert notice == {
-            "kicked_user_id": target_user.id,
-            "message": f"{target_user.username} has been kicked from the room",
-        }
-    assert target_user.id not in cluster.db().rooms.find_one({"key": key})["members"]
-
-    after = f"after the kick {secrets.token_hex(3)}"
-    owner.send(after)
-    # The witnesses on the target's nodes get it; by then the target's sockets would have too.
-    for client in (owner, witness, far):
-        client.wait_text(after)
-    second = f"and again {secrets.token_hex(3)}"
-    far.send(second)
-    for client in (owner, witness, far):
-        client.wait_text(second)
-    # Then a round trip on each of the target's sockets, the clients asserted about: a
-    # node that still had them in the room would have queued both messages before the ack.
-    for client in (target, target_tab):
-        client.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
-    assert after not in target.texts() and second not in target.texts()
-    assert after not in target_tab.texts() and second not in target_tab.texts()
-    # The kicked user cannot come back by emitting join: no longer a member.
-    target.client.emit("join", {"room": key})
-    cs.wait_until(lambda: target.errors, cs.TIMEOUT, "chat_error for the kicked user's join")
-    assert target.errors[-1] == {"event": "join", "message": "You are not a member of this room."}
+    scenarios.kick_across_nodes(cluster, seeder, clients)
 
 
 class RequestChannel:
@@ -233,16 +175,6 @@ def test_a_frozen_node_is_tolerated(cluster, seeder, clients, requests_channel):
 # --------------------------------------------------------------------------- the emitter's bytes
 
 
-def emitter_message(room, event, payload, except_rooms=()):
-    """What @socket.io/redis-emitter publishes for io.to(room).emit(event, payload):
-    channel `socket.io#/#<room>#` (one room), message
-    notepack.encode(["emitter", {type: 2, data: [event, payload], nsp: "/"},
-                     {rooms: [room], flags: {}, except: [...]}])."""
-    packet = {"type": 2, "data": [event, payload], "nsp": "/"}
-    opts = {"rooms": [room], "flags": {}, "except": list(except_rooms)}
-    return f"socket.io#/#{room}#", cs.mp(["emitter", packet, opts])
-
-
 def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     users, key = room_of(seeder, 3)
     members = [clients(user, key, cluster.node_url(k), t) for user, k, t in zip(users, NODES, ("websocket", "polling", "websocket"))]
@@ -251,7 +183,7 @@ def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     for client in members + [outsider]:
         client.wait_joined()
     payload = {"username": "Emitter", "message": f"from a Node service {secrets.token_hex(3)}", "timestamp": "12:00"}
-    channel, message = emitter_message(key, "message", payload)
+    channel, message = cs.emitter_message(key, "message", payload)
     # The hand-built bytes are what a MessagePack library writes for the same values.
     assert message == msgpack.packb(
         ["emitter", {"type": 2, "data": ["message", payload], "nsp": "/"}, {"rooms": [key], "flags": {}, "except": []}]
@@ -265,14 +197,14 @@ def test_redis_emitter_broadcast_reaches_every_node(cluster, seeder, clients):
     assert client.messages[-1] == payload
     # Not to another room's members.
     marker = f"marker {secrets.token_hex(3)}"
-    channel, message = emitter_message(other_key, "message", {"username": "Emitter", "message": marker, "timestamp": "12:00"})
+    channel, message = cs.emitter_message(other_key, "message", {"username": "Emitter", "message": marker, "timestamp": "12:00"})
     with cluster.redis() as redis:
         redis.publish(channel, message)
     outsider.wait_text(marker)
     assert payload["message"] not in outsider.texts()
     # The members are asserted about: wait on them for a later broadcast to their room.
     closing = {"username": "Emitter", "message": f"after the marker {secrets.token_hex(3)}", "timestamp": "12:00"}
-    channel, message = emitter_message(key, "message", closing)
+    channel, message = cs.emitter_message(key, "message", closing)
     with cluster.redis() as redis:
         redis.publish(channel, message)
     for client in members:

@@ -1,37 +1,16 @@
 """Three chatify nodes on a Redis Cluster of three primaries (REDIS_ADAPTER=sharded,
 REDIS_CLUSTER=true): each room's channel lives on the shard that owns its slot, and chat,
-presence and kicks cross nodes whichever shard carries them."""
-
-import secrets
-
-import redis
+presence, kicks and an outside publisher's broadcasts cross nodes whichever shard
+carries them."""
 
 import cluster_support as cs
-from test_cluster import NODES, chat_round, room_of
-
-MAIN_CHANNEL = "socket.io#/#"
-
+import scenarios
+from cluster_support import MAIN_CHANNEL, NODES, chat_round, room_of, shard_of
 
 # A cluster of its own, for this module's tests only.
 cluster, seeder, nodes_running = cs.own_cluster_fixtures(
     "-redis-cluster", {"REDIS_ADAPTER": "sharded", "CLUSTER_REDIS_SHARDS": "3"}
 )
-
-
-def shard_of(cluster, channel):
-    """The client port of the primary that owns `channel`'s slot, and a client to it."""
-    seed = cluster.redis()
-    slot = seed.execute_command("CLUSTER", "KEYSLOT", channel)
-    for start, end, primary, *_ in seed.execute_command("CLUSTER", "SLOTS"):
-        if start <= slot <= end:
-            port = int(primary[1])
-            return port, redis.Redis(host="127.0.0.1", port=port, socket_timeout=cs.TIMEOUT)
-    raise AssertionError(f"no shard owns slot {slot}")
-
-
-def listeners(cluster, channel):
-    _, owner = shard_of(cluster, channel)
-    return owner.execute_command("PUBSUB", "SHARDNUMSUB", channel)[1]
 
 
 def test_rooms_on_every_shard_chat_across_nodes(cluster, seeder, clients):
@@ -47,29 +26,19 @@ def test_rooms_on_every_shard_chat_across_nodes(cluster, seeder, clients):
         members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, NODES)]
         for client in members:
             client.wait_joined()
-        cs.wait_until(lambda: listeners(cluster, f"{MAIN_CHANNEL}{key}#") == 3, cs.TIMEOUT, "3 nodes on the room")
+        cs.wait_until(lambda: cs.shard_listeners(cluster, f"{MAIN_CHANNEL}{key}#") == 3, cs.TIMEOUT, "3 nodes on the room")
         chat_round(members, f"shard {shard_of(cluster, f'{MAIN_CHANNEL}{key}#')[0]}")
-    assert listeners(cluster, MAIN_CHANNEL) == 3
+    assert cs.shard_listeners(cluster, MAIN_CHANNEL) == 3
 
 
 def test_presence_and_a_kick_cross_nodes_on_a_redis_cluster(cluster, seeder, clients):
-    users, key = room_of(seeder, 3)
-    owner_user, target_user, witness_user = users
-    owner = clients(owner_user, key, cluster.node_url(1))
-    target = clients(target_user, key, cluster.node_url(2))
-    witness = clients(witness_user, key, cluster.node_url(3))
-    for client in (owner, target, witness):
-        client.wait_joined()
-    answer = owner.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
-    assert answer["count"] == 3
+    def presence(owner, key, users):
+        # The kicked user has two tabs, on two nodes: one user present.
+        answer = owner.client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+        assert answer["count"] == 4 and {u["user_id"] for u in answer["users"]} == {u.id for u in users}
 
-    owner.client.emit("kick_user", {"room": key, "target_user_id": target_user.id})
-    for client in (owner, target, witness):
-        assert client.wait_kick()["kicked_user_id"] == target_user.id
-    after = f"after the kick {secrets.token_hex(3)}"
-    owner.send(after)
-    witness.wait_text(after)
-    # A round trip on the target's socket: a node that still had it in the room would
-    # have queued the message before the answer.
-    target.client.call("renew_session", {"ticket": "round trip"}, timeout=cs.TIMEOUT)
-    assert after not in target.texts()
+    scenarios.kick_across_nodes(cluster, seeder, clients, before_kick=presence)
+
+
+def test_an_outside_publisher_reaches_every_node_through_the_slot_owner(cluster, seeder, clients):
+    scenarios.sharded_publisher_reaches_every_node(cluster, seeder, clients)

@@ -1,14 +1,14 @@
 """Three chatify nodes with REDIS_ADAPTER=sharded (Node's sharded adapter: SPUBLISH and
 SSUBSCRIBE on Redis 7, dynamic subscription mode): chat across nodes, presence counted
-across nodes, and the messages as they cross Redis."""
+across nodes, a kick across nodes, an outside publisher's broadcasts, and the messages
+as they cross Redis."""
 
 import json
 
 
 import cluster_support as cs
-from test_cluster import NODES, chat_round, room_of
-
-MAIN_CHANNEL = "socket.io#/#"
+import scenarios
+from cluster_support import MAIN_CHANNEL, NODES, chat_round, room_of
 
 
 # A cluster of its own, for this module's tests only.
@@ -71,3 +71,11 @@ def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     members, key = joined_members(cluster, seeder, clients, NODES)
     answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
+
+
+def test_a_kick_on_node1_removes_sockets_held_by_other_nodes(cluster, seeder, clients):
+    scenarios.kick_across_nodes(cluster, seeder, clients)
+
+
+def test_an_outside_publisher_reaches_every_node(cluster, seeder, clients):
+    scenarios.sharded_publisher_reaches_every_node(cluster, seeder, clients)

@@ -1,7 +1,8 @@
 """Three chatify nodes with REDIS_ADAPTER=streams (Node's Redis streams adapter: XADD and
 XREAD on the stream `socket.io`, requests over Pub/Sub) and connection state recovery on:
-chat and presence across nodes, a chat message as a stream entry, and a client that lost
-its connection to one node recovering on another.
+chat, presence and a kick across nodes, a chat message as a stream entry, the entries
+Node's streams emitter appends reaching every node, and a client that lost its
+connection to one node recovering on another.
 
 python-socketio's client does not implement connection state recovery (it never sends
 `pid` and `offset` back), so the recovering client here speaks the Socket.IO protocol
@@ -14,7 +15,8 @@ import websocket
 
 import cluster_support as cs
 import gateway_support as gs
-from test_cluster import NODES, chat_round, room_of
+import scenarios
+from cluster_support import NODES, chat_round, room_of
 
 STREAM = "socket.io"
 
@@ -68,6 +70,58 @@ def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     _, members, key = joined_members(cluster, seeder, clients, NODES)
     answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
+
+
+def test_a_kick_on_node1_removes_sockets_held_by_other_nodes(cluster, seeder, clients):
+    scenarios.kick_across_nodes(cluster, seeder, clients)
+
+
+def append_as_streams_emitter(cluster, rooms, payload, except_rooms=()):
+    """XADDs what @socket.io/redis-streams-emitter appends for
+    io.to(rooms).except(except_rooms).emit("message", payload); the entry's id and fields."""
+    fields = cs.streams_emitter_fields(rooms, "message", payload, except_rooms)
+    with cluster.redis() as redis:
+        entry_id = cs.xadd_as_streams_emitter(redis, STREAM, fields)
+        [(stored_id, stored)] = redis.xrange(STREAM, entry_id, entry_id)
+    assert stored_id.decode() == entry_id
+    assert list(stored.items()) == [(name.encode(), value) for name, value in fields]
+    return entry_id, fields
+
+
+def test_streams_emitter_entries_reach_every_node(cluster, seeder, clients):
+    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    outsider_users, other_key = room_of(seeder, 1)
+    outsider = clients(outsider_users[0], other_key, cluster.node_url(2))
+    outsider.wait_joined()
+    payload = scenarios.emitter_payload("from a Node service")
+    entry_id, fields = append_as_streams_emitter(cluster, [key], payload)
+    data = dict(fields)["data"]
+    assert data.startswith(b'{"packet":{"type":2,"data":["message",{"username":"Emitter"')
+    assert data.endswith(f'"nsp":"/"}},"opts":{{"rooms":["{key}"],"flags":{{}},"except":[]}}}}'.encode())
+    cs.EVIDENCE.append(("streams emitter appends", f"{STREAM} {entry_id}", data))
+    for client in members:
+        client.wait_text(payload["message"])
+        assert payload in client.messages
+    # A later entry to another room: its member's node read the first entry before it.
+    marker = scenarios.emitter_payload("to another room")
+    append_as_streams_emitter(cluster, [other_key], marker)
+    outsider.wait_text(marker["message"])
+    assert payload["message"] not in outsider.texts()
+    closing = scenarios.emitter_payload("after the marker")
+    append_as_streams_emitter(cluster, [key], closing)
+    for client in members:
+        client.wait_text(closing["message"])
+        assert marker["message"] not in client.texts()
+
+
+def test_streams_emitter_except_and_multiple_rooms(cluster, seeder, clients):
+    _, members, key = joined_members(cluster, seeder, clients, NODES)
+
+    def publish(rooms, payload, except_rooms=()):
+        append_as_streams_emitter(cluster, rooms, payload, except_rooms)
+
+    # Every node applies the entries in stream order.
+    scenarios.all_but_one_then_all(members, key, publish)
 
 
 class RawSocket:
