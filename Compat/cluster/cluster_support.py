@@ -192,6 +192,15 @@ def room_of(seeder, count):
     return users, key
 
 
+def joined_members(cluster, seeder, clients, nodes):
+    """A new room with one member connected to each of `nodes`, all joined; and its key."""
+    users, key = room_of(seeder, len(nodes))
+    members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, nodes)]
+    for client in members:
+        client.wait_joined()
+    return members, key
+
+
 # --------------------------------------------------------------------------- clients
 
 

@@ -8,7 +8,7 @@ import json
 
 import cluster_support as cs
 import scenarios
-from cluster_support import MAIN_CHANNEL, NODES, chat_round, room_of
+from cluster_support import MAIN_CHANNEL, NODES, chat_round
 
 
 # A cluster of its own, for this module's tests only.
@@ -17,17 +17,9 @@ cluster, seeder, nodes_running = cs.own_cluster_fixtures(
 )
 
 
-def joined_members(cluster, seeder, clients, nodes):
-    """A new room with one member connected to each of `nodes`, all joined; and its key."""
-    users, key = room_of(seeder, len(nodes))
-    members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, nodes)]
-    for client in members:
-        client.wait_joined()
-    return members, key
-
 
 def test_chat_across_nodes_over_sharded_pubsub(cluster, seeder, clients):
-    members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
     # Every node listens to the room's own channel (dynamic mode) and to the namespace's.
     redis = cluster.redis()
 
@@ -40,7 +32,7 @@ def test_chat_across_nodes_over_sharded_pubsub(cluster, seeder, clients):
 
 
 def test_a_chat_message_crosses_redis_as_nodes_sharded_adapter_writes_it(cluster, seeder, clients):
-    (sender, receiver), key = joined_members(cluster, seeder, clients, (1, 2))
+    (sender, receiver), key = cs.joined_members(cluster, seeder, clients, (1, 2))
     pubsub = cluster.redis().pubsub()
     pubsub.ssubscribe(f"{MAIN_CHANNEL}{key}#")
     try:
@@ -68,7 +60,7 @@ def test_a_chat_message_crosses_redis_as_nodes_sharded_adapter_writes_it(cluster
 
 def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     """Presence is the cluster-wide fetchSockets: FETCH_SOCKETS and its responses."""
-    members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
     answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
 

@@ -27,21 +27,14 @@ cluster, seeder, nodes_running = cs.own_cluster_fixtures(
 )
 
 
-def joined_members(cluster, seeder, clients, nodes):
-    users, key = room_of(seeder, len(nodes))
-    members = [clients(user, key, cluster.node_url(k)) for user, k in zip(users, nodes)]
-    for client in members:
-        client.wait_joined()
-    return users, members, key
-
 
 def test_chat_across_nodes_over_the_stream(cluster, seeder, clients):
-    _, members, _ = joined_members(cluster, seeder, clients, NODES)
+    members, _ = cs.joined_members(cluster, seeder, clients, NODES)
     chat_round(members, "streams")
 
 
 def test_a_chat_message_is_a_stream_entry_as_nodes_streams_adapter_writes_it(cluster, seeder, clients):
-    _, (sender, receiver), key = joined_members(cluster, seeder, clients, (1, 2))
+    (sender, receiver), key = cs.joined_members(cluster, seeder, clients, (1, 2))
     text = f"into the stream {secrets.token_hex(3)}"
     sender.send(text)
     receiver.wait_text(text)
@@ -67,7 +60,7 @@ def test_a_chat_message_is_a_stream_entry_as_nodes_streams_adapter_writes_it(clu
 
 def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     """Presence is the cluster-wide fetchSockets: a request over Pub/Sub, not in the stream."""
-    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
     answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
     assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
 
@@ -89,7 +82,7 @@ def append_as_streams_emitter(cluster, rooms, payload, except_rooms=()):
 
 
 def test_streams_emitter_entries_reach_every_node(cluster, seeder, clients):
-    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
     outsider_users, other_key = room_of(seeder, 1)
     outsider = clients(outsider_users[0], other_key, cluster.node_url(2))
     outsider.wait_joined()
@@ -115,7 +108,7 @@ def test_streams_emitter_entries_reach_every_node(cluster, seeder, clients):
 
 
 def test_streams_emitter_except_and_multiple_rooms(cluster, seeder, clients):
-    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
 
     def publish(rooms, payload, except_rooms=()):
         append_as_streams_emitter(cluster, rooms, payload, except_rooms)

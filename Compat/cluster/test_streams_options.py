@@ -3,8 +3,7 @@ REDIS_STREAM_COUNT=3 (the chat's namespace `/` goes to the stream Node picks for
 REDIS_STREAM_SHARDED_PUBSUB=true (presence is asked and answered over sharded Pub/Sub)."""
 
 import cluster_support as cs
-from test_cluster import NODES, chat_round
-from test_streams import joined_members
+from cluster_support import NODES, chat_round
 
 # Node's hash of the namespace "/" is 47, and 47 % 3 is 2.
 STREAM = "socket.io-2"
@@ -17,7 +16,7 @@ cluster, seeder, nodes_running = cs.own_cluster_fixtures(
 
 
 def test_chat_goes_through_the_stream_node_picks_for_the_namespace(cluster, seeder, clients):
-    _, members, _ = joined_members(cluster, seeder, clients, NODES)
+    members, _ = cs.joined_members(cluster, seeder, clients, NODES)
     texts = chat_round(members, "three streams")
     redis = cluster.redis()
     assert redis.keys("socket.io*") == [STREAM.encode()]
@@ -27,7 +26,7 @@ def test_chat_goes_through_the_stream_node_picks_for_the_namespace(cluster, seed
 
 
 def test_presence_is_asked_over_sharded_pubsub(cluster, seeder, clients):
-    _, members, key = joined_members(cluster, seeder, clients, NODES)
+    members, key = cs.joined_members(cluster, seeder, clients, NODES)
     redis = cluster.redis()
     sharded = {channel.decode() for channel in redis.execute_command("PUBSUB", "SHARDCHANNELS", "socket.io#/#*")}
     # The namespace's channel and one response channel per node, as Node names them.
