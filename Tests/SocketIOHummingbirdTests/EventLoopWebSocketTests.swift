@@ -1,6 +1,8 @@
 import EngineIO
 import EngineTestSupport
+import Logging
 import NIOCore
+import NIOEmbedded
 import Testing
 
 @testable import SocketIOHummingbird
@@ -49,5 +51,48 @@ struct EventLoopWebSocketTests {
         session.close()
         #expect(try await socket.closeCode() == 1000)
         await socket.close()
+    }
+
+    @Test("an upgrade request and messages many times the first read's size arrive whole")
+    func readsLargerThanTheFirstBuffer() async throws {
+        let delegate = LoopRecordingDelegate()
+        let sessions = EventLog<EngineSession>()
+        let server = try await TestServer.start(setUp: { io in
+            io.engine.onConnection { session in
+                sessions.record(session)
+                return delegate
+            }
+        })
+        defer { Task { await server.stop() } }
+        let cookie = (1...6).map { "cookie\($0)=" + String(repeating: "c", count: 500) }.joined(separator: "; ")
+        let socket = try await server.webSocket(
+            "/socket.io/?EIO=4&transport=websocket", headers: [("Cookie", cookie)])
+        #expect(socket.handshake.status == 101)
+        #expect(try await socket.nextText()?.hasPrefix("0{") == true)
+        let session = try #require(await sessions.next())
+        #expect(session.request.cookies["cookie6"] == String(repeating: "c", count: 500))
+
+        for size in [100, 600, 5_000, 60_000, 7, 300] {
+            let text = String(repeating: "m", count: size)
+            try await socket.send("4" + text)
+            #expect(try #require(await delegate.onLoop.next()).message == .text(text))
+        }
+        await socket.close()
+    }
+
+    @Test("each connection's reads start at 512 bytes, not at NIO's 2 KB")
+    func connectionsStartWithSmallReads() throws {
+        let channel = EmbeddedChannel()
+        // What a TCP channel starts with.
+        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
+        let upgrade = EngineIOWebSocketUpgrade([
+            EngineIOEndpoint(path: "/socket.io", engine: EngineServer(configuration: EngineConfiguration()))
+        ])
+        let child = EngineIOUpgradeChannel(
+            responder: { _, _, _ in }, idleTimeout: nil, maxFrameSize: 1 << 16, upgrade: upgrade)
+        _ = try child.setup(channel: channel, logger: Logger(label: "test")).wait()
+        let allocator = try channel.syncOptions?.getOption(ChannelOptions.recvAllocator)
+        #expect((allocator as? AdaptiveRecvByteBufferAllocator)?.nextBufferSize() == 512)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
     }
 }
