@@ -20,8 +20,10 @@ private final class LoopRecordingDelegate: EngineSessionDelegate {
 
 @Suite("WebSockets run on their channel's event loop")
 struct EventLoopWebSocketTests {
-    @Test("a WebSocket's messages reach the session on its event loop, and the socket stays open for replies")
-    func messagesArriveOnTheSessionLoop() async throws {
+    /// A server whose sessions all report to one delegate; each new session is recorded.
+    private static func recordingServer() async throws -> (
+        TestServer, LoopRecordingDelegate, EventLog<EngineSession>
+    ) {
         let delegate = LoopRecordingDelegate()
         let sessions = EventLog<EngineSession>()
         let server = try await TestServer.start(setUp: { io in
@@ -30,6 +32,12 @@ struct EventLoopWebSocketTests {
                 return delegate
             }
         })
+        return (server, delegate, sessions)
+    }
+
+    @Test("a WebSocket's messages reach the session on its event loop, and the socket stays open for replies")
+    func messagesArriveOnTheSessionLoop() async throws {
+        let (server, delegate, sessions) = try await Self.recordingServer()
         defer { Task { await server.stop() } }
         let socket = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
         #expect(socket.handshake.status == 101)
@@ -55,14 +63,7 @@ struct EventLoopWebSocketTests {
 
     @Test("an upgrade request and messages many times the first read's size arrive whole")
     func readsLargerThanTheFirstBuffer() async throws {
-        let delegate = LoopRecordingDelegate()
-        let sessions = EventLog<EngineSession>()
-        let server = try await TestServer.start(setUp: { io in
-            io.engine.onConnection { session in
-                sessions.record(session)
-                return delegate
-            }
-        })
+        let (server, delegate, sessions) = try await Self.recordingServer()
         defer { Task { await server.stop() } }
         let cookie = (1...6).map { "cookie\($0)=" + String(repeating: "c", count: 500) }.joined(separator: "; ")
         let socket = try await server.webSocket(
