@@ -8,15 +8,33 @@ public struct EngineRequest: Sendable {
     /// The path, without the query.
     public var path: String
     /// Query parameters; for a repeated name the first value counts.
-    public var query: [String: String]
+    public var query: [String: String] {
+        get {
+            switch parts {
+            case .expanded(let query, _): query
+            case .packed(let packed): packed.query
+            }
+        }
+        set { parts = .expanded(query: newValue, headers: headers) }
+    }
     /// The request's header fields.
-    public var headers: HTTPFields
+    public var headers: HTTPFields {
+        get {
+            switch parts {
+            case .expanded(_, let headers): headers
+            case .packed(let packed): packed.headers
+            }
+        }
+        set { parts = .expanded(query: query, headers: newValue) }
+    }
     /// The `Host` the client addressed (`127.0.0.1:5000`).
     public var host: String?
     /// The peer's address (`127.0.0.1`), when the framework knows it.
     public var remoteAddress: String?
     /// True when the request came over TLS.
     public var isSecure: Bool
+
+    private var parts: Parts
 
     /// A request as the HTTP framework received it.
     public init(
@@ -30,11 +48,26 @@ public struct EngineRequest: Sendable {
     ) {
         self.method = method
         self.path = path
-        self.query = query
-        self.headers = headers
+        self.parts = .expanded(query: query, headers: headers)
         self.host = host
         self.remoteAddress = remoteAddress
         self.isSecure = isSecure
+    }
+
+    /// The same request with its query and headers packed into one buffer, for a request
+    /// kept as long as its session: a parsed field list, its strings and the query's
+    /// dictionary cost several times their bytes, and are read only now and then. They
+    /// read back as they were.
+    func compacted() -> EngineRequest {
+        guard case .expanded(let query, let headers) = parts else { return self }
+        var compact = self
+        compact.parts = .packed(PackedRequestParts(query: query, headers: headers))
+        return compact
+    }
+
+    private enum Parts: Sendable {
+        case expanded(query: [String: String], headers: HTTPFields)
+        case packed(PackedRequestParts)
     }
 
     /// The `Origin` header, checked against ``EngineConfiguration/cors``.
@@ -113,4 +146,103 @@ public enum EngineProtocolError: Int, Error, Sendable, CustomStringConvertible {
 
     /// `{"code":N,"message":"..."}`, as the reference answers.
     var jsonBody: String { "{\"code\":\(rawValue),\"message\":\"\(message)\"}" }
+}
+
+/// A request's query parameters and header fields in one byte array: each string as its
+/// length (7 bits a byte, low bits first) and its bytes; the query's names and values
+/// first, then each field's raw name and raw value bytes, in order.
+struct PackedRequestParts: Sendable {
+    private let queryCount: Int
+    private let bytes: [UInt8]
+
+    init(query: [String: String], headers: HTTPFields) {
+        var size = 0
+        for (name, value) in query { size += Self.packedSize(name.utf8.count) + Self.packedSize(value.utf8.count) }
+        for field in headers {
+            size += Self.packedSize(field.name.rawName.utf8.count)
+            size += field.withUnsafeBytesOfValue { Self.packedSize($0.count) }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(size)
+        for (name, value) in query {
+            Self.append(name.utf8, to: &bytes)
+            Self.append(value.utf8, to: &bytes)
+        }
+        for field in headers {
+            Self.append(field.name.rawName.utf8, to: &bytes)
+            field.withUnsafeBytesOfValue { Self.append($0, to: &bytes) }
+        }
+        self.queryCount = query.count
+        self.bytes = bytes
+    }
+
+    var query: [String: String] {
+        var query: [String: String] = [:]
+        query.reserveCapacity(queryCount)
+        var reader = Reader(bytes: bytes)
+        for _ in 0..<queryCount {
+            guard let name = reader.next(), let value = reader.next() else { break }
+            query[string(name)] = string(value)
+        }
+        return query
+    }
+
+    var headers: HTTPFields {
+        var reader = Reader(bytes: bytes)
+        for _ in 0..<(queryCount * 2) { _ = reader.next() }
+        var headers = HTTPFields()
+        while let rawName = reader.next(), let value = reader.next() {
+            // Every name was a valid field name when it was packed.
+            guard let name = HTTPField.Name(string(rawName)) else { continue }
+            headers.append(HTTPField(name: name, value: bytes[value]))
+        }
+        return headers
+    }
+
+    private func string(_ range: Range<Int>) -> String {
+        String(decoding: bytes[range], as: UTF8.self)
+    }
+
+    private static func packedSize(_ length: Int) -> Int {
+        var length = length
+        var size = length + 1
+        while length >= 0x80 {
+            length >>= 7
+            size += 1
+        }
+        return size
+    }
+
+    private static func append(_ string: some Collection<UInt8>, to bytes: inout [UInt8]) {
+        var length = string.count
+        while length >= 0x80 {
+            bytes.append(UInt8(truncatingIfNeeded: length) | 0x80)
+            length >>= 7
+        }
+        bytes.append(UInt8(length))
+        bytes.append(contentsOf: string)
+    }
+
+    /// Walks the packed strings, giving each one's place in the bytes.
+    private struct Reader {
+        let bytes: [UInt8]
+        var offset = 0
+
+        mutating func next() -> Range<Int>? {
+            var length = 0
+            var shift = 0
+            while offset < bytes.count, shift < 63 {
+                let byte = bytes[offset]
+                offset += 1
+                length |= Int(byte & 0x7F) << shift
+                guard byte & 0x80 != 0 else {
+                    guard length <= bytes.count - offset else { return nil }
+                    defer { offset += length }
+                    return offset..<(offset + length)
+                }
+                shift += 7
+            }
+            return nil
+        }
+    }
 }

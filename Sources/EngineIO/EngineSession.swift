@@ -42,7 +42,7 @@ public final class EngineSession: Sendable {
     /// 4, or 3 for an old client: then the client pings and the server answers.
     public let protocolVersion: EngineProtocolVersion
 
-    let configuration: EngineConfiguration
+    let configuration: Settings
     /// The loop that runs this session's timers; upper layers may schedule theirs on it.
     public let eventLoop: any EventLoop
     /// Tells the server the session is gone.
@@ -68,8 +68,8 @@ public final class EngineSession: Sendable {
         self.id = id
         self.protocolVersion = protocolVersion
         self.statistics = statistics
-        self.request = request
-        self.configuration = configuration
+        self.request = request.compacted()
+        self.configuration = Settings(configuration)
         self.eventLoop = eventLoop
         self.onFinish = onFinish
         self.onRelease = onRelease
@@ -691,6 +691,24 @@ public final class EngineSession: Sendable {
 
     // MARK: - State
 
+    /// What a session reads of the server's configuration; the rest (CORS, compression,
+    /// closures) would be carried by every session for nothing.
+    struct Settings: Sendable {
+        let pingInterval: Duration
+        let pingTimeout: Duration
+        let upgradeTimeout: Duration
+        let maxBufferedPackets: Int
+        let maxPacketsPerPoll: Int
+
+        init(_ configuration: EngineConfiguration) {
+            pingInterval = configuration.pingInterval
+            pingTimeout = configuration.pingTimeout
+            upgradeTimeout = configuration.upgradeTimeout
+            maxBufferedPackets = configuration.maxBufferedPackets
+            maxPacketsPerPoll = configuration.maxPacketsPerPoll
+        }
+    }
+
     private struct Link {
         let id: LinkID
         /// Where packets go while the writer waits (nil: the writer takes them all).
@@ -736,36 +754,45 @@ public final class EngineSession: Sendable {
         }
     }
 
-    /// Packets waiting for the transport.
+    /// Packets waiting for the transport. Most of the time nothing waits (a WebSocket's
+    /// sink takes packets as they are sent), so the ring is made on the first packet and
+    /// let go once it is empty again: an idle session holds no storage for it.
     struct Outbox {
-        private(set) var packets = CircularBuffer<EngineOutgoing>()
+        private var packets: CircularBuffer<EngineOutgoing>?
 
-        var count: Int { packets.count }
-        var isEmpty: Bool { packets.isEmpty }
+        var count: Int { packets?.count ?? 0 }
+        var isEmpty: Bool { packets?.isEmpty ?? true }
 
         mutating func append(_ packet: EngineOutgoing) {
-            packets.append(packet)
+            append(contentsOf: CollectionOfOne(packet))
         }
 
         mutating func append(contentsOf newPackets: some Collection<EngineOutgoing>) {
-            packets.append(contentsOf: newPackets)
+            guard !newPackets.isEmpty else { return }
+            if packets == nil {
+                packets = CircularBuffer(initialCapacity: Swift.max(4, newPackets.count))
+            }
+            packets?.append(contentsOf: newPackets)
         }
 
         mutating func take(upTo limit: Int) -> [EngineOutgoing] {
-            let count = Swift.min(limit, packets.count)
+            guard var queued = packets.take() else { return [] }
+            let count = Swift.min(limit, queued.count)
             var batch: [EngineOutgoing] = []
             batch.reserveCapacity(count)
-            for _ in 0..<count { batch.append(packets.removeFirst()) }
+            for _ in 0..<count { batch.append(queued.removeFirst()) }
+            if !queued.isEmpty { packets = queued }
             return batch
         }
 
         mutating func takeAll() -> [EngineOutgoing] {
-            take(upTo: packets.count)
+            guard let queued = packets.take() else { return [] }
+            return Array(queued)
         }
 
         /// Drops what is queued (the session is gone).
         mutating func discardAll() {
-            packets.removeAll()
+            packets = nil
         }
     }
 

@@ -24,6 +24,7 @@ public final class Namespace: Sendable {
     private struct Hooks: Sendable {
         var middlewares: [Middleware] = []
         var onConnection: ConnectionHandler?
+        var eventHandlers: [String: Socket.EventHandler] = [:]
     }
 
     init(name: String, adapterFactory: AdapterFactory, recovery: ConnectionStateRecovery? = nil) {
@@ -45,6 +46,17 @@ public final class Namespace: Sendable {
         hooks.withLock { $0.onConnection = handler }
     }
 
+    /// Handles `event` on every socket of the namespace, as ``Socket/on(_:_:)`` would on
+    /// each, from the moment it is set: events a socket sent wait, as always, for its
+    /// connection handler, and none is handled before the socket is connected or after
+    /// it has left. A socket's own handler for the same event takes its place on that
+    /// socket; a second call for an event replaces the first. One handler serves every
+    /// socket, so a socket holds nothing for it.
+    public func onEvent(_ event: String, _ handler: @escaping Socket.EventHandler) {
+        hooks.withLock { $0.eventHandlers[event] = handler }
+    }
+
+    func eventHandler(for event: String) -> Socket.EventHandler? { hooks.withLock { $0.eventHandlers[event] } }
     var middlewares: [Middleware] { hooks.withLock { $0.middlewares } }
     var connectionHandler: ConnectionHandler? { hooks.withLock { $0.onConnection } }
 

@@ -4,12 +4,14 @@ import Synchronization
 /// Runs async jobs one after another, in the order they were added.
 ///
 /// Each socket has one, so its events reach handlers in the order the client sent them
-/// while other sockets run in parallel. An idle lane holds no task.
+/// while other sockets run in parallel. An idle lane holds no task, and no queue: most
+/// sockets are idle most of the time, so the queue is made when work comes and let go
+/// when it is done.
 final class SerialLane: Sendable {
     typealias Job = @Sendable () async -> Void
 
     private struct State {
-        var jobs = CircularBuffer<Job>()
+        var jobs: CircularBuffer<Job>?
         var running = false
     }
 
@@ -17,7 +19,8 @@ final class SerialLane: Sendable {
 
     func enqueue(_ job: @escaping Job) {
         let start = state.withLock { state -> Bool in
-            state.jobs.append(job)
+            if state.jobs == nil { state.jobs = CircularBuffer(initialCapacity: 4) }
+            state.jobs?.append(job)
             if state.running { return false }
             state.running = true
             return true
@@ -35,11 +38,12 @@ final class SerialLane: Sendable {
 
     private func next() -> Job? {
         state.withLock { state in
-            if state.jobs.isEmpty {
+            guard let job = state.jobs?.popFirst() else {
+                state.jobs = nil
                 state.running = false
                 return nil
             }
-            return state.jobs.removeFirst()
+            return job
         }
     }
 }

@@ -7,10 +7,17 @@ import Synchronization
 /// What the client sent when it connected: the Engine.IO handshake request and the
 /// `auth` payload of its CONNECT packet.
 public struct SocketHandshake: Sendable {
+    /// The session keeps the request: each of its sockets reads it from there.
+    private let session: EngineSession
     /// The HTTP request that opened the Engine.IO session.
-    public let request: EngineRequest
+    public var request: EngineRequest { session.request }
     /// The CONNECT payload (`{}` when the client sent none).
     public let auth: JSONValue
+
+    init(session: EngineSession, auth: JSONValue) {
+        self.session = session
+        self.auth = auth
+    }
 
     /// The handshake request's header fields.
     public var headers: HTTPFields { request.headers }
@@ -141,7 +148,9 @@ public final class Socket: Sendable {
         var disconnectHandlers: [DisconnectHandler] = []
         var pendingAcks: [UInt64: PendingAck] = [:]
         var nextAckID: UInt64 = 0
-        var storage: [ObjectIdentifier: any Sendable] = [:]
+        /// A handful of keys at most: an array holds them in a fraction of a dictionary's
+        /// storage, and a linear look-up over a few is no slower than hashing.
+        var storage: [(key: ObjectIdentifier, value: any Sendable)] = []
         var data: JSONValue = .null
         /// While missed broadcasts are replayed, live ones wait here to keep the order.
         var heldDeliveries: [[EngineOutgoing]]?
@@ -178,12 +187,13 @@ public final class Socket: Sendable {
 
     // MARK: Handlers
 
-    /// Handles an event; one handler per name, a later one replaces it.
+    /// Handles an event; one handler per name, a later one replaces it. It takes the
+    /// place of the namespace's handler for the name (``Namespace/onEvent(_:_:)``).
     public func on(_ event: String, _ handler: @escaping EventHandler) {
         state.withLock { $0.handlers[event] = handler }
     }
 
-    /// Sees every event that has no handler of its own.
+    /// Sees every event that has no handler, its own or its namespace's.
     public func onAny(_ handler: @escaping EventHandler) {
         state.withLock { $0.anyHandlers.append(handler) }
     }
@@ -202,8 +212,22 @@ public final class Socket: Sendable {
 
     /// The value the application stored under `key`, nil when none; local to this process.
     public subscript<Key: SocketStorageKey>(key: Key.Type) -> Key.Value? {
-        get { state.withLock { $0.storage[ObjectIdentifier(key)] as? Key.Value } }
-        set { state.withLock { $0.storage[ObjectIdentifier(key)] = newValue } }
+        get {
+            let id = ObjectIdentifier(key)
+            return state.withLock { $0.storage.first { $0.key == id }?.value as? Key.Value }
+        }
+        set {
+            let id = ObjectIdentifier(key)
+            state.withLock { state in
+                let index = state.storage.firstIndex { $0.key == id }
+                switch (index, newValue) {
+                case (let index?, let value?): state.storage[index].value = value
+                case (let index?, nil): state.storage.remove(at: index)
+                case (nil, let value?): state.storage.append((id, value))
+                case (nil, nil): break
+                }
+            }
+        }
     }
 
     // MARK: Emitting
@@ -394,12 +418,10 @@ public final class Socket: Sendable {
             guard let (name, args) = packet.event else { return }
             let ackID = packet.ackID
             lane.enqueue { [self] in
-                let (handler, anyHandlers) = state.withLock { state in
-                    (
-                        state.phase == .connected ? state.handlers[name] : nil,
-                        state.phase == .connected ? state.anyHandlers : []
-                    )
+                let (connected, ownHandler, anyHandlers) = state.withLock { state in
+                    state.phase == .connected ? (true, state.handlers[name], state.anyHandlers) : (false, nil, [])
                 }
+                let handler = connected ? ownHandler ?? namespace.eventHandler(for: name) : nil
                 let event = SocketEvent(
                     socket: self,
                     name: name,

@@ -186,7 +186,7 @@ final class SocketIOConnection: EngineSessionDelegate {
             id: isLegacyClient ? (name == "/" ? session.id : name + "#" + session.id) : EngineServer.makeID(),
             pid: namespace.recovery == nil || isLegacyClient ? nil : EngineServer.makeID(),
             namespace: namespace,
-            handshake: SocketHandshake(request: session.request, auth: auth),
+            handshake: SocketHandshake(session: session, auth: auth),
             connection: self,
             resuming: resumption
         )

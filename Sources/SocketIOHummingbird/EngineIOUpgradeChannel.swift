@@ -45,8 +45,29 @@ struct EngineIOUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
         self.upgrade = upgrade
     }
 
+    /// How each connection sizes its reads. NIO keeps a channel's receive buffer for the
+    /// channel's life, grown to the size its allocator last asked for, so an idle
+    /// WebSocket holds what its reads have needed (NIO starts at 2 KB). 512 bytes take a
+    /// chat message in one read, and most of an upgrade request: the rest of a larger
+    /// one goes to a second buffer, let go at the upgrade. A larger read grows the next
+    /// ones, doubling, as it would from 2 KB.
+    static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
+
+    /// NIO's read pool keeps up to `maxMessagesPerRead` buffers for the channel's life, a
+    /// new one for each read that found the others still held downstream, as the upgrade
+    /// request's are. Lowering the count to one and back lets all but the first go; a
+    /// fresh allocator keeps the request's reads from growing that one.
+    static func releaseUpgradeReadBuffers(_ channel: any Channel) throws {
+        guard let options = channel.syncOptions else { return }
+        let reads = try options.getOption(ChannelOptions.maxMessagesPerRead)
+        try options.setOption(ChannelOptions.maxMessagesPerRead, value: 1)
+        try options.setOption(ChannelOptions.maxMessagesPerRead, value: reads)
+        try options.setOption(ChannelOptions.recvAllocator, value: Self.receiveAllocator)
+    }
+
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: Self.receiveAllocator)
             let upgradeAttempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let accepted = NIOLoopBoundBox<AcceptedWebSocket?>(nil, eventLoop: channel.eventLoop)
             let upgrade = self.upgrade
@@ -65,6 +86,7 @@ struct EngineIOUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
                     channel.eventLoop.makeCompletedFuture {
                         if let webSocket = accepted.value {
                             accepted.value = nil
+                            try Self.releaseUpgradeReadBuffers(channel)
                             try webSocket.attach(to: channel)
                         }
                         return UpgradeResult.webSocket

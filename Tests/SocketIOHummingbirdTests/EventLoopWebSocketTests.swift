@@ -1,6 +1,8 @@
 import EngineIO
 import EngineTestSupport
+import Logging
 import NIOCore
+import NIOEmbedded
 import Testing
 
 @testable import SocketIOHummingbird
@@ -18,8 +20,10 @@ private final class LoopRecordingDelegate: EngineSessionDelegate {
 
 @Suite("WebSockets run on their channel's event loop")
 struct EventLoopWebSocketTests {
-    @Test("a WebSocket's messages reach the session on its event loop, and the socket stays open for replies")
-    func messagesArriveOnTheSessionLoop() async throws {
+    /// A server whose sessions all report to one delegate; each new session is recorded.
+    private static func recordingServer() async throws -> (
+        TestServer, LoopRecordingDelegate, EventLog<EngineSession>
+    ) {
         let delegate = LoopRecordingDelegate()
         let sessions = EventLog<EngineSession>()
         let server = try await TestServer.start(setUp: { io in
@@ -28,6 +32,12 @@ struct EventLoopWebSocketTests {
                 return delegate
             }
         })
+        return (server, delegate, sessions)
+    }
+
+    @Test("a WebSocket's messages reach the session on its event loop, and the socket stays open for replies")
+    func messagesArriveOnTheSessionLoop() async throws {
+        let (server, delegate, sessions) = try await Self.recordingServer()
         defer { Task { await server.stop() } }
         let socket = try await server.webSocket("/socket.io/?EIO=4&transport=websocket")
         #expect(socket.handshake.status == 101)
@@ -49,5 +59,41 @@ struct EventLoopWebSocketTests {
         session.close()
         #expect(try await socket.closeCode() == 1000)
         await socket.close()
+    }
+
+    @Test("an upgrade request and messages many times the first read's size arrive whole")
+    func readsLargerThanTheFirstBuffer() async throws {
+        let (server, delegate, sessions) = try await Self.recordingServer()
+        defer { Task { await server.stop() } }
+        let cookie = (1...6).map { "cookie\($0)=" + String(repeating: "c", count: 500) }.joined(separator: "; ")
+        let socket = try await server.webSocket(
+            "/socket.io/?EIO=4&transport=websocket", headers: [("Cookie", cookie)])
+        #expect(socket.handshake.status == 101)
+        #expect(try await socket.nextText()?.hasPrefix("0{") == true)
+        let session = try #require(await sessions.next())
+        #expect(session.request.cookies["cookie6"] == String(repeating: "c", count: 500))
+
+        for size in [100, 600, 5_000, 60_000, 7, 300] {
+            let text = String(repeating: "m", count: size)
+            try await socket.send("4" + text)
+            #expect(try #require(await delegate.onLoop.next()).message == .text(text))
+        }
+        await socket.close()
+    }
+
+    @Test("each connection's reads start at 512 bytes, not at NIO's 2 KB")
+    func connectionsStartWithSmallReads() throws {
+        let channel = EmbeddedChannel()
+        // What a TCP channel starts with.
+        try channel.syncOptions?.setOption(ChannelOptions.recvAllocator, value: AdaptiveRecvByteBufferAllocator())
+        let upgrade = EngineIOWebSocketUpgrade([
+            EngineIOEndpoint(path: "/socket.io", engine: EngineServer(configuration: EngineConfiguration()))
+        ])
+        let child = EngineIOUpgradeChannel(
+            responder: { _, _, _ in }, idleTimeout: nil, maxFrameSize: 1 << 16, upgrade: upgrade)
+        _ = try child.setup(channel: channel, logger: Logger(label: "test")).wait()
+        let allocator = try channel.syncOptions?.getOption(ChannelOptions.recvAllocator)
+        #expect((allocator as? AdaptiveRecvByteBufferAllocator)?.nextBufferSize() == 512)
+        _ = try? channel.finish(acceptAlreadyClosed: true)
     }
 }

@@ -381,3 +381,92 @@ struct SocketIORoomTests {
         #expect(server.isConnected)
     }
 }
+
+@Suite("Socket.IO server: a namespace's event handlers")
+struct NamespaceEventHandlerTests {
+    @Test("a namespace's handler serves every socket, each event after the socket's connection handler")
+    func sharedHandlerWaitsForConnectionHandler() async throws {
+        let io = makeServer()
+        let gate = EventLog<Bool>()
+        io.sockets.onConnection { socket in
+            _ = await gate.next()
+            socket.data = .string("ready")
+        }
+        io.sockets.onEvent("state") { event in event.ack?(event.socket.data) }
+        for _ in 1...2 {
+            let client = try await RawClient(io)
+            _ = try await client.connect()
+            client.send(#"27["state"]"#)
+            gate.record(true)
+            #expect(await client.next() == #"37["ready"]"#)
+        }
+    }
+
+    @Test("a socket's own handler takes the namespace's place; onAny sees only events neither handles")
+    func socketHandlerFirst() async throws {
+        let io = makeServer()
+        let seen = EventLog<String>()
+        io.sockets.onEvent("shared") { event in event.ack?("namespace") }
+        io.sockets.onEvent("mine") { event in event.ack?("namespace") }
+        io.sockets.onConnection { socket in
+            socket.on("mine") { event in event.ack?("socket") }
+            socket.onAny { event in seen.record(event.name) }
+        }
+        let client = try await RawClient(io)
+        _ = try await client.connect()
+        client.send(#"21["mine"]"#)
+        #expect(await client.next() == #"31["socket"]"#)
+        client.send(#"22["shared"]"#)
+        #expect(await client.next() == #"32["namespace"]"#)
+        client.send(#"23["other"]"#)
+        #expect(await seen.next() == "other")
+    }
+
+    @Test("a socket that leaves in its connection handler runs none of the namespace's handlers")
+    func noHandlerAfterLeaving() async throws {
+        let io = makeServer()
+        _ = io.of("/other")
+        let gate = EventLog<Bool>()
+        let seen = EventLog<String>()
+        io.sockets.onEvent("state") { _ in seen.record("event") }
+        io.sockets.onConnection { socket in
+            socket.onDisconnect { _, _, _ in seen.record("disconnect") }
+            _ = await gate.next()
+            socket.disconnect()
+        }
+        let client = try await RawClient(io)
+        _ = try await client.connect()
+        client.send(#"2["state"]"#)
+        // Answered once the event above was read: the event waits behind the connection handler.
+        _ = try await client.connect("/other")
+        gate.record(true)
+        // Disconnect handlers run after the events queued before them.
+        #expect(await seen.next() == "disconnect")
+    }
+}
+
+@Suite("Socket.IO server: values kept on a socket")
+struct SocketStorageTests {
+    enum Name: SocketStorageKey { typealias Value = String }
+    enum Count: SocketStorageKey { typealias Value = Int }
+    enum Unused: SocketStorageKey { typealias Value = Int }
+
+    @Test("each key keeps its own value; setting replaces it, nil removes it")
+    func keysAreSeparate() async throws {
+        let io = makeServer()
+        io.sockets.onConnection { socket in
+            socket[Name.self] = "first"
+            socket[Count.self] = 1
+            socket[Name.self] = "second"
+            socket[Count.self] = nil
+            socket[Unused.self] = nil
+            socket[Count.self] = 3
+            socket.emit(
+                "kept", .string(socket[Name.self] ?? "-"), .integer(Int64(socket[Count.self] ?? 0)),
+                .bool(socket[Unused.self] == nil))
+        }
+        let client = try await RawClient(io)
+        _ = try await client.connect()
+        #expect(await client.next() == #"2["kept","second",3,true]"#)
+    }
+}

@@ -12,8 +12,8 @@ struct SignedInUser: SocketStorageKey {
         let expires: Int64
         /// The room of the token's sign-in (`token:<session id>`), if it has an id.
         var tokenRoom: String? = nil
-        /// The handshake token's claims, looked up again once the socket is connected.
-        var handshake: AccessClaims? = nil
+        /// The handshake token's sign-in, looked up again once the socket is connected.
+        var signInID: String? = nil
     }
 }
 
@@ -103,7 +103,7 @@ final class ChatEvents: Sendable {
             socket[SignedInUser.self] = SignedInUser.Value(
                 userID: session.user.id, expires: session.claims.expires,
                 tokenRoom: sessionID.isEmpty ? nil : ChatifyRoom.signIn(id: sessionID).name,
-                handshake: session.claims
+                signInID: sessionID.isEmpty ? nil : sessionID
             )
             socket.data = Self.socketData(session.user)
             socket.join(ChatifyRoom.user(id: session.user.id).name)
@@ -115,13 +115,16 @@ final class ChatEvents: Sendable {
                 return
             }
             if socket.recovered { await revalidateRecoveredRooms(socket) }
-            socket.on("join") { [self] event in await handle(event) { try await join(event, $0) } }
-            socket.on("leave") { [self] event in await handle(event) { try await leave(event, $0) } }
-            socket.on("message") { [self] event in await handle(event) { try await post(event, $0) } }
-            socket.on("kick_user") { [self] event in await handle(event) { try await kick(event, $0) } }
-            socket.on("renew_session") { [self] event in renew(event) }
             installActivity(on: socket)
         }
+        // The namespace's own handlers, shared by every socket: none of a socket's events
+        // is handled before its connection handler above has run.
+        namespace.onEvent("join") { [self] event in await handle(event) { try await join(event, $0) } }
+        namespace.onEvent("leave") { [self] event in await handle(event) { try await leave(event, $0) } }
+        namespace.onEvent("message") { [self] event in await handle(event) { try await post(event, $0) } }
+        namespace.onEvent("kick_user") { [self] event in await handle(event) { try await kick(event, $0) } }
+        namespace.onEvent("renew_session") { [self] event in renew(event) }
+        installActivity(on: namespace)
     }
 
     /// The middleware checked the sign-in before the socket was in its sign-in room and
@@ -130,9 +133,9 @@ final class ChatEvents: Sendable {
     /// the old token, but its sockets are meant to live on. A store that cannot answer
     /// leaves the socket be: it answered a moment ago, and the client would get no word.
     private func signInStillValid(_ socket: Socket) async -> Bool {
-        guard let claims = socket[SignedInUser.self]?.handshake, !claims.sessionID.isEmpty else { return true }
+        guard let signInID = socket[SignedInUser.self]?.signInID else { return true }
         do {
-            return try await !auth.isSignInEnded(sessionID: claims.sessionID)
+            return try await !auth.isSignInEnded(sessionID: signInID)
         } catch {
             logger.warning(
                 "could not check the sign-in again after connect; keeping the socket",
@@ -325,7 +328,7 @@ final class ChatEvents: Sendable {
             let expires = max(identity.expires, renewal.until)
             event.socket[SignedInUser.self] = SignedInUser.Value(
                 userID: identity.userID, expires: expires, tokenRoom: identity.tokenRoom,
-                handshake: identity.handshake
+                signInID: identity.signInID
             )
             answer = ["expires": .integer(expires)]
         } else {

@@ -19,11 +19,14 @@ extension ChatEvents {
         ["user_id": .string(user.id), "username": .string(user.username)]
     }
 
+    func installActivity(on namespace: Namespace) {
+        namespace.onEvent("history") { [self] event in await handle(event) { try await history(event, $0) } }
+        namespace.onEvent("presence") { [self] event in await handle(event) { try await presenceQuery(event, $0) } }
+        namespace.onEvent("typing") { [self] event in await handle(event) { try await typing(event, $0) } }
+        namespace.onEvent("moderate") { [self] event in await handle(event) { try await moderate(event, $0) } }
+    }
+
     func installActivity(on socket: Socket) {
-        socket.on("history") { [self] event in await handle(event) { try await history(event, $0) } }
-        socket.on("presence") { [self] event in await handle(event) { try await presenceQuery(event, $0) } }
-        socket.on("typing") { [self] event in await handle(event) { try await typing(event, $0) } }
-        socket.on("moderate") { [self] event in await handle(event) { try await moderate(event, $0) } }
         socket.onDisconnect { [self] socket, _, rooms in
             for key in Self.chatRooms(of: rooms, socketID: socket.id) {
                 await stopTyping(socket, room: key)
