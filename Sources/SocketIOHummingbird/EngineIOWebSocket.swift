@@ -518,17 +518,20 @@ final class EncodedFrameWriter: ChannelOutboundHandler, RemovableChannelHandler 
     func handlerRemoved(context: ChannelHandlerContext) { self.context = nil }
 }
 
-/// Whole server frames (FIN set, unmasked), each packet encoded once: a broadcast hands
-/// the same packet to every member in a row, so the last frame made is kept for the next.
+/// Whole server frames (FIN set, unmasked), each packet encoded once per loop turn: the
+/// turn writes each connection's packets together, so the turn's broadcasts come round
+/// once per member, interleaved; the latest frames made are kept for them.
 struct EncodedFrames {
-    private var lastPacket: EngineOutgoing?
-    private var lastFrame = ByteBuffer()
+    /// How many of the latest packets keep their frames.
+    static let remembered = 16
+    private var recent: [(packet: EngineOutgoing, frame: ByteBuffer)] = []
 
     mutating func frame(for packet: EngineOutgoing) -> ByteBuffer {
-        if packet == lastPacket { return lastFrame }
-        lastFrame = Self.encode(packet)
-        lastPacket = packet
-        return lastFrame
+        for entry in recent.reversed() where entry.packet == packet { return entry.frame }
+        let frame = Self.encode(packet)
+        if recent.count == Self.remembered { recent.removeFirst() }
+        recent.append((packet, frame))
+        return frame
     }
 
     /// A ping frame with a 4-byte payload, to be answered by a pong carrying it.

@@ -29,6 +29,22 @@ struct EncodedFrameTests {
         }
     }
 
+    @Test("a loop turn's broadcasts are framed once each, however the connections' writes interleave them")
+    func interleavedPacketsFramedOnce() {
+        let broadcasts = (0..<EncodedFrames.remembered).map { EngineOutgoing.message(text: "42[\"m\",\($0)]") }
+        var frames = EncodedFrames()
+        // Each member's writes in turn: every broadcast once per member.
+        let first = broadcasts.map { frames.frame(for: $0) }
+        let second = broadcasts.map { frames.frame(for: $0) }
+        #expect(second == first)
+        for (a, b) in zip(first, second) {
+            let shared = a.withUnsafeReadableBytes { a in
+                b.withUnsafeReadableBytes { a.baseAddress == $0.baseAddress }
+            }
+            #expect(shared, "the second member's frame is the first one's, not a new encoding")
+        }
+    }
+
     @Test("the sink writes whole frames past the encoder, in order with frames written through it")
     func sinkWritesPastTheEncoder() throws {
         let channel = EmbeddedChannel(handler: WebSocketFrameEncoder())
