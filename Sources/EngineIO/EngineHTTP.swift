@@ -65,6 +65,15 @@ public struct EngineRequest: Sendable {
         return compact
     }
 
+    /// The same request with its query and headers parsed once: a kept request rebuilds
+    /// them on every read, so a caller that reads them several times takes this first.
+    public func expanded() -> EngineRequest {
+        guard case .packed = parts else { return self }
+        var expanded = self
+        expanded.parts = .expanded(query: query, headers: headers)
+        return expanded
+    }
+
     private enum Parts: Sendable {
         case expanded(query: [String: String], headers: HTTPFields)
         case packed(PackedRequestParts)
@@ -194,7 +203,8 @@ struct PackedRequestParts: Sendable {
         while let rawName = reader.next(), let value = reader.next() {
             // Every name was a valid field name when it was packed.
             guard let name = HTTPField.Name(string(rawName)) else { continue }
-            headers.append(HTTPField(name: name, value: bytes[value]))
+            // Lenient: the value was a field's value, so it comes back byte for byte.
+            headers.append(HTTPField(name: name, lenientValue: bytes[value]))
         }
         return headers
     }

@@ -37,6 +37,19 @@ struct HandshakeRequestTests {
         #expect(kept.path == "/engine.io/")
     }
 
+    @Test("a kept value that was only lenient reads back byte for byte, also once expanded")
+    func lenientValueKept() throws {
+        let forwarded = try #require(HTTPField.Name("X-Forwarded-For"))
+        // What another HTTP framework may hand over: edge spaces and a tab kept.
+        let value = Array("  10.0.0.7,\t10.0.0.8 ".utf8)
+        let headers = HTTPFields([HTTPField(name: forwarded, lenientValue: value)])
+        let kept = EngineRequest(method: .get, path: "/socket.io/", query: ["EIO": "4"], headers: headers).compacted()
+        #expect(kept.headers[fields: forwarded].map { Array($0.value.utf8) } == [value])
+        #expect(kept.headers == headers)
+        #expect(kept.expanded().headers == headers)
+        #expect(kept.expanded().query == ["EIO": "4"])
+    }
+
     @Test("a kept request can still be changed field by field")
     func keptRequestIsMutable() throws {
         var request = EngineRequest(

@@ -71,9 +71,11 @@ final class ChatEvents: Sendable {
 
     func install(on namespace: Namespace) {
         namespace.use { [self] socket in
-            if auth.tokenAndSource(headers: socket.handshake.headers, cookies: socket.handshake.cookies)?.source
-                == .cookie,
-                !cookieOrigins.allowsCookie(socket.handshake.request)
+            // Read several times below: parsed once.
+            let request = socket.handshake.request.expanded()
+            let cookies = request.cookies
+            if auth.tokenAndSource(headers: request.headers, cookies: cookies)?.source == .cookie,
+                !cookieOrigins.allowsCookie(request)
             {
                 throw ConnectRefusal(
                     "Cross-origin connection refused",
@@ -82,7 +84,7 @@ final class ChatEvents: Sendable {
             }
             let session: Authenticator.Session?
             do {
-                session = try await auth.session(headers: socket.handshake.headers, cookies: socket.handshake.cookies)
+                session = try await auth.session(headers: request.headers, cookies: cookies)
             } catch {
                 throw ConnectRefusal("Service unavailable", data: ["reason": "The database is unavailable"])
             }
