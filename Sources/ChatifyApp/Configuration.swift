@@ -252,7 +252,7 @@ public struct ChatifyConfiguration: Sendable, Equatable {
             redisStreamName = value
         }
         if let value = try integer("REDIS_STREAM_MAXLEN", 1...100_000_000) { redisStreamMaxLength = value }
-        // One reader connection per stream a namespace uses: a bound keeps the count sane.
+        // Node's nodes read every one of the streams: a bound keeps a mistyped count sane.
         if let value = try integer("REDIS_STREAM_COUNT", 1...1024) { redisStreamCount = value }
         if let value = try boolean("REDIS_STREAM_SHARDED_PUBSUB") { redisStreamShardedPubSub = value }
         if let value = string("CHATIFY_NODE_ID"), !value.isEmpty {
