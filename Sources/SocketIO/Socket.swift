@@ -359,12 +359,15 @@ public final class Socket: Sendable {
                     return
                 }
             }
+            // A session closing meanwhile (no GET to carry its close yet) leaves the socket
+            // connecting: its queued events find no handler, and the close removes it.
+            let sessionOpen = connection.session.isOpen
             let connected = state.withLock { state -> Bool in
-                guard state.phase == .connecting else { return false }
+                guard state.phase == .connecting, sessionOpen else { return false }
                 state.phase = .connected
                 return true
             }
-            guard connected, connection.session.isOpen else { return }
+            guard connected else { return }
             namespace.register(self)
             namespace.adapter.addAll(id, rooms: [id])
             if connection.isLegacyClient {

@@ -1,10 +1,13 @@
 import EngineIO
 import EngineTestSupport
+import HTTPTypes
+import NIOCore
 import OrderedJSON
-import SocketIO
 import SocketIOTestSupport
 import Synchronization
 import Testing
+
+@testable import SocketIO
 
 /// A value several concurrent handlers write and the test reads.
 final class Box<Value: Sendable>: Sendable {
@@ -420,6 +423,44 @@ struct NamespaceEventHandlerTests {
         #expect(await client.next() == #"32["namespace"]"#)
         client.send(#"23["other"]"#)
         #expect(await seen.next() == "other")
+    }
+
+    @Test("events queued behind a middleware run no handler when the polling session starts closing meanwhile")
+    func noHandlerWhenSessionClosesDuringMiddleware() async throws {
+        let io = makeServer()
+        let other = io.of("/other")
+        let gate = EventLog<Bool>()
+        let waiting = EventLog<Socket>()
+        let seen = EventLog<String>()
+        io.sockets.use { socket in
+            waiting.record(socket)
+            _ = await gate.next()
+        }
+        io.sockets.onEvent("state") { _ in seen.record("event") }
+        let otherSockets = EventLog<Socket>()
+        other.onConnection { otherSockets.record($0) }
+
+        func poll(_ method: HTTPRequest.Method, _ query: [String: String], _ body: String? = nil) async -> String {
+            let request = EngineRequest(
+                method: method, path: "/socket.io/", query: query, headers: [:], host: "127.0.0.1:5000")
+            let response = await io.engine.handlePolling(request, body: body.map { .bytes(ByteBuffer(string: $0)) })
+            return String(buffer: response.body)
+        }
+        let open = await poll(.get, ["EIO": "4", "transport": "polling"])
+        let sid = String(open.dropFirst(#"0{"sid":""#.count).prefix(20))
+        let query = ["EIO": "4", "transport": "polling", "sid": sid]
+        _ = await poll(.post, query, "40/other,")
+        let otherSocket = try #require(await otherSockets.next())
+        // CONNECT to "/" and an event in one payload: the event waits behind the middleware.
+        _ = await poll(.post, query, "40\u{1e}42[\"state\"]")
+        let socket = try #require(await waiting.next())
+        // The server closes the session while no GET is pending to carry the close.
+        otherSocket.disconnect(close: true)
+        let done = EventLog<Bool>()
+        socket.lane.enqueue { done.record(true) }
+        gate.record(true)
+        #expect(await done.next() == true, "the lane got past the middleware and the event")
+        #expect(seen.pending.isEmpty, "no handler runs for a socket whose connection handler never ran")
     }
 
     @Test("a socket that leaves in its connection handler runs none of the namespace's handlers")
