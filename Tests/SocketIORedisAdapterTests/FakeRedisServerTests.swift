@@ -223,10 +223,13 @@ struct FakeRedisServerTests {
     @Test(
         "the answer to PING in subscribe mode is a reply on RESP2 and RESP3, not a push",
         arguments: [
-            ("-ERR unknown command 'HELLO'\r\n", "*2\r\n$4\r\npong\r\n$0\r\n\r\n"),
-            ("+OK\r\n", "+PONG\r\n"),
+            // RESP2: the pong and the message are both arrays, told apart by their first element.
+            ("-ERR unknown command 'HELLO'\r\n", "*2\r\n$4\r\npong\r\n$0\r\n\r\n", "*3"),
+            // RESP3: the pong is a reply and the message a push, as Redis sends them; a
+            // message as an array would be the reply to a next PING already on its way.
+            ("+OK\r\n", "+PONG\r\n", ">3"),
         ])
-    func pongInSubscribeMode(hello: String, pong: String) async throws {
+    func pongInSubscribeMode(hello: String, pong: String, message: String) async throws {
         let pings = Mutex(0)
         let server = try await FakeRedisServer { command in
             switch command.first {
@@ -240,7 +243,7 @@ struct FakeRedisServerTests {
                     count += 1
                     return count
                 }
-                return count == 2 ? pong + "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nalive\r\n" : pong
+                return count == 2 ? pong + message + "\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nalive\r\n" : pong
             default: return "-ERR unexpected\r\n"
             }
         }
