@@ -118,3 +118,10 @@ def all_but_one_then_all(members, key, publish):
         if client is not excluded:
             assert skipped in client.messages, f"{client.user.username} missed the broadcast to its room"
     assert skipped["message"] not in excluded.texts(), f"{excluded.user.username} got a broadcast that excepts it"
+
+
+def presence_counts_every_node(cluster, seeder, clients):
+    """A room with a member on every node: presence asked on node 1 counts all three."""
+    members, key = cs.joined_members(cluster, seeder, clients, cs.NODES)
+    answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
+    assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}

@@ -60,9 +60,7 @@ def test_a_chat_message_is_a_stream_entry_as_nodes_streams_adapter_writes_it(clu
 
 def test_presence_counts_users_on_every_node(cluster, seeder, clients):
     """Presence is the cluster-wide fetchSockets: a request over Pub/Sub, not in the stream."""
-    members, key = cs.joined_members(cluster, seeder, clients, NODES)
-    answer = members[0].client.call("presence", {"room": key}, timeout=cs.TIMEOUT)
-    assert answer["count"] == 3 and {u["user_id"] for u in answer["users"]} == {m.user.id for m in members}
+    scenarios.presence_counts_every_node(cluster, seeder, clients)
 
 
 def test_a_kick_on_node1_removes_sockets_held_by_other_nodes(cluster, seeder, clients):
